@@ -1,0 +1,95 @@
+"""The HTTP API: one Powertools resolver, one router per resource, errors mapped in one place.
+
+Which routes are public and which need staff is declared in ``functions/manifest.py`` and
+enforced here before any route runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.api import accounts, leads, runs
+from functions.manifest import API_ROUTES
+from monosub import auth
+from monosub.errors import DomainError
+from monosub.observability import API, entry_point, logger
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(leads.router)
+app.include_router(accounts.router)
+app.include_router(runs.router)
+app.enable_swagger(path="/docs", title="monosub API", version="0.1.0")
+
+_PUBLIC = [
+    (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
+    for route in API_ROUTES
+    if route.auth == "public"
+]
+
+
+def _is_public(method: str, path: str) -> bool:
+    return any(m == method and pattern.match(path) for m, pattern in _PUBLIC)
+
+
+def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
+    event = app.current_event
+    if not _is_public(event.http_method, event.path):
+        auth.require_staff(auth.principal_from_event(event.raw_event))
+    return next_middleware(app)  # type: ignore[no-any-return]
+
+
+app.use(middlewares=[_authorize])
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title="monosub API", version="0.1.0"),
+    )
+
+
+@app.exception_handler(DomainError)
+def domain_error(error: DomainError) -> Response[dict[str, Any]]:
+    logger.info("request refused", extra={"error": error.code, "reason": error.message})
+    return Response(
+        status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body()
+    )
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    fields = [
+        {
+            "field": ".".join(str(part) for part in e.get("loc", ()) if part != "body"),
+            "message": e.get("msg", ""),
+        }
+        for e in error.errors()
+    ]
+    logger.info("invalid request", extra={"fields": fields})
+    return Response(
+        status_code=400,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": "validation_failed", "message": "the request is not valid", "details": fields},
+    )
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response[dict[str, Any]]:
+    return Response(
+        status_code=404,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": "not_found", "message": "no such route"},
+    )
+
+
+@entry_point(API)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,7 @@
+"""Placeholder router replaced by the leads slice."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+router = APIGatewayRouter()

@@ -1,0 +1,174 @@
+"""The vocabulary of ``manifest.py`` and ``resources.py``: plain frozen dataclasses.
+
+Imports neither CDK nor boto3, so the CDK app (``infra/``), the embedded runtime
+(``local/``) and the tests all read the same declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+from monosub import config
+
+
+class Access(str, Enum):
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+# ---- resources -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    purpose: str
+    partition_key: str
+    sort_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    ttl_attribute: str | None = None
+    holds_personal_data: bool = False
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    purpose: str
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    name: str
+    purpose: str
+    definition: str  # file name under statemachines/
+
+
+@dataclass(frozen=True)
+class EventBus:
+    name: str
+    purpose: str
+
+
+# ---- triggers ------------------------------------------------------------------------------
+
+Auth = Literal["public", "staff"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    auth: Auth = "staff"
+
+
+@dataclass(frozen=True)
+class Api:
+    """API Gateway REST API routes, all proxied to this one function."""
+
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
+class ObjectCreated:
+    """S3 ObjectCreated notifications for keys under ``prefix`` in ``bucket``."""
+
+    bucket: str
+    prefix: str
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge schedule; ``expression`` is ``cron(...)`` or ``rate(...)``, in UTC."""
+
+    rule: str
+    expression: str
+    description: str
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An EventBridge rule on ``bus`` whose pattern selects the events for this function."""
+
+    rule: str
+    bus: str
+    source_prefix: str
+    description: str
+
+
+@dataclass(frozen=True)
+class StateMachineTask:
+    """A Task state of ``state_machine`` calls this function through ``${placeholder}``."""
+
+    state_machine: str
+    placeholder: str
+
+
+Trigger = Api | ObjectCreated | Schedule | EventRule | StateMachineTask
+
+
+# ---- functions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str  # "package.module.attribute", importable from the repository root
+    description: str
+    triggers: tuple[Trigger, ...]
+    tables: dict[str, Access] = field(default_factory=dict)
+    buckets: dict[str, Access] = field(default_factory=dict)
+    starts: tuple[str, ...] = ()  # state machines it starts
+    publishes_to: tuple[str, ...] = ()  # event buses it puts events on
+    timeout_seconds: int = 30
+    memory_mb: int = 512
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    def environment(self, names: ResourceNames) -> dict[str, str]:
+        """The function's environment, given the physical names of the resources."""
+        environment = {
+            "STAGE": names.stage,
+            "POWERTOOLS_SERVICE_NAME": self.name,
+            "POWERTOOLS_METRICS_NAMESPACE": "monosub",
+        }
+        for table in self.tables:
+            environment[config.table_env(table)] = names.tables[table]
+        for bucket in self.buckets:
+            environment[config.bucket_env(bucket)] = names.buckets[bucket]
+        for machine in self.starts:
+            environment[config.state_machine_env(machine)] = names.state_machines[machine]
+        if self.publishes_to:
+            environment[config.EVENT_BUS_ENV] = names.event_buses[self.publishes_to[0]]
+        if names.clock_parameter:
+            environment[config.CLOCK_PARAMETER_ENV] = names.clock_parameter
+        return environment
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Physical names (or ARNs for state machines) of the declared resources in one stage."""
+
+    stage: str
+    tables: dict[str, str]
+    buckets: dict[str, str]
+    state_machines: dict[str, str]
+    event_buses: dict[str, str]
+    clock_parameter: str | None

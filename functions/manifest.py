@@ -1,0 +1,137 @@
+"""THE declaration of every Lambda function: handler, triggers, resources it uses, limits.
+
+The CDK app builds functions, routes, notifications, rules and grants from this list; the
+embedded runtime registers and invokes the same handlers with the same environments.
+"""
+
+from __future__ import annotations
+
+from functions.declarations import (
+    Access,
+    Api,
+    EventRule,
+    Function,
+    ObjectCreated,
+    Route,
+    Schedule,
+    StateMachineTask,
+)
+from functions.resources import (
+    AUDIT,
+    DOMAIN_EVENTS,
+    EXCHANGE,
+    FILE_INTAKE,
+    IDEMPOTENCY,
+    RECORDS,
+    RUNS,
+)
+
+R, W, RW = Access.READ, Access.WRITE, Access.READ_WRITE
+
+API_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/openapi.json", auth="public"),
+    Route("POST", "/leads", auth="public"),
+    Route("GET", "/leads"),
+    Route("GET", "/leads/{lead_id}"),
+    Route("POST", "/leads/{lead_id}/convert"),
+    Route("GET", "/accounts/{account_id}"),
+    Route("GET", "/runs"),
+    Route("GET", "/runs/{run_id}"),
+)
+
+
+
+def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
+    """A task of the file-intake state machine; every kind's processor runs inside these."""
+    return Function(
+        name=name,
+        handler=f"functions.tasks.intake.{handler}",
+        description=f"File intake: {description}",
+        triggers=(StateMachineTask(FILE_INTAKE, placeholder),),
+        tables={RUNS: RW, RECORDS: RW},
+        buckets={EXCHANGE: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=300,
+        memory_mb=1024,
+    )
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="api",
+        handler="functions.api.app.handler",
+        description="The HTTP API (API Gateway REST proxy): leads, accounts, runs",
+        triggers=(Api(API_ROUTES),),
+        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=29,
+    ),
+    Function(
+        name="file-dropped",
+        handler="functions.files.dropped.handler",
+        description="A partner dropped a file under inbox/: open its run, start file intake",
+        triggers=(ObjectCreated(bucket=EXCHANGE, prefix="inbox/"),),
+        tables={RUNS: RW},
+        buckets={EXCHANGE: R},
+        starts=(FILE_INTAKE,),
+    ),
+    Function(
+        name="intake-sweep",
+        handler="functions.files.sweep.handler",
+        description="Hourly: start intake for any file under inbox/ that has no run "
+        "(a lost notification) and report runs stuck for over an hour",
+        triggers=(
+            Schedule(
+                rule="intake-sweep-hourly",
+                expression="cron(5 * * * ? *)",
+                description="Hourly catch-up of dropped files that were not picked up",
+            ),
+        ),
+        tables={RUNS: RW},
+        buckets={EXCHANGE: R},
+        starts=(FILE_INTAKE,),
+        timeout_seconds=120,
+    ),
+    _intake_task(
+        "intake-inspect",
+        "inspect_handler",
+        "InspectFunctionArn",
+        "fingerprint the file, check its kind, parse and validate every row",
+    ),
+    _intake_task(
+        "intake-apply",
+        "apply_handler",
+        "ApplyFunctionArn",
+        "apply the validated batch through the kind's processor",
+    ),
+    _intake_task(
+        "intake-complete",
+        "complete_handler",
+        "CompleteFunctionArn",
+        "archive the file and close the run as succeeded",
+    ),
+    _intake_task(
+        "intake-quarantine",
+        "quarantine_handler",
+        "QuarantineFunctionArn",
+        "move the file to quarantine/ with its error report; close the run as quarantined",
+    ),
+    Function(
+        name="event-journal",
+        handler="functions.events.journal.handler",
+        description="Writes every domain event into the audit trail",
+        triggers=(
+            EventRule(
+                rule="journal-all-domain-events",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.",
+                description="Every monosub domain event goes to the audit trail",
+            ),
+        ),
+        tables={AUDIT: W},
+    ),
+)
+
+
+def function(name: str) -> Function:
+    return next(f for f in FUNCTIONS if f.name == name)

@@ -1,0 +1,73 @@
+"""Every table, bucket, event bus and state machine, declared once.
+
+Read by the CDK app and by the embedded runtime. Access patterns: ``docs/data-model.md``.
+"""
+
+from __future__ import annotations
+
+from functions.declarations import Bucket, EventBus, Index, StateMachine, Table
+
+RECORDS = "records"
+RUNS = "runs"
+IDEMPOTENCY = "idempotency"
+AUDIT = "audit"
+EXCHANGE = "exchange"
+DOMAIN_EVENTS = "domain-events"
+FILE_INTAKE = "file-intake"
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        name=RECORDS,
+        purpose="The customer record: leads, accounts, contacts, deals, activity, "
+        "and the normalized-key index items used for duplicate detection",
+        partition_key="pk",
+        sort_key="sk",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+        holds_personal_data=True,
+    ),
+    Table(
+        name=RUNS,
+        purpose="The run ledger: one item per scheduled or file-triggered run, keyed by its "
+        "business key, plus content fingerprints of dropped files",
+        partition_key="pk",
+        sort_key="sk",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
+    ),
+    Table(
+        name=IDEMPOTENCY,
+        purpose="Powertools idempotency records",
+        partition_key="id",
+        ttl_attribute="expiration",
+    ),
+    Table(
+        name=AUDIT,
+        purpose="The audit trail: every domain event, per subject, in time order",
+        partition_key="pk",
+        sort_key="sk",
+        holds_personal_data=True,
+    ),
+)
+
+BUCKETS: tuple[Bucket, ...] = (
+    Bucket(
+        name=EXCHANGE,
+        purpose="Files exchanged with partners: what they drop and what we write for them",
+        prefixes=("inbox/", "archive/", "quarantine/", "outbox/"),
+    ),
+)
+
+EVENT_BUSES: tuple[EventBus, ...] = (
+    EventBus(name=DOMAIN_EVENTS, purpose="Domain events (LeadReceived, LeadConverted, ...)"),
+)
+
+STATE_MACHINES: tuple[StateMachine, ...] = (
+    StateMachine(
+        name=FILE_INTAKE,
+        purpose="One dropped file: fingerprint, validate, apply whole or quarantine",
+        definition="file-intake.asl.json",
+    ),
+)
+
+
+def table(name: str) -> Table:
+    return next(t for t in TABLES if t.name == name)

@@ -1,0 +1,1 @@
+"""monosub: the domain package shipped to Lambda as the core layer (/opt/python/monosub)."""
