@@ -1,0 +1,27 @@
+"""The API shell: authorization from the manifest, error shapes, the OpenAPI document."""
+
+from __future__ import annotations
+
+
+def test_staff_route_needs_a_signed_in_user(api):
+    assert api("GET", "/runs", groups=None).status == 401
+
+
+def test_customer_cannot_use_staff_routes(api):
+    response = api("GET", "/runs", groups="customer")
+    assert response.status == 403
+    assert response.json()["error"] == "forbidden"
+
+
+def test_openapi_document_is_public_and_lists_routes(api):
+    response = api("GET", "/openapi.json", groups=None)
+    assert response.status == 200
+    paths = response.json()["paths"]
+    assert "/runs" in paths
+    assert "/runs/{run_id}" in paths
+
+
+def test_unknown_run_is_404(api):
+    response = api("GET", "/runs/run_doesnotexist", groups="ops")
+    assert response.status == 404
+    assert response.json() == {"error": "not_found", "message": "run run_doesnotexist does not exist"}
