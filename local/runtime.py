@@ -1,0 +1,401 @@
+"""The embedded AWS: moto in process, with what moto lacks added.
+
+- every declared table, bucket, bus, rule, schedule, function and state machine is created
+  from the declarations (``local/provision.py``);
+- Lambda invocations (direct, from Step Functions tasks, from S3 notifications) run the real
+  handler in process, inside that function's own environment;
+- EventBridge rules deliver matching events to Lambda targets (moto only knows SQS/logs);
+- the business clock lives in the SSM parameter every function reads; moving it fires the
+  EventBridge schedules that fall due, in order;
+- Step Functions Retry and Wait do not sleep in real time;
+- moto's DynamoDB is serialised with one lock (it is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from functions import manifest
+from functions.declarations import ResourceNames
+from local import cron, provision
+from monosub import aws, clock, config
+
+REGION = provision.REGION
+
+
+@dataclass
+class Invocation:
+    function: str
+    started: float
+    seconds: float
+    errored: bool
+    error: str | None = None
+
+
+@dataclass
+class LocalContext:
+    """What a handler sees as its Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deadline: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class EmbeddedAWS:
+    """Start with ``with EmbeddedAWS() as cloud:`` (or ``start()``/``stop()``)."""
+
+    def __init__(self, stage: str = "local", business_time: datetime | None = None) -> None:
+        self.stage = stage
+        self.names: ResourceNames = provision.resource_names(stage)
+        self.invocations: list[Invocation] = []
+        self.started_seconds = 0.0
+        self._initial_time = business_time
+        self._mock: Any = None
+        self._patches: list[tuple[Any, str, Any]] = []
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._by_physical = {f"monosub-{stage}-{f.name}": f for f in manifest.FUNCTIONS}
+        self._invocation_lock = threading.Lock()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedAWS:
+        begin = time.perf_counter()
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        from moto import mock_aws
+
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._mock.start()
+        aws.reset_clients()
+        self._patch_moto()
+        session = boto3.session.Session(region_name=REGION)
+        provision.provision_storage(session, self.names)
+        provision.provision_compute(session, self.names)
+        assert self.names.clock_parameter
+        self.ssm.put_parameter(
+            Name=self.names.clock_parameter, Value="wall", Type="String", Overwrite=True
+        )
+        if self._initial_time is not None:
+            self._write_clock(self._initial_time)
+        self.started_seconds = time.perf_counter() - begin
+        return self
+
+    def stop(self) -> None:
+        self.wait_for_executions(timeout=30, raise_on_timeout=False)
+        for target, name, original in reversed(self._patches):
+            setattr(target, name, original)
+        self._patches.clear()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        aws.reset_clients()
+
+    def __enter__(self) -> EmbeddedAWS:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        return aws.client(service)
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
+
+    @property
+    def sfn(self) -> Any:
+        return self.client("stepfunctions")
+
+    def bucket(self, logical: str) -> str:
+        return self.names.buckets[logical]
+
+    def table(self, logical: str) -> str:
+        return self.names.tables[logical]
+
+    @contextmanager
+    def as_function(self, name: str) -> Iterator[None]:
+        """Run a block (a test's direct service call) inside a function's environment."""
+        with config.function_environment(manifest.function(name).environment(self.names)):
+            clock.begin_invocation()
+            yield
+
+    # ---- Lambda ------------------------------------------------------------------------------
+
+    def invoke(self, function_name: str, event: Any) -> Any:
+        """Invoke a declared function through the Lambda API (as AWS would), return its
+        result; a handler error raises ``FunctionError``."""
+        response = self.client("lambda").invoke(
+            FunctionName=f"monosub-{self.stage}-{function_name}",
+            Payload=json.dumps(event).encode(),
+        )
+        payload = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):
+            raise FunctionError(function_name, payload)
+        return payload
+
+    def _run_handler(self, physical_name: str, environment: dict[str, str], event: Any) -> Any:
+        function = self._by_physical[physical_name]
+        handler = self._handlers.get(function.name)
+        if handler is None:
+            module = importlib.import_module(function.module)
+            handler = getattr(module, function.attribute)
+            self._handlers[function.name] = handler
+        context = LocalContext(
+            function_name=physical_name,
+            memory_limit_in_mb=function.memory_mb,
+            invoked_function_arn=provision.function_arn(function.name, self.stage),
+            deadline=time.monotonic() + function.timeout_seconds,
+        )
+        with config.function_environment(environment):
+            return handler(event, context)
+
+    def _invoke_in_process(self, moto_function: Any, event: Any = None) -> tuple[str, bool, str]:
+        """Replacement for moto's Docker-based ``LambdaFunction._invoke_lambda``."""
+        if isinstance(event, str | bytes):
+            event = json.loads(event or "{}")
+        environment = dict(moto_function.environment_vars or {})
+        started = time.perf_counter()
+        try:
+            result = self._run_handler(moto_function.function_name, environment, event or {})
+            output, errored, error = json.dumps(result, default=str), False, None
+        except Exception as exc:  # the Lambda runtime reports any exception this way
+            error_type = type(exc).__name__
+            output = json.dumps(
+                {
+                    "errorMessage": str(exc),
+                    "errorType": error_type,
+                    "stackTrace": traceback.format_exception(exc)[-5:],
+                }
+            )
+            errored, error = True, f"{error_type}: {exc}"
+        with self._invocation_lock:
+            self.invocations.append(
+                Invocation(
+                    function=moto_function.function_name.removeprefix(f"monosub-{self.stage}-"),
+                    started=started,
+                    seconds=time.perf_counter() - started,
+                    errored=errored,
+                    error=error,
+                )
+            )
+        return output, errored, error or ""
+
+    # ---- EventBridge ---------------------------------------------------------------------------
+
+    def _deliver_to_targets(self, rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        """Replacement for moto's ``Rule.send_to_targets``: adds Lambda targets."""
+        if not rule.event_pattern.matches_event(event):
+            return
+        others = []
+        for target in rule.targets:
+            arn: str = target["Arn"]
+            if arn.startswith("arn:aws:lambda:"):
+                name = arn.rsplit(":", 1)[-1]
+                delivered = dict(event)
+                if isinstance(delivered.get("time"), int | float):
+                    delivered["time"] = _iso(datetime.fromtimestamp(delivered["time"], UTC))
+                self.client("lambda").invoke(
+                    FunctionName=name,
+                    InvocationType="Event",
+                    Payload=json.dumps(delivered, default=str).encode(),
+                )
+            else:
+                others.append(target)
+        if others:
+            original_targets = rule.targets
+            rule.targets = others
+            try:
+                self._original_send_to_targets(rule, event, transform_input)
+            finally:
+                rule.targets = original_targets
+
+    # ---- business clock ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        assert self.names.clock_parameter
+        value = self.ssm.get_parameter(Name=self.names.clock_parameter)["Parameter"]["Value"]
+        return datetime.now(UTC) if value == "wall" else clock.parse_instant(value)
+
+    def _write_clock(self, moment: datetime) -> None:
+        assert self.names.clock_parameter
+        self.ssm.put_parameter(
+            Name=self.names.clock_parameter, Value=_iso(moment), Type="String", Overwrite=True
+        )
+
+    def set_clock(self, moment: datetime, *, fire: bool = True) -> list[dict[str, str]]:
+        """Move the business clock to ``moment``; schedules due on the way fire in order."""
+        fired: list[dict[str, str]] = []
+        current = self.now()
+        if fire and moment > current:
+            due = sorted(
+                (when, rule)
+                for rule in self._schedule_rules()
+                for when in cron.fire_times(rule["ScheduleExpression"], current, moment)
+            )
+            for when, rule in due:
+                self._write_clock(when)
+                self._fire(rule, when)
+                fired.append({"rule": rule["Name"], "at": _iso(when)})
+                self.wait_for_executions()
+        self._write_clock(moment)
+        return fired
+
+    def advance(self, **delta: float) -> list[dict[str, str]]:
+        from datetime import timedelta
+
+        return self.set_clock(self.now() + timedelta(**delta))
+
+    def _schedule_rules(self) -> list[dict[str, Any]]:
+        rules = self.client("events").list_rules(NamePrefix=f"monosub-{self.stage}-")["Rules"]
+        return [r for r in rules if r.get("ScheduleExpression") and r.get("State") == "ENABLED"]
+
+    def _fire(self, rule: dict[str, Any], when: datetime) -> None:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": provision.ACCOUNT,
+            "time": _iso(when),
+            "region": REGION,
+            "resources": [rule["Arn"]],
+            "detail": {},
+        }
+        targets = self.client("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        for target in targets:
+            self.client("lambda").invoke(
+                FunctionName=target["Arn"].rsplit(":", 1)[-1],
+                InvocationType="Event",
+                Payload=json.dumps(event).encode(),
+            )
+
+    # ---- Step Functions ------------------------------------------------------------------------
+
+    def state_machine_arn(self, logical: str) -> str:
+        return self.names.state_machines[logical]
+
+    def wait_for_executions(
+        self,
+        timeout: float = 120,
+        raise_on_timeout: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Block until no execution of any state machine is RUNNING."""
+        deadline = time.monotonic() + timeout
+        while True:
+            running = sum(
+                len(
+                    self.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")[
+                        "executions"
+                    ]
+                )
+                for arn in self.names.state_machines.values()
+            )
+            if progress:
+                progress(running)
+            if running == 0:
+                return
+            if time.monotonic() > deadline:
+                if raise_on_timeout:
+                    raise TimeoutError(f"{running} executions still running after {timeout}s")
+                return
+            time.sleep(0.02)
+
+    def executions(self, logical: str) -> list[dict[str, Any]]:
+        arn = self.state_machine_arn(logical)
+        return list(self.sfn.list_executions(stateMachineArn=arn)["executions"])
+
+    # ---- patches -------------------------------------------------------------------------------
+
+    def _patch(self, target: Any, name: str, replacement: Any) -> Any:
+        original = getattr(target, name)
+        self._patches.append((target, name, original))
+        setattr(target, name, replacement)
+        return original
+
+    def _patch_moto(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+        from moto.dynamodb.responses import DynamoHandler
+        from moto.events.models import Rule
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
+            wait_function,
+        )
+
+        runtime = self
+
+        def invoke_lambda(moto_function: Any, event: Any = None) -> tuple[str, bool, str]:
+            return runtime._invoke_in_process(moto_function, event)
+
+        self._patch(LambdaFunction, "_invoke_lambda", invoke_lambda)
+
+        self._original_send_to_targets = Rule.send_to_targets
+
+        def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
+            runtime._deliver_to_targets(rule, event, transform_input)
+
+        self._patch(Rule, "send_to_targets", send_to_targets)
+
+        original_call = DynamoHandler.call_action
+        lock = _DYNAMODB_LOCK
+
+        def serialised_call_action(handler: Any) -> Any:
+            with lock:
+                return original_call(handler)
+
+        self._patch(DynamoHandler, "call_action", serialised_call_action)
+        self._patch(retrier_decl, "time", _InstantTime())
+
+        def no_wait(_self: Any, env: Any, wait_seconds: int) -> None:
+            return None
+
+        self._patch(wait_function.WaitFunction, "_wait_interval", no_wait)
+
+
+class FunctionError(Exception):
+    def __init__(self, function: str, payload: Any) -> None:
+        message = payload.get("errorMessage") if isinstance(payload, dict) else payload
+        super().__init__(f"{function} failed: {message}")
+        self.function = function
+        self.payload = payload
+
+
+class _InstantTime:
+    """Stands in for the ``time`` module inside moto's retrier: back-off without sleeping."""
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _iso(moment: datetime) -> str:
+    return clock.iso(moment)
