@@ -7,13 +7,13 @@ Imports neither CDK nor boto3, so the CDK app (``infra/``), the embedded runtime
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from monosub import config
 
 
-class Access(str, Enum):
+class Access(StrEnum):
     READ = "read"
     WRITE = "write"
     READ_WRITE = "read_write"

@@ -206,7 +206,9 @@ class EmbeddedAWS:
 
     # ---- EventBridge ---------------------------------------------------------------------------
 
-    def _deliver_to_targets(self, rule: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+    def _deliver_to_targets(
+        self, rule: Any, event: dict[str, Any], transform_input: bool = True
+    ) -> None:
         """Replacement for moto's ``Rule.send_to_targets``: adds Lambda targets."""
         if not rule.event_pattern.matches_event(event):
             return
@@ -229,7 +231,7 @@ class EmbeddedAWS:
             original_targets = rule.targets
             rule.targets = others
             try:
-                self._original_send_to_targets(rule, event, transform_input)
+                self._original_send_to_targets(rule, event, transform_input)  # type: ignore[arg-type]
             finally:
                 rule.targets = original_targets
 
@@ -292,6 +294,39 @@ class EmbeddedAWS:
                 InvocationType="Event",
                 Payload=json.dumps(event).encode(),
             )
+
+    # ---- partners' files -----------------------------------------------------------------------
+
+    def drop(
+        self,
+        kind: str,
+        name: str,
+        body: bytes,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Put a file where a partner drops it (``inbox/<kind>/<name>``), run what that
+        triggers, and return the run's record."""
+        from monosub.intake.service import RUN_KIND, Drop
+        from monosub.store import runs
+
+        bucket = self.names.buckets["exchange"]
+        key = f"inbox/{kind}/{name}"
+        etag = self.s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+        run_id = runs.run_id_for(RUN_KIND, Drop(bucket, key, etag, len(body)).business_key)
+
+        def report(_: int) -> None:
+            if progress:
+                with self.as_function("api"):
+                    run = runs.get(run_id)
+                if run:
+                    progress(run.model_dump(mode="json"))
+
+        self.wait_for_executions(progress=report if progress else None)
+        with self.as_function("api"):
+            run = runs.get(run_id)
+        if run is None:
+            raise RuntimeError(f"dropping {key} opened no run: is the notification declared?")
+        return run.model_dump(mode="json")
 
     # ---- Step Functions ------------------------------------------------------------------------
 

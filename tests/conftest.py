@@ -34,7 +34,9 @@ class FakeContext:
     def __init__(self, function_name: str) -> None:
         self.function_name = function_name
         self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:ap-northeast-1:123456789012:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:ap-northeast-1:123456789012:function:{function_name}"
+        )
         self.aws_request_id = str(uuid.uuid4())
 
     def get_remaining_time_in_millis(self) -> int:

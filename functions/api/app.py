@@ -41,7 +41,8 @@ def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[An
     event = app.current_event
     if not _is_public(event.http_method, event.path):
         auth.require_staff(auth.principal_from_event(event.raw_event))
-    return next_middleware(app)  # type: ignore[no-any-return]
+    response: Response[Any] = next_middleware(app)
+    return response
 
 
 app.use(middlewares=[_authorize])
@@ -77,7 +78,11 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     return Response(
         status_code=400,
         content_type=content_types.APPLICATION_JSON,
-        body={"error": "validation_failed", "message": "the request is not valid", "details": fields},
+        body={
+            "error": "validation_failed",
+            "message": "the request is not valid",
+            "details": fields,
+        },
     )
 
 

@@ -24,4 +24,7 @@ def test_openapi_document_is_public_and_lists_routes(api):
 def test_unknown_run_is_404(api):
     response = api("GET", "/runs/run_doesnotexist", groups="ops")
     assert response.status == 404
-    assert response.json() == {"error": "not_found", "message": "run run_doesnotexist does not exist"}
+    assert response.json() == {
+        "error": "not_found",
+        "message": "run run_doesnotexist does not exist",
+    }

@@ -41,7 +41,9 @@ def test_unknown_kind_is_quarantined_with_a_report(cloud):
     quarantined = keys(cloud, "quarantine/")
     assert len(quarantined) == 2
     report_key = next(k for k in quarantined if k.endswith(".error.json"))
-    report = json.loads(cloud.s3.get_object(Bucket=cloud.bucket("exchange"), Key=report_key)["Body"].read())
+    report = json.loads(
+        cloud.s3.get_object(Bucket=cloud.bucket("exchange"), Key=report_key)["Body"].read()
+    )
     assert report["error"]["code"] == "unknown_kind"
     assert report["file"]["key"] == "inbox/mystery/file.csv"
     execution = cloud.executions("file-intake")[0]

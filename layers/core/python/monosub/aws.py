@@ -19,7 +19,7 @@ def client(service: str) -> Any:
         return cached
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)
+            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
         return _clients[service]
 
 

@@ -76,4 +76,13 @@ def _read_override() -> datetime | None:
     return parse_instant(value)
 
 
-__all__ = ["TOKYO", "begin_invocation", "iso", "now", "now_iso", "parse_instant", "timedelta", "today"]
+__all__ = [
+    "TOKYO",
+    "begin_invocation",
+    "iso",
+    "now",
+    "now_iso",
+    "parse_instant",
+    "timedelta",
+    "today",
+]

@@ -23,9 +23,7 @@ def decode(data: bytes, encodings: Sequence[str]) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise FileRejected(
-        "undecodable", f"the file is not valid {' or '.join(encodings)} text"
-    )
+    raise FileRejected("undecodable", f"the file is not valid {' or '.join(encodings)} text")
 
 
 def read_csv(
@@ -61,7 +59,9 @@ def read_csv(
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
-                rows.append(CsvRow(line, {"__error__": f"{len(values)} fields, expected {len(header)}"}))
+                rows.append(
+                    CsvRow(line, {"__error__": f"{len(values)} fields, expected {len(header)}"})
+                )
                 continue
             rows.append(CsvRow(line, {h: v.strip() for h, v in zip(header, values, strict=True)}))
     except csv.Error as error:

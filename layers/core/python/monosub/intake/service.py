@@ -49,8 +49,13 @@ class Drop:
         return self.key.rsplit("/", 1)[-1]
 
     def subject(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "size": self.size,
-                "file_kind": self.kind}
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "etag": self.etag,
+            "size": self.size,
+            "file_kind": self.kind,
+        }
 
 
 def drop_from_s3_record(record: dict[str, Any]) -> Drop:
@@ -75,8 +80,11 @@ def start(drop: Drop) -> dict[str, Any]:
         return {"run_id": run.run_id, "action": "started"}
     if run.final:
         _remove_from_inbox(drop)
-        runs.update(run.run_id, message=f"{run.message or ''} (the same file was dropped again "
-                    f"at {clock.now_iso()}; ignored)".strip())
+        runs.update(
+            run.run_id,
+            message=f"{run.message or ''} (the same file was dropped again "
+            f"at {clock.now_iso()}; ignored)".strip(),
+        )
         logger.info("drop seen before", extra={"run_id": run.run_id, "status": run.status})
         return {"run_id": run.run_id, "action": "already_processed", "status": run.status}
     return {"run_id": run.run_id, "action": "already_running"}
@@ -117,8 +125,12 @@ def sweep(business_key: str) -> dict[str, int]:
             elif _is_stuck(run) and runs.restart(run.run_id):
                 _start_execution(run, drop, attempt=run.attempts + 1)
                 totals["restarted"] += 1
-    runs.update(sweep_run.run_id, status="succeeded", counts=totals,
-                message=f"{totals['inbox_files']} file(s) waiting in inbox/")
+    runs.update(
+        sweep_run.run_id,
+        status="succeeded",
+        counts=totals,
+        message=f"{totals['inbox_files']} file(s) waiting in inbox/",
+    )
     return totals
 
 
@@ -178,8 +190,11 @@ def inspect(state: dict[str, Any]) -> dict[str, Any]:
     drop = _drop_from_state(state)
     data = _read(drop)
     if data is None:
-        runs.update(run.run_id, status="failed",
-                    message="the file was replaced or removed before it could be read")
+        runs.update(
+            run.run_id,
+            status="failed",
+            message="the file was replaced or removed before it could be read",
+        )
         return {"outcome": "superseded"}
     sha256 = hashlib.sha256(data).hexdigest()
     subject = {**drop.subject(), "size": len(data), "sha256": sha256}
@@ -195,21 +210,42 @@ def inspect(state: dict[str, Any]) -> dict[str, Any]:
                 f"{other.subject.get('key') if other else '?'} (run {owner})",
             )
     if rejected is not None:
-        runs.update(run.run_id, subject=subject, message=rejected.message,
-                    errors=[{"code": rejected.code, "message": rejected.message}])
-        return {**result, "outcome": "rejected", "error_code": rejected.code,
-                "message": rejected.message}
+        runs.update(
+            run.run_id,
+            subject=subject,
+            message=rejected.message,
+            errors=[{"code": rejected.code, "message": rejected.message}],
+        )
+        return {
+            **result,
+            "outcome": "rejected",
+            "error_code": rejected.code,
+            "message": rejected.message,
+        }
     assert parsed is not None
-    counts = {"rows": len(parsed.rows) + len({e.line for e in parsed.errors}),
-              "rows_invalid": len({e.line for e in parsed.errors})}
+    counts = {
+        "rows": len(parsed.rows) + len({e.line for e in parsed.errors}),
+        "rows_invalid": len({e.line for e in parsed.errors}),
+    }
     if parsed.errors:
         message = f"{counts['rows_invalid']} of {counts['rows']} rows are invalid; nothing applied"
-        runs.update(run.run_id, subject=subject, counts=counts, message=message,
-                    errors=[e.as_dict() for e in parsed.errors])
-        return {**result, **counts, "outcome": "rejected", "error_code": "invalid_rows",
-                "message": message}
-    runs.update(run.run_id, subject=subject, counts=counts,
-                message=f"{counts['rows']} rows valid; applying")
+        runs.update(
+            run.run_id,
+            subject=subject,
+            counts=counts,
+            message=message,
+            errors=[e.as_dict() for e in parsed.errors],
+        )
+        return {
+            **result,
+            **counts,
+            "outcome": "rejected",
+            "error_code": "invalid_rows",
+            "message": message,
+        }
+    runs.update(
+        run.run_id, subject=subject, counts=counts, message=f"{counts['rows']} rows valid; applying"
+    )
     return {**result, **counts, "outcome": "valid"}
 
 
@@ -234,7 +270,9 @@ def apply(state: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def complete(state: dict[str, Any], publisher: EventPublisher = default_publisher) -> dict[str, Any]:
+def complete(
+    state: dict[str, Any], publisher: EventPublisher = default_publisher
+) -> dict[str, Any]:
     """Archive the file and close the run as succeeded."""
     drop = _drop_from_state(state)
     run = runs.require(state["run_id"])
@@ -242,28 +280,47 @@ def complete(state: dict[str, Any], publisher: EventPublisher = default_publishe
     _move(drop, target)
     applied = state.get("applied") or {}
     summary = ", ".join(f"{k} {v}" for k, v in applied.items()) or "nothing to do"
-    runs.update(run.run_id, status="succeeded", message=f"applied: {summary}",
-                subject={**run.subject, "archived_as": target})
+    runs.update(
+        run.run_id,
+        status="succeeded",
+        message=f"applied: {summary}",
+        subject={**run.subject, "archived_as": target},
+    )
     count("FilesProcessed")
-    publisher.publish("monosub.intake", "FileProcessed",
-                      {"run_id": run.run_id, "key": drop.key, "kind": drop.kind, "counts": applied,
-                       "archived_as": target})
+    publisher.publish(
+        "monosub.intake",
+        "FileProcessed",
+        {
+            "run_id": run.run_id,
+            "key": drop.key,
+            "kind": drop.kind,
+            "counts": applied,
+            "archived_as": target,
+        },
+    )
     return {"archived_as": target}
 
 
-def quarantine(state: dict[str, Any], publisher: EventPublisher = default_publisher) -> dict[str, Any]:
+def quarantine(
+    state: dict[str, Any], publisher: EventPublisher = default_publisher
+) -> dict[str, Any]:
     """Move the file to quarantine/ with ``<name>.error.json`` beside it."""
     drop = _drop_from_state(state)
     run = runs.require(state["run_id"])
     inspection = state.get("inspection") or {}
     failure = state.get("failure")
     if failure:
-        error = {"code": "processing_failed", "message": _failure_message(failure),
-                 "error_type": failure.get("Error")}
+        error = {
+            "code": "processing_failed",
+            "message": _failure_message(failure),
+            "error_type": failure.get("Error"),
+        }
         status = "failed"
     else:
-        error = {"code": inspection.get("error_code", "rejected"),
-                 "message": inspection.get("message", "rejected")}
+        error = {
+            "code": inspection.get("error_code", "rejected"),
+            "message": inspection.get("message", "rejected"),
+        }
         status = "quarantined"
     row_errors: list[dict[str, Any]] = []
     if error["code"] == "invalid_rows":
@@ -282,20 +339,33 @@ def quarantine(state: dict[str, Any], publisher: EventPublisher = default_publis
     }
     _move(drop, target)
     aws.client("s3").put_object(
-        Bucket=drop.bucket, Key=f"{target}.error.json",
+        Bucket=drop.bucket,
+        Key=f"{target}.error.json",
         Body=json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8"),
         ContentType="application/json",
     )
     if drop.kind and inspection.get("sha256"):
         runs.release_fingerprint(drop.kind, inspection["sha256"], run.run_id)
-    runs.update(run.run_id, status=status, message=error["message"],
-                errors=row_errors or [error], error_count=len(row_errors) or 1,
-                subject={**run.subject, "quarantined_as": target,
-                         "error_report": f"{target}.error.json"})
+    runs.update(
+        run.run_id,
+        status=status,
+        message=error["message"],
+        errors=row_errors or [error],
+        error_count=len(row_errors) or 1,
+        subject={**run.subject, "quarantined_as": target, "error_report": f"{target}.error.json"},
+    )
     count("FilesQuarantined")
-    publisher.publish("monosub.intake", "FileQuarantined",
-                      {"run_id": run.run_id, "key": drop.key, "kind": drop.kind, "error": error,
-                       "quarantined_as": target})
+    publisher.publish(
+        "monosub.intake",
+        "FileQuarantined",
+        {
+            "run_id": run.run_id,
+            "key": drop.key,
+            "kind": drop.kind,
+            "error": error,
+            "quarantined_as": target,
+        },
+    )
     return {"quarantined_as": target, "report": f"{target}.error.json", "status": status}
 
 
@@ -316,9 +386,12 @@ def _dated_key(area: str, drop: Drop, run_id: str) -> str:
 def _move(drop: Drop, target: str) -> None:
     s3 = aws.client("s3")
     try:
-        s3.copy_object(Bucket=drop.bucket, Key=target,
-                       CopySource={"Bucket": drop.bucket, "Key": drop.key},
-                       CopySourceIfMatch=f'"{drop.etag}"')
+        s3.copy_object(
+            Bucket=drop.bucket,
+            Key=target,
+            CopySource={"Bucket": drop.bucket, "Key": drop.key},
+            CopySourceIfMatch=f'"{drop.etag}"',
+        )
     except s3.exceptions.ClientError as error:
         if error.response["Error"]["Code"] not in ("NoSuchKey", "404", "PreconditionFailed"):
             raise

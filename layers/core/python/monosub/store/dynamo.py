@@ -23,7 +23,8 @@ def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_plain(value))  # type: ignore[no-any-return]
+    serialized: dict[str, Any] = dict(_serializer.serialize(_plain(value)))
+    return serialized
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,7 +55,9 @@ class Table:
     def client(self) -> Any:
         return aws.client("dynamodb")
 
-    def get(self, pk: str, sk: str | None = None, *, consistent: bool = True) -> dict[str, Any] | None:
+    def get(
+        self, pk: str, sk: str | None = None, *, consistent: bool = True
+    ) -> dict[str, Any] | None:
         key = {"pk": pk} if sk is None else {"pk": pk, "sk": sk}
         response = self.client.get_item(
             TableName=self.name, Key=to_item(key), ConsistentRead=consistent

@@ -10,6 +10,8 @@ one run: a second drop of the same object, or a rerun, finds the run that exists
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -147,15 +149,13 @@ def claim_fingerprint(file_kind: str, sha256: str, run_id: str) -> str:
 def release_fingerprint(file_kind: str, sha256: str, run_id: str) -> None:
     """A quarantined file gives its content back, so a corrected resend is not refused."""
     client = _table.client
-    try:
+    with contextlib.suppress(client.exceptions.ConditionalCheckFailedException):
         client.delete_item(
             TableName=_table.name,
             Key={"pk": {"S": f"CONTENT#{file_kind}#{sha256}"}, "sk": {"S": "CONTENT"}},
             ConditionExpression="run_id = :run",
             ExpressionAttributeValues={":run": {"S": run_id}},
         )
-    except client.exceptions.ConditionalCheckFailedException:
-        pass
 
 
 def _to_run(item: Mapping[str, Any]) -> Run:

@@ -1,0 +1,49 @@
+# Every target bootstraps uv (from PyPI) and the project's environment first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+
+.PHONY: help bootstrap demo serve test test-all lint format synth bench clean
+
+help:
+	@echo "make demo   - the main job: the story so far on the embedded AWS"
+	@echo "make test   - lint and the test suite (what CI runs)"
+	@echo "make serve  - embedded AWS + HTTP API on http://127.0.0.1:8787"
+	@echo "make synth  - the CloudFormation template (no AWS account needed)"
+	@echo "make bench  - speed and memory figures"
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+	  || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: bootstrap
+	$(RUN) monosub demo
+
+serve: bootstrap
+	$(RUN) monosub serve
+
+lint: bootstrap
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+test: lint
+	$(RUN) pytest -n 2 -m "not slow"
+
+test-all: lint
+	$(RUN) pytest -n 2
+
+format: bootstrap
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+synth: bootstrap
+	$(RUN) python infra/app.py
+
+bench: bootstrap
+	$(RUN) python -m bench.run
+
+clean:
+	rm -rf cdk.out out .pytest_cache .mypy_cache .ruff_cache

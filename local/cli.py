@@ -1,0 +1,272 @@
+"""``monosub``: the command line of the embedded AWS.
+
+    monosub demo                  the main job: the whole story so far, end to end
+    monosub serve [--port P]      embedded AWS + HTTP API on localhost until Ctrl-C
+    monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
+    monosub clock show|set|advance
+    monosub runs [--kind K]       the run ledger
+
+``drop``, ``clock`` and ``runs`` talk to a running ``monosub serve`` when there is one
+(``.monosub/serve.json``); ``drop`` without one runs on a fresh embedded AWS of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".monosub" / "serve.json"
+
+
+def _prepare_process(verbose: bool = False) -> None:
+    for path in (str(ROOT), str(ROOT / "layers" / "core" / "python")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "embedded")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "embedded")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "ERROR")
+    if not verbose:
+        import logging
+
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        logging.getLogger("aws_lambda_powertools").setLevel(logging.CRITICAL)
+
+
+class Progress:
+    """One line on stderr, rewritten in place while work goes on (only on a terminal)."""
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.frame = 0
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, detail: str = "") -> None:
+        if not self.enabled:
+            return
+        self.frame = (self.frame + 1) % len(self.FRAMES)
+        elapsed = time.monotonic() - self.started
+        line = f"{self.FRAMES[self.frame]} {self.label} {detail} ({elapsed:.1f}s)"
+        sys.stderr.write("\r\033[K" + line[:120])
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _server() -> dict[str, Any] | None:
+    if not STATE.exists():
+        return None
+    state: dict[str, Any] = json.loads(STATE.read_text())
+    try:
+        urllib.request.urlopen(state["url"] + "/_local/clock", timeout=2).read()
+    except (urllib.error.URLError, OSError):
+        return None
+    return state
+
+
+def _call(
+    url: str, method: str = "GET", payload: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"{method} {url} -> {error.code}: {error.read().decode()}") from None
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from local.http_api import LocalApiServer
+    from local.runtime import EmbeddedAWS
+    from monosub import clock
+
+    start = clock.parse_instant(args.at) if args.at else None
+    cloud = EmbeddedAWS(business_time=start).start()
+    server = LocalApiServer(cloud, port=args.port).start()
+    STATE.parent.mkdir(exist_ok=True)
+    STATE.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
+    print(f"monosub is serving the embedded AWS (up in {cloud.started_seconds:.2f}s)")
+    print(f"  API:            {server.url}")
+    print(f"  OpenAPI:        {server.url}/openapi.json")
+    print(f"  business clock: {clock.iso(cloud.now())}")
+    print("  staff requests: add headers 'X-Local-User: you' and 'X-Local-Groups: sales'")
+    print(f"  try:            curl -s {server.url}/leads -H 'X-Local-User: me' \\")
+    print("                    -H 'X-Local-Groups: ops'")
+    print("Ctrl-C stops it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nstopping")
+    finally:
+        STATE.unlink(missing_ok=True)
+        server.stop()
+        cloud.stop()
+    return 0
+
+
+def cmd_drop(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"no such file: {path}")
+    body = path.read_bytes()
+    name = args.name or path.name
+    server = _server()
+    if server:
+        run = _call(
+            server["url"] + "/_local/drop",
+            "POST",
+            {"kind": args.kind, "name": name, "content": base64.b64encode(body).decode()},
+        )
+    else:
+        from local.runtime import EmbeddedAWS
+
+        progress = Progress(f"inbox/{args.kind}/{name}")
+        with EmbeddedAWS() as cloud:
+            run = cloud.drop(
+                args.kind,
+                name,
+                body,
+                progress=lambda r: progress.update(
+                    f"{r['status']} {json.dumps(r['counts'], ensure_ascii=False)}"
+                ),
+            )
+        progress.done()
+    print(json.dumps(_summary(run), ensure_ascii=False, indent=2))
+    return 0 if run["status"] == "succeeded" else 1
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    subject = run.get("subject") or {}
+    return {
+        "run_id": run["run_id"],
+        "status": run["status"],
+        "file": subject.get("key"),
+        "sha256": subject.get("sha256"),
+        "counts": run.get("counts"),
+        "message": run.get("message"),
+        "archived_as": subject.get("archived_as"),
+        "quarantined_as": subject.get("quarantined_as"),
+        "error_report": subject.get("error_report"),
+        "errors": run.get("errors", [])[:20],
+        "error_count": run.get("error_count", 0),
+    }
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    server = _server()
+    if server is None:
+        raise SystemExit("no running `monosub serve`: the clock belongs to a running embedded AWS")
+    url = server["url"] + "/_local/clock"
+    if args.action == "show":
+        print(_call(url)["now"])
+        return 0
+    if args.action == "set":
+        if not args.value:
+            raise SystemExit("clock set needs an instant, e.g. 2026-11-30T09:00+09:00")
+        result = _call(url, "POST", {"set": args.value})
+    else:
+        match = _DURATION.match(args.value or "")
+        if not match:
+            raise SystemExit("clock advance needs a duration such as 90m, 6h or 3d")
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        result = _call(url, "POST", {"advance_seconds": seconds})
+    print(f"business clock: {result['now']}")
+    for fired in result["fired"]:
+        print(f"  fired {fired['rule']} at {fired['at']}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    server = _server()
+    if server is None:
+        raise SystemExit("no running `monosub serve`: start one, then list its runs")
+    query = f"?kind={args.kind}" if args.kind else ""
+    headers = {"X-Local-User": "ops-cli", "X-Local-Groups": "ops"}
+    listed = _call(server["url"] + "/runs" + query, headers=headers)["runs"]
+    print(format_runs(listed))
+    return 0
+
+
+def format_runs(listed: list[dict[str, Any]]) -> str:
+    lines = [f"{'started (UTC)':<21} {'kind':<13} {'status':<12} {'counts':<34} subject"]
+    for run in listed:
+        counts = " ".join(f"{k}={v}" for k, v in (run.get("counts") or {}).items())
+        subject = (run.get("subject") or {}).get("key") or run["business_key"]
+        lines.append(
+            f"{run['started_at']:<21} {run['kind']:<13} {run['status']:<12} {counts:<34} {subject}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from local import demo
+
+    return demo.run(Path(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="monosub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--verbose", action="store_true", help="show handler logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the whole story so far on the embedded AWS")
+    demo.add_argument("--out", default=str(ROOT / "out" / "demo"), help="where files are written")
+    demo.set_defaults(run=cmd_demo)
+
+    serve = commands.add_parser("serve", help="embedded AWS + HTTP API on localhost")
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--at", help="start the business clock at this instant")
+    serve.set_defaults(run=cmd_serve)
+
+    drop = commands.add_parser("drop", help="drop a partner file under inbox/KIND/")
+    drop.add_argument("kind")
+    drop.add_argument("file")
+    drop.add_argument("--name", help="file name in the inbox (default: the file's own)")
+    drop.set_defaults(run=cmd_drop)
+
+    clock_parser = commands.add_parser("clock", help="show or move the business clock")
+    clock_parser.add_argument("action", choices=["show", "set", "advance"])
+    clock_parser.add_argument("value", nargs="?")
+    clock_parser.set_defaults(run=cmd_clock)
+
+    runs = commands.add_parser("runs", help="the run ledger")
+    runs.add_argument("--kind")
+    runs.set_defaults(run=cmd_runs)
+
+    args = parser.parse_args(argv)
+    _prepare_process(args.verbose)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

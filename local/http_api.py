@@ -1,0 +1,193 @@
+"""A local HTTP server in front of the API function: each request becomes an API Gateway REST
+proxy event, goes through the Lambda API to the real handler, and its response goes back
+with the same status, headers and body.
+
+It also plays API Gateway's part: an unknown route gets 403 ``Missing Authentication
+Token``; a staff route without an identity gets 401 ``Unauthorized`` (the Cognito
+authorizer). The local identity comes from ``X-Local-User`` and ``X-Local-Groups`` headers
+and is turned into the claims the authorizer would put in the request context.
+
+``/_local/...`` endpoints let the CLI drive a running ``monosub serve`` (clock, drops).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from datetime import timedelta
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from functions.manifest import API_ROUTES
+from local.runtime import EmbeddedAWS
+from monosub import clock
+
+_ROUTES = [
+    (
+        route,
+        re.compile("^" + re.sub(r"\{([^}]+)\}", r"(?P<\1>[^/]+)", route.path) + "$"),
+    )
+    for route in API_ROUTES
+]
+
+
+def proxy_event(
+    method: str, raw_path: str, headers: dict[str, str], body: bytes, stage: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The proxy event API Gateway would send, or (None, why) when it would refuse."""
+    parts = urlsplit(raw_path)
+    path = parts.path.rstrip("/") or "/"
+    for route, pattern in _ROUTES:
+        match = pattern.match(path)
+        if not match or route.method != method:
+            continue
+        claims = _claims(headers)
+        if route.auth == "staff" and claims is None:
+            return None, "unauthorized"
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        multi: dict[str, list[str]] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            multi.setdefault(key, []).append(value)
+        text_body: str | None
+        try:
+            text_body, encoded = (body.decode("utf-8"), False) if body else (None, False)
+        except UnicodeDecodeError:
+            text_body, encoded = base64.b64encode(body).decode(), True
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": query or None,
+            "multiValueQueryStringParameters": multi or None,
+            "pathParameters": match.groupdict() or None,
+            "stageVariables": None,
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "stage": stage,
+                "httpMethod": method,
+                "path": f"/{stage}{path}",
+                "resourcePath": route.path,
+                "identity": {"sourceIp": "127.0.0.1"},
+                "authorizer": {"claims": claims} if claims else {},
+            },
+            "body": text_body,
+            "isBase64Encoded": encoded,
+        }, None
+    return None, "no_route"
+
+
+def _claims(headers: dict[str, str]) -> dict[str, str] | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    user = lowered.get("x-local-user")
+    if not user:
+        return None
+    return {
+        "cognito:username": user,
+        "sub": user,
+        "cognito:groups": lowered.get("x-local-groups", ""),
+    }
+
+
+class LocalApiServer:
+    def __init__(self, cloud: EmbeddedAWS, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.cloud = cloud
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalApiServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        cloud = self.cloud
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _respond(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _json(self, status: int, payload: Any) -> None:
+                body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+                self._respond(status, body, {"Content-Type": "application/json"})
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if self.path.startswith("/_local/"):
+                    self._local(body)
+                    return
+                headers = {k: v for k, v in self.headers.items()}
+                event, refusal = proxy_event(self.command, self.path, headers, body, cloud.stage)
+                if event is None:
+                    if refusal == "unauthorized":
+                        self._json(401, {"message": "Unauthorized"})
+                    else:
+                        self._json(403, {"message": "Missing Authentication Token"})
+                    return
+                try:
+                    result = cloud.invoke("api", event)
+                except Exception as error:
+                    self._json(502, {"message": "Internal server error", "detail": str(error)})
+                    return
+                payload = result.get("body") or ""
+                data = (
+                    base64.b64decode(payload)
+                    if result.get("isBase64Encoded")
+                    else payload.encode("utf-8")
+                )
+                response_headers = dict(result.get("headers") or {})
+                for name, values in (result.get("multiValueHeaders") or {}).items():
+                    response_headers[name] = ", ".join(values)
+                self._respond(int(result.get("statusCode", 200)), data, response_headers)
+
+            def _local(self, body: bytes) -> None:
+                request = json.loads(body or b"{}")
+                route = urlsplit(self.path).path
+                if route == "/_local/clock" and self.command == "GET":
+                    self._json(200, {"now": clock.iso(cloud.now())})
+                elif route == "/_local/clock" and self.command == "POST":
+                    if "set" in request:
+                        fired = cloud.set_clock(clock.parse_instant(request["set"]))
+                    else:
+                        fired = cloud.set_clock(
+                            cloud.now() + timedelta(seconds=float(request["advance_seconds"]))
+                        )
+                    self._json(200, {"now": clock.iso(cloud.now()), "fired": fired})
+                elif route == "/_local/drop" and self.command == "POST":
+                    run = cloud.drop(
+                        request["kind"], request["name"], base64.b64decode(request["content"])
+                    )
+                    self._json(200, run)
+                else:
+                    self._json(HTTPStatus.NOT_FOUND, {"message": "no such local endpoint"})
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        return Handler
