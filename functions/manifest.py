@@ -40,7 +40,6 @@ API_ROUTES: tuple[Route, ...] = (
 )
 
 
-
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
     """A task of the file-intake state machine; every kind's processor runs inside these."""
     return Function(
