@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 from functions.resources import RUNS
@@ -160,8 +161,15 @@ def release_fingerprint(file_kind: str, sha256: str, run_id: str) -> None:
 
 def _to_run(item: Mapping[str, Any]) -> Run:
     fields = {k: v for k, v in item.items() if k in Run.model_fields}
-    fields["counts"] = {k: int(v) for k, v in fields.get("counts", {}).items()}
-    for key in ("attempts", "error_count"):
-        if key in fields:
-            fields[key] = int(fields[key])
-    return Run.model_validate(fields)
+    return Run.model_validate(_whole_numbers(fields))
+
+
+def _whole_numbers(value: Any) -> Any:
+    """The ledger holds counts and line numbers only: DynamoDB's Decimals back to int."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
