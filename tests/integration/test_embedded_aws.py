@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -26,7 +26,7 @@ class LinesKind(Processor):
 
     kind = "test-lines"
     description = "lines of text"
-    applied: list[str] = []
+    applied: ClassVar[list[str]] = []
 
     def parse(self, data: bytes) -> Parsed:
         lines = data.decode().splitlines()

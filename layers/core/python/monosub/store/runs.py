@@ -11,7 +11,6 @@ one run: a second drop of the same object, or a rerun, finds the run that exists
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
