@@ -66,6 +66,7 @@ class EmbeddedAWS:
         self.stage = stage
         self.names: ResourceNames = provision.resource_names(stage)
         self.invocations: list[Invocation] = []
+        self.dynamodb_requests: dict[str, int] = {}  # by action: what a run costs on AWS
         self.started_seconds = 0.0
         self._initial_time = business_time
         self._mock: Any = None
@@ -400,6 +401,8 @@ class EmbeddedAWS:
 
         def serialised_call_action(handler: Any) -> Any:
             with lock:
+                action = handler._get_action()
+                runtime.dynamodb_requests[action] = runtime.dynamodb_requests.get(action, 0) + 1
                 return original_call(handler)
 
         self._patch(DynamoHandler, "call_action", serialised_call_action)
