@@ -1,0 +1,269 @@
+"""Reading partner CSV files (``monosub.formats.csv_rows``)."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import itertools
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from monosub.formats.csv_rows import CsvRow, decode, read_csv
+from monosub.intake.kinds import FileRejected
+
+REQUIRED = ("company", "name")
+OPTIONAL = ("email", "phone")
+
+
+def read(data: bytes, encodings: Sequence[str] = ("utf-8-sig", "cp932")) -> list[CsvRow]:
+    return read_csv(data, required=REQUIRED, optional=OPTIONAL, encodings=encodings)
+
+
+def rejected(data: bytes, encodings: Sequence[str] = ("utf-8-sig", "cp932")) -> FileRejected:
+    with pytest.raises(FileRejected) as caught:
+        read(data, encodings)
+    return caught.value
+
+
+# ---- encodings -----------------------------------------------------------------------------
+
+
+def test_utf8_japanese() -> None:
+    rows = read("company,name\n株式会社テスト,山田 太郎\n".encode())
+    assert rows == [CsvRow(2, {"company": "株式会社テスト", "name": "山田 太郎"})]
+
+
+def test_utf8_with_bom() -> None:
+    rows = read(codecs.BOM_UTF8 + "company,name\n株式会社テスト,山田\n".encode())
+    assert rows == [CsvRow(2, {"company": "株式会社テスト", "name": "山田"})]
+
+
+@pytest.mark.parametrize(
+    ("company", "name"),
+    [
+        ("株式会社テスト", "山田 太郎"),
+        ("ｶﾌﾞｼｷｶﾞｲｼｬ", "ﾔﾏﾀﾞ ﾀﾛｳ"),  # half-width kana (single bytes in cp932)
+        ("①髙橋商店～", "髙橋"),  # NEC/IBM extensions: cp932, not plain Shift_JIS
+    ],
+)
+def test_cp932(company: str, name: str) -> None:
+    data = f"company,name,email\r\n{company},{name},a@example.jp\r\n".encode("cp932")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")  # so the test really exercises the cp932 fallback
+    rows = read(data)
+    assert rows == [CsvRow(2, {"company": company, "name": name, "email": "a@example.jp"})]
+
+
+def test_decode_uses_the_first_encoding_that_fits() -> None:
+    assert decode("テスト".encode(), ("utf-8-sig", "cp932")) == "テスト"
+    assert decode(codecs.BOM_UTF8 + b"abc", ("utf-8-sig", "cp932")) == "abc"
+    assert decode("テスト".encode("cp932"), ("utf-8-sig", "cp932")) == "テスト"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"company,name\nA,\x82\xff\n",  # cp932 lead byte with a bad trail byte
+        b"company,name\nA,B\x81",  # truncated cp932 double byte
+        b"company,name\n\xef\xbb,x\n\x81\n",
+    ],
+)
+def test_invalid_in_every_encoding_is_undecodable(data: bytes) -> None:
+    error = rejected(data)
+    assert error.code == "undecodable"
+    assert "utf-8-sig" in error.message and "cp932" in error.message
+
+
+def test_undecodable_with_utf8_only() -> None:
+    data = "company,name\n株式会社,山田\n".encode("cp932")
+    assert rejected(data, encodings=("utf-8",)).code == "undecodable"
+
+
+# ---- whole-file refusals -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b" ", b"\n", b"\r\n\r\n", b" \t\r\n  \n", codecs.BOM_UTF8])
+def test_empty_or_whitespace_only(data: bytes) -> None:
+    assert rejected(data).code == "empty_file"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: emptiness is checked on the raw bytes (bytes.strip, ASCII whitespace) "
+    "before decoding, so a BOM followed by a line break, or a file of only full-width "
+    "spaces, is reported as missing_columns instead of empty_file",
+)
+@pytest.mark.parametrize("data", [codecs.BOM_UTF8 + b"\r\n", "\u3000\n".encode()])
+def test_blank_after_decoding_is_empty(data: bytes) -> None:
+    assert rejected(data).code == "empty_file"
+
+
+@pytest.mark.parametrize(
+    "data", [b"company,name\n", b"company,name", b"company,name\r\n\r\n\n,\n , \n"]
+)
+def test_header_only(data: bytes) -> None:
+    assert rejected(data).code == "empty_file"
+
+
+def test_missing_columns_are_named() -> None:
+    error = rejected(b"company,email\nA,a@example.jp\n")
+    assert error.code == "missing_columns"
+    assert "name" in error.message
+    assert "company" not in error.message
+    both = rejected(b"email\na@example.jp\n")
+    assert both.code == "missing_columns"
+    assert "company" in both.message and "name" in both.message
+
+
+def test_unknown_columns_are_named() -> None:
+    error = rejected(b"company,name,fax,phone\nA,B,03,04\n")
+    assert error.code == "unknown_columns"
+    assert "fax" in error.message
+    assert "phone" not in error.message
+
+
+def test_oversized_field_is_malformed() -> None:
+    data = b'company,name\nA,B\n"' + b"x" * 200_000 + b'",y\n'
+    error = rejected(data)
+    assert error.code == "malformed_csv"
+    assert error.message.startswith("line 3:")
+
+
+# ---- header and rows -----------------------------------------------------------------------
+
+
+def test_header_is_case_insensitive_and_trimmed() -> None:
+    rows = read(b" Company ,NAME,\tEmail \nA,B,c@example.jp\n")
+    assert rows == [CsvRow(2, {"company": "A", "name": "B", "email": "c@example.jp"})]
+
+
+def test_column_order_is_free_and_values_are_stripped() -> None:
+    rows = read(b"name,company\n  Taro ,\t ACME  \n")
+    assert rows == [CsvRow(2, {"name": "Taro", "company": "ACME"})]
+
+
+def test_blank_lines_are_skipped_and_lines_are_physical() -> None:
+    data = b"company,name\n\nA,B\n,\n  ,  \nC,D\n\n"
+    rows = read(data)
+    assert rows == [
+        CsvRow(3, {"company": "A", "name": "B"}),
+        CsvRow(6, {"company": "C", "name": "D"}),
+    ]
+
+
+def test_crlf_line_numbers() -> None:
+    rows = read(b"company,name\r\nA,B\r\n\r\nC,D\r\n")
+    assert [r.line for r in rows] == [2, 4]
+
+
+def test_rows_after_a_multiline_field_keep_their_physical_line() -> None:
+    data = 'company,name\n"株式会社\nテスト",x\nC,D\n"E","F\n\nG"\nH,I\n'.encode()
+    rows = read(data)
+    assert [r.values for r in rows] == [
+        {"company": "株式会社\nテスト", "name": "x"},
+        {"company": "C", "name": "D"},
+        {"company": "E", "name": "F\n\nG"},
+        {"company": "H", "name": "I"},
+    ]
+    assert rows[1].line == 4
+    assert rows[3].line == 8
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: a row's line is csv.reader.line_num after the row was read, i.e. the LAST "
+    "physical line of a record; a record with a quoted multi-line field starting on line 2 "
+    "is reported as line 3 (error reports point below the row)",
+)
+def test_a_multiline_record_is_reported_at_its_first_line() -> None:
+    rows = read(b'company,name\n"A\nB",x\nC,D\n')
+    assert [r.line for r in rows] == [2, 4]
+
+
+def test_wrong_number_of_fields() -> None:
+    rows = read(b"company,name\nA\nB,C,D\nE,F\n")
+    assert rows == [
+        CsvRow(2, {"__error__": "1 fields, expected 2"}),
+        CsvRow(3, {"__error__": "3 fields, expected 2"}),
+        CsvRow(4, {"company": "E", "name": "F"}),
+    ]
+
+
+def test_only_bad_rows_is_not_empty() -> None:
+    rows = read(b"company,name\nA,B,C\n")
+    assert rows == [CsvRow(2, {"__error__": "3 fields, expected 2"})]
+
+
+# ---- property ------------------------------------------------------------------------------
+
+COLUMNS = ("c1", "c2", "c3")
+cell = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+)
+japanese_cell = st.text(
+    alphabet=st.sampled_from(
+        list("株式会社テスト山田太郎髙橋①～あいうえおアイウエオｱｲｳｴｵｶﾞﾊﾟ ,\"'\n\r-_.0123abc")
+    ),
+    max_size=10,
+)
+
+
+def write(rows: list[list[str]]) -> str:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def expected(rows: list[list[str]]) -> list[list[str]]:
+    return [[v.strip() for v in row] for row in rows if any(v.strip() for v in row)]
+
+
+def check(data: bytes, rows: list[list[str]]) -> None:
+    want = expected(rows)
+    if not want:
+        with pytest.raises(FileRejected) as caught:
+            read_csv(data, required=COLUMNS)
+        assert caught.value.code == "empty_file"
+        return
+    got = read_csv(data, required=COLUMNS)
+    assert [[r.values[c] for c in COLUMNS] for r in got] == want
+    lines = [r.line for r in got]
+    assert lines[0] >= 2
+    assert all(a < b for a, b in itertools.pairwise(lines))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.lists(cell, min_size=3, max_size=3), min_size=1, max_size=6))
+def test_any_utf8_table_round_trips(rows: list[list[str]]) -> None:
+    check(write(rows).encode("utf-8"), rows)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(st.lists(cell, min_size=3, max_size=3), min_size=1, max_size=4),
+)
+def test_any_utf8_table_with_bom_round_trips(rows: list[list[str]]) -> None:
+    check(codecs.BOM_UTF8 + write(rows).encode("utf-8"), rows)
+
+
+@settings(max_examples=50, deadline=None)
+@given(rows=st.lists(st.lists(japanese_cell, min_size=3, max_size=3), min_size=1, max_size=4))
+def test_japanese_cp932_table_round_trips(rows: list[list[str]]) -> None:
+    data = write(rows).encode("cp932")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        # cp932 bytes that are also valid UTF-8 (ASCII only, or a rare coincidence) are
+        # read as UTF-8 by design.
+        assume(data.isascii())
+    check(data, rows)
