@@ -48,21 +48,25 @@ class Cron:
 def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) -> frozenset[int]:
     values: set[int] = set()
     for item in text.split(","):
+        if not item:
+            raise ScheduleExpressionError(f"empty item in {text!r}")
         step = 1
         part = item
         if "/" in item:
             part, step_text = item.split("/", 1)
-            step = int(step_text)
+            step = _value(step_text, None)
             if step < 1:
                 raise ScheduleExpressionError(f"bad step in {text!r}")
-        if part in ("*", ""):
+        if part == "*":
             start, end = low, high
         elif "-" in part:
             a, b = part.split("-", 1)
             start, end = _value(a, names), _value(b, names)
+            if start > end:
+                raise ScheduleExpressionError(f"reversed range {part!r} in {text!r}")
         else:
             start = _value(part, names)
-            end = high if "/" in text else start
+            end = high if "/" in item else start
         if not (low <= start <= high and low <= end <= high):
             raise ScheduleExpressionError(f"{text!r} is outside {low}-{high}")
         values.update(range(start, end + 1, step))
@@ -72,7 +76,7 @@ def _field(text: str, low: int, high: int, names: dict[str, int] | None = None) 
 def _value(text: str, names: dict[str, int] | None) -> int:
     if names and text.upper() in names:
         return names[text.upper()]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ScheduleExpressionError(f"{text!r} is not a number")
     return int(text)
 
@@ -82,7 +86,7 @@ def parse_cron(body: str) -> Cron:
     if len(parts) != 6:
         raise ScheduleExpressionError("cron() takes six fields: min hour dom month dow year")
     minute, hour, dom, month, dow, year = parts
-    if any(c in dom + dow for c in "W#") or (dow != "?" and "L" in dow):
+    if "W" in dom.upper() or "#" in dow or (dow != "?" and "L" in dow.upper()):
         raise ScheduleExpressionError("W, # and weekday L are not supported locally")
     if dom != "?" and dow != "?":
         raise ScheduleExpressionError("one of day-of-month and day-of-week must be '?'")
@@ -107,6 +111,8 @@ def fire_times(expression: str, after: datetime, until: datetime) -> Iterator[da
         match = _RATE.match(expression[5:-1].strip())
         if not match:
             raise ScheduleExpressionError(f"bad rate expression {expression!r}")
+        if int(match.group(1)) < 1:
+            raise ScheduleExpressionError("a rate must be at least 1")
         unit = match.group(2).rstrip("s")
         step = timedelta(**{unit + "s": int(match.group(1))})
         # Rates are anchored on the epoch here, so firing is deterministic.

@@ -30,7 +30,14 @@ from monosub import clock
 _ROUTES = [
     (
         route,
-        re.compile("^" + re.sub(r"\{([^}]+)\}", r"(?P<\1>[^/]+)", route.path) + "$"),
+        re.compile(
+            "^"
+            + "".join(
+                f"(?P<{part[1:-1]}>[^/]+)" if part.startswith("{") else re.escape(part)
+                for part in re.split(r"(\{[^}]+\})", route.path)
+            )
+            + "$"
+        ),
     )
     for route in API_ROUTES
 ]

@@ -91,13 +91,6 @@ def test_empty_or_whitespace_only(data: bytes) -> None:
     assert rejected(data).code == "empty_file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: emptiness is checked on the raw bytes (bytes.strip, ASCII whitespace) "
-    "before decoding, so a BOM followed by a line break, or a file of only full-width "
-    "spaces, is reported as missing_columns instead of empty_file",
-)
 @pytest.mark.parametrize("data", [codecs.BOM_UTF8 + b"\r\n", "\u3000\n".encode()])
 def test_blank_after_decoding_is_empty(data: bytes) -> None:
     assert rejected(data).code == "empty_file"
@@ -174,13 +167,6 @@ def test_rows_after_a_multiline_field_keep_their_physical_line() -> None:
     assert rows[3].line == 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a row's line is csv.reader.line_num after the row was read, i.e. the LAST "
-    "physical line of a record; a record with a quoted multi-line field starting on line 2 "
-    "is reported as line 3 (error reports point below the row)",
-)
 def test_a_multiline_record_is_reported_at_its_first_line() -> None:
     rows = read(b'company,name\n"A\nB",x\nC,D\n')
     assert [r.line for r in rows] == [2, 4]

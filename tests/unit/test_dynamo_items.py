@@ -244,13 +244,6 @@ def test_update_operation_refuses_float_values(table: Table) -> None:
         table.update_operation("P", "S", set_values={"price": 1.5})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: condition placeholders are found by splitting on spaces/parentheses/commas "
-    "only, so '#status=:running' (valid DynamoDB syntax, no spaces), '#counts.#rows' or "
-    "'#items[0]' register a bogus name ('#status=:running') and leave '#status' undefined",
-)
 @pytest.mark.parametrize(
     ("condition", "placeholder"),
     [

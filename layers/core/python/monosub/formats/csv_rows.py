@@ -33,9 +33,9 @@ def read_csv(
     optional: Sequence[str] = (),
     encodings: Sequence[str] = ("utf-8-sig", "cp932"),
 ) -> list[CsvRow]:
-    if not data.strip():
-        raise FileRejected("empty_file", "the file is empty")
     text = decode(data, encodings)
+    if not text.strip():
+        raise FileRejected("empty_file", "the file is empty")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
@@ -54,8 +54,11 @@ def read_csv(
     rows: list[CsvRow] = []
     line = 1
     try:
-        for values in reader:
-            line = reader.line_num
+        while True:
+            line = reader.line_num + 1  # where the next record starts
+            values = next(reader, None)
+            if values is None:
+                break
             if not any(v.strip() for v in values):
                 continue
             if len(values) != len(header):
@@ -65,7 +68,7 @@ def read_csv(
                 continue
             rows.append(CsvRow(line, {h: v.strip() for h, v in zip(header, values, strict=True)}))
     except csv.Error as error:
-        raise FileRejected("malformed_csv", f"line {line + 1}: {error}") from None
+        raise FileRejected("malformed_csv", f"line {line}: {error}") from None
     if not rows:
         raise FileRejected("empty_file", "the file has a header but no rows")
     return rows

@@ -5,6 +5,7 @@ Items are plain dicts of Python values; numbers come back as ``Decimal`` (money 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
@@ -165,9 +166,8 @@ class Table:
             update["ConditionExpression"] = condition
             for name, value in (condition_values or {}).items():
                 values[name] = to_value(value)
-            for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
-                if token.startswith("#") and token not in names:
-                    names[token] = token[1:]
+            for token in re.findall(r"#[A-Za-z0-9_]+", condition):
+                names.setdefault(token, token[1:])
         if values:
             update["ExpressionAttributeValues"] = values
         return {"Update": update}
