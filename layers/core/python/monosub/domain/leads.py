@@ -268,7 +268,9 @@ def plan_conversion(
     ensure_convertible(lead)
     contact = contact_by_email or contact_by_phone
     account_created = account is None
-    if account is None:
+    if account is not None:
+        account = account.model_copy(update={"updated_at": now})
+    else:
         account = Account(
             account_id=new_ids.account_id,
             name=lead.company,

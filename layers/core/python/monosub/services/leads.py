@@ -1,0 +1,201 @@
+"""Leads: receive a submission (create or merge), read leads, convert a lead to a customer.
+
+Each function reads, lets ``monosub.domain.leads`` decide, writes in one conditional
+transaction, and publishes its domain event only after the write succeeded. A write that
+loses a race (``TransactionConflict``) is retried from a fresh read.
+"""
+
+from __future__ import annotations
+
+from monosub import clock, events, ids
+from monosub.domain import leads as rules
+from monosub.errors import Conflict, NotFound
+from monosub.events import EventPublisher
+from monosub.models.crm import (
+    Conversion,
+    ConvertLead,
+    LeadHistory,
+    LeadKeys,
+    LeadPage,
+    LeadReceipt,
+    LeadStatus,
+    LeadSubmission,
+)
+from monosub.observability import logger
+from monosub.store import records
+from monosub.store.dynamo import TransactionConflict
+
+SOURCE = "monosub.leads"
+ATTEMPTS = 5
+
+
+def receive_lead(
+    submission: LeadSubmission,
+    *,
+    lead_id: str | None = None,
+    source_ref: str | None = None,
+    publisher: EventPublisher | None = None,
+) -> LeadReceipt:
+    """Receive one lead submission: merge it into the open lead with the same email or phone,
+    or create a new lead.
+
+    Matching uses normalized keys (``monosub.domain.text``): width, case, spacing, +81 and
+    legal forms do not make two people different. A new lead whose company matches an
+    account, an open lead or (by email/phone) a customer's contact records them as
+    ``possible_duplicates``. The lead and its index items are written in one transaction, so
+    the same form sent twice at once still makes one lead.
+
+    ``lead_id`` makes the call idempotent, for importers that may run a row twice: it is the
+    id a created lead gets, and the key of a receipt written with the create or merge. A
+    second call with the same ``lead_id`` writes nothing and returns the first call's
+    receipt (same ``lead_id``, same ``status``, "merged" included) and publishes no second
+    event. Derive it from the row, e.g. ``ids.derived_id("lead", f"{file}#{row}")``.
+    Without ``lead_id`` every call is a new submission (a merge adds to the history).
+
+    ``source_ref`` (e.g. ``"leads.csv#row-12"``) is kept on the submission's activity.
+    Publishes ``LeadReceived`` or ``LeadMerged`` (source ``monosub.leads``).
+    """
+    if lead_id is not None and not rules.is_record_id(lead_id, "lead"):
+        raise ValueError(f"lead_id must look like lead_<base32>, not {lead_id!r}")
+    keys = rules.keys_of(submission.email, submission.phone, submission.company)
+    for _ in range(ATTEMPTS):
+        if lead_id is not None:
+            earlier = records.get_receipt(lead_id)
+            if earlier is not None:
+                logger.info("lead submission already received", extra={"lead_id": lead_id})
+                return earlier
+        owners = records.key_owners(keys)
+        target = rules.merge_target(owners)
+        receipt: LeadReceipt | None
+        try:
+            if target is None:
+                receipt = _create(submission, keys, owners, lead_id, source_ref)
+            else:
+                receipt = _merge(target, submission, owners, lead_id, source_ref)
+        except TransactionConflict as conflict:
+            logger.info(
+                "lead write lost a race; reading again", extra={"reasons": conflict.reasons}
+            )
+            continue
+        if receipt is not None:
+            _publish_receipt(publisher or events.default_publisher, receipt, submission)
+            return receipt
+    raise Conflict("the lead kept changing while this submission was received; send it again")
+
+
+def _create(
+    submission: LeadSubmission,
+    keys: LeadKeys,
+    owners: rules.KeyOwners,
+    lead_id: str | None,
+    source_ref: str | None,
+) -> LeadReceipt:
+    now = clock.now_iso()
+    new_id = lead_id or ids.new_id("lead")
+    duplicates = rules.possible_duplicates(owners)
+    lead = rules.new_lead(new_id, submission, keys, duplicates, now)
+    activity = rules.submission_activity(new_id, 1, submission, now, source_ref)
+    receipt = LeadReceipt(lead_id=new_id, status="created", possible_duplicates=duplicates)
+    records.create_lead(lead, activity, receipt, receipt_key=lead_id)
+    return receipt
+
+
+def _merge(
+    target: str,
+    submission: LeadSubmission,
+    owners: rules.KeyOwners,
+    lead_id: str | None,
+    source_ref: str | None,
+) -> LeadReceipt | None:
+    """Merge into ``target``; None when it is no longer an open lead (read again)."""
+    lead = records.get_lead(target)
+    if lead is None or lead.status != "open":
+        return None
+    merge = rules.plan_merge(lead, submission, owners, clock.now_iso(), source_ref)
+    receipt = LeadReceipt(lead_id=lead.lead_id, status="merged")
+    records.merge_into_lead(merge, lead.version, receipt, receipt_key=lead_id)
+    return receipt
+
+
+def _publish_receipt(
+    publisher: EventPublisher, receipt: LeadReceipt, submission: LeadSubmission
+) -> None:
+    detail = {"lead_id": receipt.lead_id, "source": submission.source}
+    if receipt.status == "created":
+        duplicates = [d.model_dump(mode="json") for d in receipt.possible_duplicates]
+        publisher.publish(SOURCE, "LeadReceived", {**detail, "possible_duplicates": duplicates})
+    else:
+        publisher.publish(SOURCE, "LeadMerged", detail)
+
+
+def list_leads(status: LeadStatus, limit: int, after: str | None) -> LeadPage:
+    leads, next_token = records.list_leads(status, limit, after)
+    return LeadPage(leads=leads, next=next_token)
+
+
+def lead_history(lead_id: str) -> LeadHistory:
+    lead = records.get_lead(lead_id) if rules.is_record_id(lead_id, "lead") else None
+    if lead is None:
+        raise NotFound(f"lead {lead_id} does not exist")
+    activities = records.lead_activities(lead_id)
+    return LeadHistory(lead=lead, activities=list(reversed(activities)))
+
+
+def convert_lead(
+    lead_id: str,
+    request: ConvertLead,
+    *,
+    owner: str,
+    publisher: EventPublisher | None = None,
+) -> Conversion:
+    """Convert an open lead (取引開始) into an account, a contact and an empty deal.
+
+    The account is ``request.account_id``, else the account with the lead's normalized
+    company, else a new one; the contact is the account's contact with the lead's email or
+    phone, else a new one. The deal is owned by ``owner``. The lead's history moves onto the
+    account and the lead becomes "converted", all in one transaction that holds only while
+    the lead is open and unchanged: a second conversion gets ``Conflict`` (409).
+    Publishes ``LeadConverted`` (source ``monosub.leads``).
+    """
+    for _ in range(ATTEMPTS):
+        lead = records.get_lead(lead_id) if rules.is_record_id(lead_id, "lead") else None
+        if lead is None:
+            raise NotFound(f"lead {lead_id} does not exist")
+        rules.ensure_convertible(lead)
+        if request.account_id is not None:
+            account = records.get_account(request.account_id)
+            if account is None:
+                raise NotFound(f"account {request.account_id} does not exist")
+        else:
+            account = records.account_for_company(lead.keys.company)
+        by_email, by_phone = (
+            records.contacts_by_keys(account.account_id, lead.keys) if account else (None, None)
+        )
+        plan = rules.plan_conversion(
+            lead,
+            records.lead_activities(lead_id),
+            account=account,
+            contact_by_email=by_email,
+            contact_by_phone=by_phone,
+            new_ids=rules.NewIds(
+                account_id=ids.new_id("account"),
+                contact_id=ids.new_id("contact"),
+                deal_id=ids.new_id("deal"),
+            ),
+            deal_name=request.deal_name,
+            owner=owner,
+            now=clock.now_iso(),
+        )
+        try:
+            records.save_conversion(plan)
+        except TransactionConflict as conflict:
+            logger.info(
+                "conversion lost a race; reading again", extra={"reasons": conflict.reasons}
+            )
+            continue
+        conversion = plan.result
+        (publisher or events.default_publisher).publish(
+            SOURCE, "LeadConverted", {**conversion.model_dump(mode="json"), "converted_by": owner}
+        )
+        return conversion
+    raise Conflict(f"lead {lead_id} kept changing while it was converted; try again")

@@ -1,0 +1,535 @@
+"""The customer record in table ``records``: the only code that knows its keys.
+
+====================  ===============================  =====================================
+item                  pk / sk                          gsi1pk / gsi1sk
+====================  ===============================  =====================================
+lead                  LEAD#<lead> / LEAD               LEADS#<status> / <created_at>#<lead>
+lead activity         LEAD#<lead> / ACT#<seq:04>
+receipt               RECEIPT#<lead> / RECEIPT         (idempotent receive with a lead id)
+open lead by email    KEY#email#<key> / LEAD           (one open lead per email)
+open lead by phone    KEY#phone#<key> / LEAD           (one open lead per phone)
+open lead by company  KEY#company#<key> / LEAD#<lead>
+account by company    KEY#company#<key> / ACCOUNT      (one account per company)
+contact by email      KEY#email#<key> / CONTACT#<acc>  (one contact per email in an account)
+contact by phone      KEY#phone#<key> / CONTACT#<acc>  (one contact per phone in an account)
+account               ACCOUNT#<acc> / ACCOUNT
+contact               ACCOUNT#<acc> / CONTACT#<id>     CONTACT#<id> / CONTACT
+deal                  ACCOUNT#<acc> / DEAL#<id>        DEAL#<id> / DEAL
+originating lead      ACCOUNT#<acc> / LEAD#<lead>
+account activity      ACCOUNT#<acc> / ACT#<at>#<lead>#<seq:04>
+====================  ===============================  =====================================
+
+The ``KEY#`` items are the duplicate index. They are written in the same transaction as the
+record they point to, with conditions, so two concurrent submissions of one form cannot both
+create a lead, and two conversions cannot create the same account or contact twice.
+``docs/data-model.md`` lists the access patterns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from functions.resources import RECORDS
+from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge
+from monosub.errors import ValidationFailed
+from monosub.models.crm import (
+    Account,
+    Activity,
+    Contact,
+    CustomerRecord,
+    Deal,
+    Lead,
+    LeadKeys,
+    LeadReceipt,
+    LeadStatus,
+)
+from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
+
+_table = Table(RECORDS)
+
+# How many items of a company's index partition are read for possible duplicates.
+_COMPANY_MATCHES_READ = 21
+
+
+def _lead_pk(lead_id: str) -> str:
+    return f"LEAD#{lead_id}"
+
+
+def _account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def _key_pk(kind: str, key: str) -> str:
+    return f"KEY#{kind}#{key}"
+
+
+def _lead_activity_sk(seq: int) -> str:
+    return f"ACT#{seq:04d}"
+
+
+def _account_activity_sk(activity: Activity) -> str:
+    return f"ACT#{activity.occurred_at}#{activity.lead_id}#{activity.seq:04d}"
+
+
+def _leads_by_status(status: str) -> str:
+    return f"LEADS#{status}"
+
+
+# ---- leads ---------------------------------------------------------------------------------
+
+
+def get_lead(lead_id: str) -> Lead | None:
+    item = _table.get(_lead_pk(lead_id), "LEAD")
+    return Lead.model_validate(item) if item else None
+
+
+def lead_activities(lead_id: str) -> list[Activity]:
+    """A lead's history, oldest first (read consistently: a conversion copies all of it)."""
+    items = _query_all(_lead_pk(lead_id), sk_prefix="ACT#")
+    return [Activity.model_validate(item) for item in items]
+
+
+def get_receipt(receipt_key: str) -> LeadReceipt | None:
+    item = _table.get(f"RECEIPT#{receipt_key}", "RECEIPT")
+    return LeadReceipt.model_validate(item) if item else None
+
+
+def key_owners(keys: LeadKeys) -> KeyOwners:
+    """What the duplicate index holds under ``keys``: one consistent query per key."""
+    email_lead, email_contacts = _lead_and_contacts("email", keys.email)
+    phone_lead, phone_contacts = _lead_and_contacts("phone", keys.phone)
+    company_account, company_leads = None, []
+    if keys.company:
+        items, _ = _query_page(_key_pk("company", keys.company), limit=_COMPANY_MATCHES_READ)
+        for item in items:
+            if item["sk"] == "ACCOUNT":
+                company_account = str(item["account_id"])
+            else:
+                company_leads.append(str(item["lead_id"]))
+    return KeyOwners(
+        email_lead=email_lead,
+        phone_lead=phone_lead,
+        company_account=company_account,
+        company_leads=tuple(company_leads),
+        email_contacts=email_contacts,
+        phone_contacts=phone_contacts,
+    )
+
+
+def _lead_and_contacts(kind: str, key: str | None) -> tuple[str | None, tuple[ContactRef, ...]]:
+    if not key:
+        return None, ()
+    lead_id = None
+    contacts = []
+    for item in _query_all(_key_pk(kind, key)):
+        if item["sk"] == "LEAD":
+            lead_id = str(item["lead_id"])
+        else:
+            contacts.append(ContactRef(str(item["contact_id"]), str(item["account_id"])))
+    return lead_id, tuple(contacts)
+
+
+def create_lead(
+    lead: Lead, activity: Activity, receipt: LeadReceipt, *, receipt_key: str | None
+) -> None:
+    """Write a new lead, its first activity and its index items, all or nothing; with
+    ``receipt_key``, also the receipt that makes a repeated call find this one.
+
+    Raises ``TransactionConflict`` when another open lead took its email or phone meanwhile
+    (or the receipt exists): the caller reads again and merges.
+    """
+    operations = [
+        _table.put_operation(_lead_item(lead)),
+        _table.put_operation(_lead_activity_item(activity)),
+    ]
+    for kind in ("email", "phone"):
+        key = getattr(lead.keys, kind)
+        if key:
+            operations.append(_table.put_operation(_open_lead_key_item(kind, key, lead)))
+    if lead.keys.company:
+        operations.append(
+            _table.put_operation(
+                {
+                    "pk": _key_pk("company", lead.keys.company),
+                    "sk": f"LEAD#{lead.lead_id}",
+                    "lead_id": lead.lead_id,
+                    "created_at": lead.created_at,
+                }
+            )
+        )
+    if receipt_key is not None:
+        operations.append(
+            _table.put_operation(_receipt_item(receipt_key, receipt, lead.created_at))
+        )
+    transact(operations)
+
+
+def merge_into_lead(
+    merge: Merge, expected_version: int, receipt: LeadReceipt, *, receipt_key: str | None
+) -> None:
+    """Record one more submission on an open lead, if it is unchanged since it was read
+    (``expected_version``); with ``receipt_key``, also the receipt of this call."""
+    lead = merge.lead
+    values: dict[str, Any] = {
+        "submission_count": lead.submission_count,
+        "activity_count": lead.activity_count,
+        "version": lead.version,
+        "updated_at": lead.updated_at,
+        "keys": lead.keys.model_dump(mode="json"),
+    }
+    if merge.claimed.email:
+        values["email"] = lead.email
+    if merge.claimed.phone:
+        values["phone"] = lead.phone
+    operations = [
+        _table.update_operation(
+            _lead_pk(lead.lead_id),
+            "LEAD",
+            set_values=values,
+            condition="#status = :open AND #version = :version",
+            condition_values={":open": "open", ":version": expected_version},
+        )
+    ]
+    if merge.activity is not None:
+        operations.append(_table.put_operation(_lead_activity_item(merge.activity)))
+    for kind in ("email", "phone"):
+        key = getattr(merge.claimed, kind)
+        if key:
+            operations.append(_table.put_operation(_open_lead_key_item(kind, key, lead)))
+    if receipt_key is not None:
+        operations.append(
+            _table.put_operation(_receipt_item(receipt_key, receipt, lead.updated_at))
+        )
+    transact(operations)
+
+
+def list_leads(status: LeadStatus, limit: int, after: str | None) -> tuple[list[Lead], str | None]:
+    """One page of leads with ``status``, newest first, and the token of the next page."""
+    start = None
+    if after is not None:
+        position = _decode_cursor(after)
+        start = {
+            "pk": _lead_pk(position.rsplit("#", 1)[1]),
+            "sk": "LEAD",
+            "gsi1pk": _leads_by_status(status),
+            "gsi1sk": position,
+        }
+    items, _ = _query_page(
+        _leads_by_status(status),
+        index="gsi1",
+        newest_first=True,
+        limit=limit + 1,
+        start=start,
+    )
+    page = items[:limit]
+    next_token = _encode_cursor(str(page[-1]["gsi1sk"])) if len(items) > limit else None
+    return [Lead.model_validate(item) for item in page], next_token
+
+
+_CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#lead_[0-9a-z]{1,64}")
+
+
+def _encode_cursor(position: str) -> str:
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> str:
+    try:
+        position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        position = ""
+    if not _CURSOR.fullmatch(position):
+        raise ValidationFailed(
+            "the next token is not valid",
+            details=[{"field": "next", "message": "pass the next token of the previous page"}],
+        )
+    return position
+
+
+# ---- conversion ----------------------------------------------------------------------------
+
+
+def get_account(account_id: str) -> Account | None:
+    item = _table.get(_account_pk(account_id), "ACCOUNT")
+    return Account.model_validate(item) if item else None
+
+
+def account_for_company(company_key: str | None) -> Account | None:
+    """The account whose normalized company name is ``company_key``."""
+    if not company_key:
+        return None
+    pointer = _table.get(_key_pk("company", company_key), "ACCOUNT")
+    return get_account(str(pointer["account_id"])) if pointer else None
+
+
+def contacts_by_keys(account_id: str, keys: LeadKeys) -> tuple[Contact | None, Contact | None]:
+    """The account's contact with this email, and the one with this phone."""
+    found: list[Contact | None] = []
+    for kind in ("email", "phone"):
+        key = getattr(keys, kind)
+        pointer = _table.get(_key_pk(kind, key), f"CONTACT#{account_id}") if key else None
+        item = (
+            _table.get(_account_pk(account_id), f"CONTACT#{pointer['contact_id']}")
+            if pointer
+            else None
+        )
+        found.append(Contact.model_validate(item) if item else None)
+    return found[0], found[1]
+
+
+def save_conversion(plan: ConversionPlan) -> None:
+    """Write a conversion in one transaction, only if the lead is still open and unchanged.
+
+    The lead leaves the open-lead index; the account, contact and deal are created (or the
+    existing ones touched); the lead's history is copied into the account's. Raises
+    ``TransactionConflict`` when anything changed meanwhile.
+    """
+    account_pk = _account_pk(plan.account.account_id)
+    deal_sk = f"DEAL#{plan.deal.deal_id}"
+    transact(
+        [
+            *_lead_conversion_operations(plan),
+            *_account_operations(plan),
+            *_contact_operations(plan),
+            _table.put_operation(
+                {"pk": account_pk, "sk": deal_sk, "gsi1pk": deal_sk, "gsi1sk": "DEAL"}
+                | _dump(plan.deal)
+            ),
+            _table.put_operation(
+                {
+                    "pk": account_pk,
+                    "sk": f"LEAD#{plan.lead.lead_id}",
+                    "lead_id": plan.lead.lead_id,
+                    "converted_at": plan.lead.converted_at,
+                }
+            ),
+            *(
+                _table.put_operation(
+                    {"pk": account_pk, "sk": _account_activity_sk(activity)} | _dump(activity)
+                )
+                for activity in plan.history
+            ),
+        ]
+    )
+
+
+def _lead_conversion_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
+    """The lead becomes converted (if still open and unchanged) and leaves the index."""
+    lead = plan.lead
+    operations = [
+        _table.update_operation(
+            _lead_pk(lead.lead_id),
+            "LEAD",
+            set_values={
+                "status": lead.status,
+                "gsi1pk": _leads_by_status(lead.status),
+                "activity_count": lead.activity_count,
+                "version": lead.version,
+                "updated_at": lead.updated_at,
+                "converted_at": lead.converted_at,
+                "converted_by": lead.converted_by,
+                "converted_account_id": lead.converted_account_id,
+                "converted_contact_id": lead.converted_contact_id,
+                "converted_deal_id": lead.converted_deal_id,
+            },
+            condition="#status = :open AND #version = :version",
+            condition_values={":open": "open", ":version": plan.expected_version},
+        ),
+        _table.put_operation(_lead_activity_item(plan.conversion)),
+    ]
+    for kind in ("email", "phone"):
+        key = getattr(lead.keys, kind)
+        if key:
+            operations.append(
+                _delete_operation(_key_pk(kind, key), "LEAD", owned_by=("lead_id", lead.lead_id))
+            )
+    if lead.keys.company:
+        operations.append(
+            _delete_operation(_key_pk("company", lead.keys.company), f"LEAD#{lead.lead_id}")
+        )
+    return operations
+
+
+def _account_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
+    """A new account and its company key (one account per company), or a touch of the
+    existing account (which must still exist)."""
+    account = plan.account
+    account_pk = _account_pk(account.account_id)
+    if not plan.account_created:
+        return [
+            _table.update_operation(
+                account_pk,
+                "ACCOUNT",
+                set_values={"updated_at": account.updated_at},
+                condition="attribute_exists(pk)",
+            )
+        ]
+    operations = [_table.put_operation({"pk": account_pk, "sk": "ACCOUNT"} | _dump(account))]
+    if account.name_key:
+        key_item = {"pk": _key_pk("company", account.name_key), "sk": "ACCOUNT"}
+        operations.append(_table.put_operation(key_item | {"account_id": account.account_id}))
+    return operations
+
+
+def _contact_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
+    """A new contact, or the reused one's missing email/phone; with the keys it takes (one
+    contact per email and per phone in an account)."""
+    contact = plan.contact
+    account_pk = _account_pk(contact.account_id)
+    contact_sk = f"CONTACT#{contact.contact_id}"
+    if plan.contact_created:
+        item = {"pk": account_pk, "sk": contact_sk, "gsi1pk": contact_sk, "gsi1sk": "CONTACT"}
+        operations = [_table.put_operation(item | _dump(contact))]
+        taken = {"email": contact.email_key, "phone": contact.phone_key}
+    else:
+        fill = plan.contact_fill
+        still_missing = "".join(
+            f" AND attribute_not_exists(#{name})" for name in ("email", "phone") if name in fill
+        )
+        operations = [
+            _table.update_operation(
+                account_pk,
+                contact_sk,
+                set_values={**fill, "updated_at": contact.updated_at},
+                condition="attribute_exists(pk)" + still_missing,
+            )
+        ]
+        taken = {"email": fill.get("email_key"), "phone": fill.get("phone_key")}
+    for kind, key in taken.items():
+        if key:
+            key_item = {"pk": _key_pk(kind, key), "sk": f"CONTACT#{contact.account_id}"}
+            operations.append(
+                _table.put_operation(
+                    key_item | {"contact_id": contact.contact_id, "account_id": contact.account_id}
+                )
+            )
+    return operations
+
+
+# ---- accounts ------------------------------------------------------------------------------
+
+
+def customer_record(account_id: str) -> CustomerRecord | None:
+    """The account with its contacts, deals, originating leads and history: one query."""
+    account = None
+    contacts, deals, activities, lead_ids = [], [], [], []
+    for item in _query_all(_account_pk(account_id)):
+        kind = str(item["sk"]).split("#", 1)[0]
+        if kind == "ACCOUNT":
+            account = Account.model_validate(item)
+        elif kind == "CONTACT":
+            contacts.append(Contact.model_validate(item))
+        elif kind == "DEAL":
+            deals.append(Deal.model_validate(item))
+        elif kind == "ACT":
+            activities.append(Activity.model_validate(item))
+        elif kind == "LEAD":
+            lead_ids.append(str(item["lead_id"]))
+    if account is None:
+        return None
+    return CustomerRecord(
+        account=account,
+        contacts=sorted(contacts, key=lambda c: c.created_at),
+        deals=sorted(deals, key=lambda d: d.created_at),
+        activities=list(reversed(activities)),
+        lead_ids=lead_ids,
+    )
+
+
+def find_deal(deal_id: str) -> Deal | None:
+    """A deal by its id alone (gsi1), for the capabilities that start from a deal."""
+    for item in _table.query(f"DEAL#{deal_id}", index="gsi1", limit=1):
+        return Deal.model_validate(item)
+    return None
+
+
+# ---- items and requests --------------------------------------------------------------------
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return dict(model.model_dump(mode="json"))
+
+
+def _lead_item(lead: Lead) -> dict[str, Any]:
+    return {
+        "pk": _lead_pk(lead.lead_id),
+        "sk": "LEAD",
+        "gsi1pk": _leads_by_status(lead.status),
+        "gsi1sk": f"{lead.created_at}#{lead.lead_id}",
+        **_dump(lead),
+    }
+
+
+def _lead_activity_item(activity: Activity) -> dict[str, Any]:
+    return {
+        "pk": _lead_pk(activity.lead_id),
+        "sk": _lead_activity_sk(activity.seq),
+        **_dump(activity),
+    }
+
+
+def _open_lead_key_item(kind: str, key: str, lead: Lead) -> dict[str, Any]:
+    return {"pk": _key_pk(kind, key), "sk": "LEAD", "lead_id": lead.lead_id}
+
+
+def _receipt_item(receipt_key: str, receipt: LeadReceipt, at: str) -> dict[str, Any]:
+    return {"pk": f"RECEIPT#{receipt_key}", "sk": "RECEIPT", "at": at, **_dump(receipt)}
+
+
+def _delete_operation(
+    pk: str, sk: str, *, owned_by: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    delete: dict[str, Any] = {"TableName": _table.name, "Key": to_item({"pk": pk, "sk": sk})}
+    if owned_by is not None:
+        attribute, value = owned_by
+        delete["ConditionExpression"] = "#owner = :owner"
+        delete["ExpressionAttributeNames"] = {"#owner": attribute}
+        delete["ExpressionAttributeValues"] = {":owner": to_value(value)}
+    return {"Delete": delete}
+
+
+def _query_page(
+    pk: str,
+    *,
+    sk_prefix: str | None = None,
+    index: str | None = None,
+    newest_first: bool = False,
+    limit: int | None = None,
+    start: Mapping[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One Query request: its items and its LastEvaluatedKey (``Table.query`` hides it).
+    On the table (not an index) the read is consistent."""
+    pk_attribute = "pk" if index is None else f"{index}pk"
+    request: dict[str, Any] = {
+        "TableName": _table.name,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": pk_attribute},
+        "ExpressionAttributeValues": {":pk": to_value(pk)},
+        "ScanIndexForward": not newest_first,
+    }
+    if sk_prefix is not None:
+        request["KeyConditionExpression"] += " AND begins_with(sk, :sk)"
+        request["ExpressionAttributeValues"][":sk"] = to_value(sk_prefix)
+    if index is not None:
+        request["IndexName"] = index
+    else:
+        request["ConsistentRead"] = True
+    if limit is not None:
+        request["Limit"] = limit
+    if start is not None:
+        request["ExclusiveStartKey"] = to_item(start)
+    response = _table.client.query(**request)
+    return [from_item(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+
+def _query_all(pk: str, *, sk_prefix: str | None = None) -> list[dict[str, Any]]:
+    """Every item of one partition (under ``sk_prefix``), read consistently."""
+    items, last = _query_page(pk, sk_prefix=sk_prefix)
+    while last is not None:
+        more, last = _query_page(pk, sk_prefix=sk_prefix, start=from_item(last))
+        items += more
+    return items
