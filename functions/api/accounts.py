@@ -1,7 +1,18 @@
-"""Placeholder router replaced by the accounts slice."""
+"""Accounts over HTTP (staff): ``GET /accounts/{account_id}``, the one customer record."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from monosub.services import accounts
+
 router = APIGatewayRouter()
+
+
+@router.get("/accounts/<account_id>")
+def get_account(account_id: str) -> dict[str, Any]:
+    """The account, its contacts and deals, its activity history (newest first) and the
+    leads it was converted from."""
+    return accounts.customer_record(account_id).model_dump(mode="json")

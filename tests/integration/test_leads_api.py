@@ -1,0 +1,407 @@
+"""Leads through the real API handler on the embedded AWS: the web form, duplicates,
+listing, reading, converting, and the idempotent ``receive_lead`` used by the importer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from pathlib import Path
+
+import boto3
+import pytest
+
+from monosub import config, events, ids
+from monosub.domain.leads import KeyOwners
+from monosub.models.crm import LeadSubmission
+from monosub.services import leads
+from monosub.store import records
+from tests.conftest import FakeContext
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
+
+FORM = {
+    "company": "株式会社フライク",
+    "person_name": "大瀧 太郎",
+    "email": "ootaki@flyck.example.jp",
+    "source": "web-form",
+    "message": "顧客管理について相談したいです",
+}
+
+
+@pytest.fixture
+def published(monkeypatch):
+    recorder = events.RecordingPublisher()
+    monkeypatch.setattr(events, "default_publisher", recorder)
+    return recorder.published
+
+
+def submit(api, **fields):
+    return api("POST", "/leads", {**FORM, **fields}, groups=None)
+
+
+def set_clock(aws_storage, instant: str) -> None:
+    boto3.client("ssm", region_name="ap-northeast-1").put_parameter(
+        Name=aws_storage.clock_parameter, Value=instant, Type="String", Overwrite=True
+    )
+
+
+def lead_of(api, lead_id):
+    response = api("GET", f"/leads/{lead_id}")
+    assert response.status == 200, response
+    return response.json()
+
+
+def open_lead_ids(api):
+    return [
+        lead["lead_id"] for lead in api("GET", "/leads", query={"limit": "100"}).json()["leads"]
+    ]
+
+
+# ---- the web form --------------------------------------------------------------------------
+
+
+def test_the_web_form_creates_an_open_lead(api, aws_storage, published):
+    set_clock(aws_storage, "2026-04-01T09:30:00Z")
+    response = submit(api, phone="092-123-4567")
+    assert response.status == 201
+    body = response.json()
+    assert body == {"lead_id": body["lead_id"], "status": "created"}
+    assert body["lead_id"].startswith("lead_")
+
+    record = lead_of(api, body["lead_id"])
+    lead = record["lead"]
+    assert lead["status"] == "open"
+    assert (lead["company"], lead["person_name"]) == ("株式会社フライク", "大瀧 太郎")
+    assert (lead["email"], lead["phone"]) == ("ootaki@flyck.example.jp", "092-123-4567")
+    assert lead["keys"] == {
+        "email": "ootaki@flyck.example.jp",
+        "phone": "0921234567",
+        "company": "フライク",
+    }
+    assert lead["created_at"] == "2026-04-01T09:30:00Z"
+    assert lead["possible_duplicates"] == []
+    assert [(a["kind"], a["seq"], a["message"]) for a in record["activities"]] == [
+        ("submission", 1, "顧客管理について相談したいです")
+    ]
+    assert published == [
+        (
+            "monosub.leads",
+            "LeadReceived",
+            {"lead_id": body["lead_id"], "source": "web-form", "possible_duplicates": []},
+        )
+    ]
+
+
+def test_a_bad_form_is_refused_field_by_field_and_nothing_is_stored(api, published):
+    response = api(
+        "POST",
+        "/leads",
+        {"company": "", "email": "not-an-address", "message": "x" * 2001},
+        groups=None,
+    )
+    assert response.status == 400
+    body = response.json()
+    assert body["error"] == "validation_failed"
+    fields = {d["field"] for d in body["details"]}
+    assert fields == {"company", "person_name", "email", "message"}
+
+    response = api("POST", "/leads", {"company": "Acme", "person_name": "Ann"}, groups=None)
+    assert response.status == 400
+    assert {d["field"]: d["message"] for d in response.json()["details"]} == {
+        "email": "give an email or a phone number",
+        "phone": "give an email or a phone number",
+    }
+    assert api("POST", "/leads", "{not json", groups=None).status == 400
+    assert open_lead_ids(api) == []
+    assert published == []
+
+
+def test_the_same_form_sent_twice_is_one_lead(api, published):
+    first = submit(api)
+    second = submit(api)
+    assert (first.status, second.status) == (201, 200)
+    assert second.json() == {"lead_id": first.json()["lead_id"], "status": "merged"}
+    assert open_lead_ids(api) == [first.json()["lead_id"]]
+    record = lead_of(api, first.json()["lead_id"])
+    assert record["lead"]["submission_count"] == 2
+    assert [a["seq"] for a in record["activities"]] == [2, 1]  # newest first
+    assert [p[1] for p in published] == ["LeadReceived", "LeadMerged"]
+    assert published[1][2] == {"lead_id": first.json()["lead_id"], "source": "web-form"}
+
+
+def test_a_differently_typed_email_merges(api):
+    lead_id = submit(api).json()["lead_id"]
+    response = submit(
+        api,
+        company="フライク",
+        person_name="大瀧",
+        email="ＯＯＴＡＫＩ＠ＦＬＹＣＫ．ＥＸＡＭＰＬＥ．ＪＰ",
+        message="二度目の問い合わせ",
+    )
+    assert response.status == 200
+    assert response.json() == {"lead_id": lead_id, "status": "merged"}
+    latest = lead_of(api, lead_id)["activities"][0]
+    assert (latest["email"], latest["message"]) == ("OOTAKI@flyck.example.jp", "二度目の問い合わせ")
+
+
+def test_a_full_width_phone_merges_with_the_plus_81_form(api):
+    lead_id = submit(api, email=None, phone="+81 90-1234-5678").json()["lead_id"]
+    response = submit(api, email=None, phone="０９０ー１２３４ー５６７８")
+    assert response.json() == {"lead_id": lead_id, "status": "merged"}
+    assert open_lead_ids(api) == [lead_id]
+
+
+def test_a_merge_gives_the_lead_the_phone_it_lacked(api):
+    lead_id = submit(api).json()["lead_id"]
+    submit(api, phone="092-123-4567")
+    lead = lead_of(api, lead_id)["lead"]
+    assert (lead["phone"], lead["keys"]["phone"]) == ("092-123-4567", "0921234567")
+    # now a phone-only submission finds the same lead
+    response = submit(api, email=None, phone="092 123 4567")
+    assert response.json() == {"lead_id": lead_id, "status": "merged"}
+
+
+def test_same_company_other_person_is_a_new_lead_with_possible_duplicates(api, published):
+    first = submit(api).json()["lead_id"]
+    response = submit(
+        api, company="フライク K.K.", person_name="佐藤 花子", email="sato@flyck.example.jp"
+    )
+    assert response.status == 201
+    assert set(response.json()) == {"lead_id", "status"}  # the public answer names no others
+    second = response.json()["lead_id"]
+    assert second != first
+    assert lead_of(api, second)["lead"]["possible_duplicates"] == [
+        {"kind": "lead", "id": first, "matched_on": "company", "account_id": None}
+    ]
+    assert published[-1][2]["possible_duplicates"] == [
+        {"kind": "lead", "id": first, "matched_on": "company", "account_id": None}
+    ]
+    assert sorted(open_lead_ids(api)) == sorted([first, second])
+
+
+# ---- listing and reading -------------------------------------------------------------------
+
+
+def test_leads_are_listed_newest_first_page_by_page(api, aws_storage):
+    created = []
+    for minute in range(5):
+        set_clock(aws_storage, f"2026-04-01T09:0{minute}:00Z")
+        created.append(submit(api, email=f"person{minute}@example.com").json()["lead_id"])
+
+    seen, token, pages = [], None, 0
+    while True:
+        query = {"limit": "2"} | ({"next": token} if token else {})
+        body = api("GET", "/leads", query=query).json()
+        pages += 1
+        assert len(body["leads"]) <= 2
+        seen += [lead["lead_id"] for lead in body["leads"]]
+        token = body["next"]
+        if token is None:
+            break
+    assert pages == 3
+    assert seen == list(reversed(created))
+
+
+def test_listing_by_status_and_refusing_bad_queries(api):
+    lead_id = submit(api).json()["lead_id"]
+    api("POST", f"/leads/{lead_id}/convert")
+    assert open_lead_ids(api) == []
+    converted = api("GET", "/leads", query={"status": "converted"}).json()
+    assert [lead["lead_id"] for lead in converted["leads"]] == [lead_id]
+    assert converted["next"] is None
+
+    assert api("GET", "/leads", query={"status": "lost"}).status == 400
+    assert api("GET", "/leads", query={"limit": "0"}).status == 400
+    forged = base64.urlsafe_b64encode(b"LEAD#x").decode()
+    response = api("GET", "/leads", query={"next": forged})
+    assert response.status == 400
+    assert response.json()["details"] == [
+        {"field": "next", "message": "pass the next token of the previous page"}
+    ]
+
+
+def test_unknown_leads_are_404(api):
+    assert api("GET", "/leads/lead_doesnotexist").status == 404
+    assert api("GET", "/leads/not-a-lead-id").status == 404
+    response = api("POST", "/leads/lead_doesnotexist/convert")
+    assert response.status == 404
+    assert response.json()["message"] == "lead lead_doesnotexist does not exist"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/leads"),
+        ("GET", "/leads/lead_x"),
+        ("POST", "/leads/lead_x/convert"),
+    ],
+)
+def test_lead_staff_routes_refuse_anonymous_and_customers(api, method, path):
+    assert api(method, path, groups=None).status == 401
+    assert api(method, path, groups="customer").status == 403
+
+
+def test_the_form_is_public_but_still_works_for_staff(api):
+    assert submit(api).status == 201
+    assert api("POST", "/leads", {**FORM, "email": "x@example.com"}, groups="sales").status == 201
+
+
+# ---- converting (the customer record itself is tested in test_accounts_api) ---------------
+
+
+def test_converting_twice_is_409_and_copies_nothing_twice(api, published):
+    lead_id = submit(api).json()["lead_id"]
+    first = api("POST", f"/leads/{lead_id}/convert", {"deal_name": "50台導入"}, user="sato")
+    assert first.status == 200
+    second = api("POST", f"/leads/{lead_id}/convert", {"deal_name": "again"}, user="sato")
+    assert second.status == 409
+    assert second.json()["details"]["deal_id"] == first.json()["deal_id"]
+
+    record = api("GET", f"/accounts/{first.json()['account_id']}").json()
+    assert [d["name"] for d in record["deals"]] == ["50台導入"]
+    assert [a["kind"] for a in record["activities"]] == ["conversion", "submission"]
+    assert [p[1] for p in published].count("LeadConverted") == 1
+
+
+def test_convert_refuses_unknown_fields_and_unknown_accounts(api):
+    lead_id = submit(api).json()["lead_id"]
+    response = api("POST", f"/leads/{lead_id}/convert", {"acount_id": "typo"})
+    assert response.status == 400
+    assert response.json()["details"][0]["field"] == "acount_id"
+    response = api("POST", f"/leads/{lead_id}/convert", {"account_id": "account_nothere"})
+    assert response.status == 404
+    assert response.json()["message"] == "account account_nothere does not exist"
+    assert lead_of(api, lead_id)["lead"]["status"] == "open"
+
+
+# ---- races ---------------------------------------------------------------------------------
+
+
+def test_a_submission_that_read_before_a_concurrent_create_merges(api, monkeypatch):
+    """Two identical forms at once: both read "no lead"; the second write finds the email
+    key taken (same transaction as the lead), reads again and merges."""
+    lead_id = submit(api).json()["lead_id"]
+    real_key_owners = records.key_owners
+    stale = iter([KeyOwners()])  # the first read misses the lead that was just created
+    monkeypatch.setattr(
+        records, "key_owners", lambda keys: next(stale, None) or real_key_owners(keys)
+    )
+    response = submit(api)
+    assert response.json() == {"lead_id": lead_id, "status": "merged"}
+    assert open_lead_ids(api) == [lead_id]
+
+
+def test_concurrent_identical_forms_make_one_lead(api, monkeypatch):
+    # moto's DynamoDB is not thread-safe: serialize its requests, as the embedded runtime does
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(self, *args, **kwargs):
+        with lock:
+            return call_action(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+    statuses: list[tuple[int, str]] = []
+
+    def send():
+        response = submit(api)
+        statuses.append((response.status, response.json()["lead_id"]))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(s for s, _ in statuses) == [200, 200, 200, 200, 200, 201]
+    assert len({lead_id for _, lead_id in statuses}) == 1
+    assert open_lead_ids(api) == [statuses[0][1]]
+    assert lead_of(api, statuses[0][1])["lead"]["submission_count"] == 6
+
+
+def test_a_conversion_that_read_before_a_concurrent_one_gets_409(api, monkeypatch):
+    lead_id = submit(api).json()["lead_id"]
+    with config.function_environment(api.environment):
+        snapshot = records.get_lead(lead_id)
+    assert api("POST", f"/leads/{lead_id}/convert").status == 200
+
+    real_get_lead = records.get_lead
+    stale = iter([snapshot])  # the second conversion read the lead while it was still open
+    monkeypatch.setattr(records, "get_lead", lambda i: next(stale, None) or real_get_lead(i))
+    response = api("POST", f"/leads/{lead_id}/convert")
+    assert response.status == 409
+    account_id = lead_of(api, lead_id)["lead"]["converted_account_id"]
+    assert len(api("GET", f"/accounts/{account_id}").json()["deals"]) == 1
+
+
+# ---- receive_lead for the importer ---------------------------------------------------------
+
+
+def test_receive_lead_with_a_lead_id_creates_once(api):
+    row = LeadSubmission(
+        company="Acme Co., Ltd.", person_name="Ann Lee", phone="03-1234-5678", source="csv-import"
+    )
+    lead_id = ids.derived_id("lead", "run_1#2")
+    recorder = events.RecordingPublisher()
+    with config.function_environment(api.environment):
+        first = leads.receive_lead(
+            row, lead_id=lead_id, source_ref="leads.csv#line=2", publisher=recorder
+        )
+        again = leads.receive_lead(
+            row, lead_id=lead_id, source_ref="leads.csv#line=2", publisher=recorder
+        )
+    assert first.status == "created"
+    assert first.lead_id == lead_id
+    assert again == first
+    record = lead_of(api, lead_id)
+    assert record["lead"]["submission_count"] == 1
+    assert [(a["seq"], a["source_ref"]) for a in record["activities"]] == [(1, "leads.csv#line=2")]
+    assert [p[1] for p in recorder.published] == ["LeadReceived"]
+
+
+def test_receive_lead_with_a_lead_id_merges_once(api):
+    existing = submit(api).json()["lead_id"]
+    row = LeadSubmission(
+        company="フライク", person_name="大瀧", email="ootaki@flyck.example.jp", source="event"
+    )
+    lead_id = ids.derived_id("lead", "run_1#3")
+    recorder = events.RecordingPublisher()
+    with config.function_environment(api.environment):
+        first = leads.receive_lead(row, lead_id=lead_id, publisher=recorder)
+        again = leads.receive_lead(row, lead_id=lead_id, publisher=recorder)
+        with pytest.raises(ValueError, match="lead_id must look like"):
+            leads.receive_lead(row, lead_id="LEAD#1", publisher=recorder)
+    assert first.model_dump() == {
+        "lead_id": existing,
+        "status": "merged",
+        "possible_duplicates": [],
+    }
+    assert again == first
+    assert lead_of(api, existing)["lead"]["submission_count"] == 2
+    assert api("GET", f"/leads/{lead_id}").status == 404
+    assert [p[1] for p in recorder.published] == ["LeadMerged"]
+
+
+# ---- the sample events ---------------------------------------------------------------------
+
+
+def _run_sample(api, name, **replacements):
+    text = (EVENTS / name).read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    from functions.api import app
+
+    with config.function_environment(api.environment):
+        raw = app.handler(json.loads(text), FakeContext("api"))
+    return raw["statusCode"], json.loads(raw["body"])
+
+
+def test_the_sample_events_are_real_requests(api):
+    status, body = _run_sample(api, "post-lead.json")
+    assert (status, body["status"]) == (201, "created")
+    status, body = _run_sample(api, "convert-lead.json", lead_3f9k2m7q8r4t6v1w=body["lead_id"])
+    assert status == 200
+    deal = api("GET", f"/accounts/{body['account_id']}").json()["deals"][0]
+    assert (deal["owner"], deal["name"]) == ("yamada.sales", "フライク 顧客管理 50ID")
