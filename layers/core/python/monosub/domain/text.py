@@ -60,9 +60,14 @@ _ENGLISH_LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = (
 PHONE_SEPARATORS = frozenset(" +-‐‑‒–—―−ー()./")
 
 
+def nfkc(text: str) -> str:
+    """Unicode NFKC: full-width ASCII becomes half-width, half-width katakana full-width."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def fold(text: str) -> str:
     """NFKC (full-width and half-width forms become one), case folded, whitespace collapsed."""
-    folded = _nfkc(_nfkc(text).casefold())
+    folded = nfkc(nfkc(text).casefold())
     return " ".join(folded.split())
 
 
@@ -70,7 +75,7 @@ def email_key(email: str | None) -> str | None:
     """The matching key of an email address: folded, no whitespace; None when blank."""
     if email is None:
         return None
-    key = _nfkc("".join(fold(email).split()))  # NFKC again: spaces held combining marks apart
+    key = nfkc("".join(fold(email).split()))  # NFKC again: spaces held combining marks apart
     return key or None
 
 
@@ -80,7 +85,7 @@ def phone_digits(phone: str) -> str:
     ``+81 90-1234-5678``, ``+81 (0)90 1234 5678`` and ``０９０ー１２３４ー５６７８`` all give
     ``09012345678``.
     """
-    text = _nfkc(phone)
+    text = nfkc(phone)
     digits = "".join(ch for ch in text if ch.isdigit() and ch.isascii())
     international = text.lstrip(" (").startswith("+")
     if international and digits.startswith("81"):
@@ -117,10 +122,6 @@ def company_key(company: str | None) -> str | None:
     return key or None
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
 def _words(text: str) -> list[str]:
     """Words of a folded text: punctuation, symbols and whitespace separate them."""
     separated = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text)
@@ -135,5 +136,5 @@ def _remove_japanese_legal_forms(text: str, replacement: str) -> str:
         previous = text
         for form in _JAPANESE_LEGAL_FORMS:
             text = text.replace(form, replacement)
-        text = _nfkc(text)
+        text = nfkc(text)
     return text

@@ -7,7 +7,6 @@ lead's history goes with them, so nothing is typed twice.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -23,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from monosub.domain.text import PHONE_SEPARATORS, phone_digits
+from monosub.domain.text import PHONE_SEPARATORS, nfkc, phone_digits
 
 LeadSource = Literal["web-form", "event", "referral", "csv-import"]
 LeadStatus = Literal["open", "converted"]
@@ -64,7 +63,7 @@ class LeadSubmission(BaseModel):
         try:
             # check_deliverability=False: no DNS lookups while a form is being submitted.
             # Full-width input (ｔａｒｏ＠…) is accepted: the address is checked as NFKC.
-            checked = validate_email(_nfkc(value), check_deliverability=False)
+            checked = validate_email(nfkc(value), check_deliverability=False)
         except EmailNotValidError as error:
             raise ValueError(f"not a valid email address: {error}") from error
         return checked.normalized
@@ -74,7 +73,7 @@ class LeadSubmission(BaseModel):
     def valid_phone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        text = _nfkc(value)
+        text = nfkc(value)
         if any(not (ch.isascii() and ch.isdigit()) and ch not in PHONE_SEPARATORS for ch in text):
             raise ValueError("use digits, spaces, hyphens or parentheses, and an optional +")
         digits = phone_digits(text)
@@ -256,7 +255,3 @@ class CustomerRecord(BaseModel):
     deals: list[Deal]
     activities: list[Activity] = Field(description="Newest first")
     lead_ids: list[str] = Field(description="The leads this account was converted from")
-
-
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
