@@ -1,0 +1,131 @@
+"""Tables, buckets, event buses and the business-clock parameter (``functions/resources.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from functions import declarations
+from infra.settings import StageSettings, pascal
+
+
+class Storage(Construct):
+    """Every declared table, bucket and bus, plus the stage's business-clock parameter."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        tables: Sequence[declarations.Table],
+        buckets: Sequence[declarations.Bucket],
+        event_buses: Sequence[declarations.EventBus],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._settings = settings
+        self.personal_data_key = kms.Key(
+            self,
+            "PersonalDataKey",
+            description=f"monosub {settings.name}: tables that hold personal data",
+            enable_key_rotation=True,
+            removal_policy=settings.removal_policy,
+        )
+        self.tables = {table.name: self._table(table) for table in tables}
+        self.access_logs = self._access_log_bucket()
+        self.buckets = {bucket.name: self._bucket(bucket) for bucket in buckets}
+        self.event_buses = {
+            bus.name: events.EventBus(self, pascal(bus.name) + "Bus", description=bus.purpose)
+            for bus in event_buses
+        }
+        parameter_name = settings.business_clock_parameter
+        self.business_clock = (
+            ssm.StringParameter(
+                self,
+                "BusinessClock",
+                parameter_name=parameter_name,
+                string_value="wall",
+                description="The business clock of this test stage: 'wall' or an ISO instant",
+            )
+            if parameter_name
+            else None
+        )
+
+    def _table(self, table: declarations.Table) -> dynamodb.Table:
+        personal = table.holds_personal_data
+        built = dynamodb.Table(
+            self,
+            pascal(table.name) + "Table",
+            partition_key=_string(table.partition_key),
+            sort_key=_string(table.sort_key) if table.sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=table.ttl_attribute,
+            removal_policy=self._settings.removal_policy,
+            deletion_protection=self._settings.is_production,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED
+            if personal
+            else dynamodb.TableEncryption.AWS_MANAGED,
+            encryption_key=self.personal_data_key if personal else None,
+        )
+        for index in table.indexes:
+            built.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_string(index.partition_key),
+                sort_key=_string(index.sort_key) if index.sort_key else None,
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        return built
+
+    def _access_log_bucket(self) -> s3.Bucket:
+        # cdk-nag's S1 does not ask a server-access-log destination to log its own accesses.
+        bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # log delivery supports SSE-S3 only
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=self._settings.removal_policy,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(_days(self._settings))),
+            ],
+        )
+        return bucket
+
+    def _bucket(self, bucket: declarations.Bucket) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            pascal(bucket.name) + "Bucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{bucket.name}/",
+            removal_policy=self._settings.removal_policy,
+            lifecycle_rules=[
+                # Intake moves files (copy + delete), so every move leaves a noncurrent version.
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(_days(self._settings)),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                ),
+            ],
+        )
+
+
+def _string(name: str) -> dynamodb.Attribute:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING)
+
+
+def _days(settings: StageSettings) -> int:
+    """How long logs and superseded file versions are kept."""
+    return 365 if settings.is_production else 30

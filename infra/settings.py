@@ -1,0 +1,74 @@
+"""Where things are, and what differs between the deployment stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+ROOT = Path(__file__).resolve().parent.parent
+STATEMACHINES = ROOT / "statemachines"
+CORE_LAYER = ROOT / "layers" / "core"
+DEPENDENCIES_LAYER = ROOT / "layers" / "dependencies"
+
+STAGES = ("dev", "stg", "prod")
+DEFAULT_STAGE = "dev"
+
+# One runtime and one architecture for every function and both layers. The dependencies layer
+# is installed for exactly this pair (see ``infra/constructs/layers.py``). arm64 (Graviton)
+# is cheaper per GB-second, and every compiled dependency ships aarch64 wheels.
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+class UnknownStage(ValueError):
+    """The ``stage`` context is not one of ``STAGES``."""
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """Everything that differs between dev, stg and prod, decided in one place."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in STAGES:
+            raise UnknownStage(
+                f"stage {self.name!r} is not one of {', '.join(STAGES)} (cdk -c stage=...)"
+            )
+
+    @property
+    def is_production(self) -> bool:
+        return self.name == "prod"
+
+    @property
+    def stack_name(self) -> str:
+        return f"monosub-{self.name}"
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """Data and logs survive a stack deletion in prod; test stages clean up after
+        themselves."""
+        return RemovalPolicy.RETAIN if self.is_production else RemovalPolicy.DESTROY
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return logs.RetentionDays.ONE_YEAR if self.is_production else logs.RetentionDays.ONE_MONTH
+
+    @property
+    def business_clock_parameter(self) -> str | None:
+        """The SSM parameter that can move the business clock: test stages only. In prod
+        the clock is the wall clock and functions get no ``CLOCK_PARAMETER``."""
+        return None if self.is_production else f"/monosub/{self.name}/business-clock"
+
+    @property
+    def log_level(self) -> str:
+        return "INFO"
+
+
+def pascal(name: str) -> str:
+    """``domain-events`` -> ``DomainEvents``: a readable construct id from a declared name."""
+    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
