@@ -1,0 +1,148 @@
+"""State machines from ``resources.STATE_MACHINES`` and their ASL files.
+
+Each ``${Placeholder}`` of an ASL file must be bound by exactly one manifest
+``StateMachineTask``, and every such binding must be used by the file; anything else fails
+the synth with a ``PlaceholderMismatch`` naming the file and the placeholders.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from functions import declarations
+from infra import nag
+from infra.settings import StageSettings
+
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+class PlaceholderMismatch(ValueError):
+    """An ASL placeholder and the manifest's ``StateMachineTask`` bindings disagree."""
+
+
+def placeholders_in(definition: Path) -> set[str]:
+    return set(PLACEHOLDER.findall(definition.read_text(encoding="utf-8")))
+
+
+def bind_placeholders(
+    machine: declarations.StateMachine,
+    functions: Iterable[declarations.Function],
+    statemachines_dir: Path,
+) -> dict[str, str]:
+    """``placeholder -> function name`` for ``machine``, checked against its ASL file."""
+    definition = statemachines_dir / machine.definition
+    bound: dict[str, str] = {}
+    for function in functions:
+        for trigger in function.triggers:
+            if not (
+                isinstance(trigger, declarations.StateMachineTask)
+                and trigger.state_machine == machine.name
+            ):
+                continue
+            if trigger.placeholder in bound:
+                raise PlaceholderMismatch(
+                    f"${{{trigger.placeholder}}} of state machine {machine.name!r} is bound "
+                    f"twice in functions/manifest.py: {bound[trigger.placeholder]!r} and "
+                    f"{function.name!r}"
+                )
+            bound[trigger.placeholder] = function.name
+    used = placeholders_in(definition)
+    unbound = sorted(used - bound.keys())
+    unused = sorted(bound.keys() - used)
+    if unbound or unused:
+        problems = []
+        if unbound:
+            problems.append(
+                f"{definition.name} uses {_listed(unbound)} but no manifest StateMachineTask "
+                f"for {machine.name!r} binds it"
+            )
+        if unused:
+            problems.append(
+                f"functions/manifest.py binds {_listed(unused)} for {machine.name!r} but "
+                f"{definition.name} never uses it"
+            )
+        raise PlaceholderMismatch("; ".join(problems))
+    return bound
+
+
+def _listed(placeholders: list[str]) -> str:
+    return ", ".join("${" + name + "}" for name in placeholders)
+
+
+def state_machine_name(settings: StageSettings, machine: declarations.StateMachine) -> str:
+    return f"{settings.stack_name}-{machine.name}"
+
+
+def state_machine_arn(scope: Construct, name: str) -> str:
+    """The ARN a state machine named ``name`` gets in ``scope``'s stack. Known before the
+    state machine exists, so the functions that start it and the functions it runs can be
+    created in any order without a dependency cycle."""
+    return Stack.of(scope).format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=name,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+class Workflow(Construct):
+    """A declared state machine: its ASL file with the task functions' ARNs substituted,
+    permission to invoke exactly those functions, logs and X-Ray tracing."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        machine: declarations.StateMachine,
+        definition: Path,
+        tasks: Mapping[str, lambda_.IFunction],
+        settings: StageSettings,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=settings.log_retention,
+            removal_policy=settings.removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name(settings, machine),
+            definition_body=sfn.DefinitionBody.from_file(str(definition.resolve())),
+            definition_substitutions={
+                placeholder: function.function_arn for placeholder, function in tasks.items()
+            },
+            logs=sfn.LogOptions(
+                destination=self.log_group,
+                level=sfn.LogLevel.ALL,
+                # Inputs and outputs carry business data: logged in test stages only.
+                include_execution_data=not settings.is_production,
+            ),
+            tracing_enabled=True,
+            removal_policy=settings.removal_policy,
+        )
+        for function in tasks.values():
+            function.grant_invoke(self.state_machine)
+            nag.acknowledge(
+                self,
+                f"AwsSolutions-IAM5[Resource::{nag.arn_of(function)}:*]",
+                "grant_invoke also allows the task function's versions and aliases "
+                "(<arn>:*); the state machine invokes only this declared task function.",
+            )
+        nag.acknowledge(
+            self,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions log delivery (logs:CreateLogDelivery and friends) and X-Ray "
+            "(xray:PutTraceSegments, GetSamplingRules, ...) support no resource-level "
+            "permissions; AWS documents Resource '*' for both.",
+        )

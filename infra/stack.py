@@ -1,0 +1,251 @@
+"""The monosub stack of one stage, built entirely from ``functions/resources.py`` and
+``functions/manifest.py``: nothing here names a handler, a table or a route."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from constructs import Construct
+
+from functions import declarations, manifest, resources
+from functions.declarations import Access
+from infra import nag
+from infra.checks import check_functions
+from infra.constructs.api import Api
+from infra.constructs.functions import DeclaredFunction, functions_code
+from infra.constructs.layers import Layers
+from infra.constructs.storage import Storage
+from infra.constructs.workflows import (
+    Workflow,
+    bind_placeholders,
+    state_machine_arn,
+    state_machine_name,
+)
+from infra.settings import STATEMACHINES, StageSettings, pascal
+
+# CDK's singleton Lambda behind S3 bucket notifications (one per stack, created by
+# Bucket.add_event_notification); its construct id is fixed by aws-cdk-lib.
+BUCKET_NOTIFICATIONS_HANDLER = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+class MonosubStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        settings: StageSettings,
+        *,
+        functions: Sequence[declarations.Function] = manifest.FUNCTIONS,
+        statemachines_dir: Path = STATEMACHINES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            settings.stack_name,
+            description=f"monosub order-to-cash back office ({settings.name})",
+            **kwargs,
+        )
+        self.settings = settings
+        check_functions(functions)
+        bindings = {
+            machine.name: bind_placeholders(machine, functions, statemachines_dir)
+            for machine in resources.STATE_MACHINES
+        }
+
+        self.storage = Storage(
+            self,
+            "Storage",
+            settings=settings,
+            tables=resources.TABLES,
+            buckets=resources.BUCKETS,
+            event_buses=resources.EVENT_BUSES,
+        )
+        names = declarations.ResourceNames(
+            stage=settings.name,
+            tables={name: table.table_name for name, table in self.storage.tables.items()},
+            buckets={name: bucket.bucket_name for name, bucket in self.storage.buckets.items()},
+            state_machines={
+                machine.name: state_machine_arn(self, state_machine_name(settings, machine))
+                for machine in resources.STATE_MACHINES
+            },
+            event_buses={
+                name: bus.event_bus_name for name, bus in self.storage.event_buses.items()
+            },
+            clock_parameter=self.storage.business_clock.parameter_name
+            if self.storage.business_clock
+            else None,
+        )
+
+        layers = Layers(self, "Layers")
+        code = functions_code()
+        self.functions = {
+            declared.name: DeclaredFunction(
+                self,
+                pascal(declared.name) + "Function",
+                declaration=declared,
+                code=code,
+                layers=layers.all,
+                environment=declared.environment(names),
+                settings=settings,
+            )
+            for declared in functions
+        }
+        self.workflows = {
+            machine.name: Workflow(
+                self,
+                pascal(machine.name) + "Workflow",
+                machine=machine,
+                definition=statemachines_dir / machine.definition,
+                tasks={
+                    placeholder: self.functions[function].function
+                    for placeholder, function in bindings[machine.name].items()
+                },
+                settings=settings,
+            )
+            for machine in resources.STATE_MACHINES
+        }
+        self.api = (
+            Api(self, "Api", settings=settings)
+            if any(isinstance(t, declarations.Api) for f in functions for t in f.triggers)
+            else None
+        )
+        for function in self.functions.values():
+            self._grant(function)
+            self._connect(function)
+        self._acknowledge_bucket_notifications_handler()
+        self._outputs()
+
+    # ---- least privilege, from the declared access ----------------------------------------
+
+    def _grant(self, declared: DeclaredFunction) -> None:
+        function = declared.function
+        for name, access in declared.declaration.tables.items():
+            table = self.storage.tables[name]
+            grant = {
+                Access.READ: table.grant_read_data,
+                Access.WRITE: table.grant_write_data,
+                Access.READ_WRITE: table.grant_read_write_data,
+            }[access]
+            grant(function)
+            self._acknowledge_table_grant(declared, name, table, access)
+        for name, access in declared.declaration.buckets.items():
+            bucket = self.storage.buckets[name]
+            # CDK's write grants include s3:DeleteObject*, which moving a file needs.
+            grant_bucket = {
+                Access.READ: bucket.grant_read,
+                Access.WRITE: bucket.grant_write,
+                Access.READ_WRITE: bucket.grant_read_write,
+            }[access]
+            grant_bucket(function)
+            self._acknowledge_bucket_grant(declared, bucket, access)
+        for machine in declared.declaration.starts:
+            self.workflows[machine].state_machine.grant_start_execution(function)
+        for bus in declared.declaration.publishes_to:
+            self.storage.event_buses[bus].grant_put_events_to(function)
+        if self.storage.business_clock:
+            self.storage.business_clock.grant_read(function)
+
+    def _acknowledge_table_grant(
+        self, declared: DeclaredFunction, name: str, table: dynamodb.Table, access: Access
+    ) -> None:
+        if resources.table(name).indexes:
+            nag.acknowledge(
+                declared,
+                f"AwsSolutions-IAM5[Resource::{nag.arn_of(table)}/index/*]",
+                f"The {access.value} grant on table {name!r} covers its declared GSIs "
+                "(table/index/*), which the function queries; no other table.",
+            )
+        if resources.table(name).holds_personal_data and access is not Access.READ:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                nag.acknowledge(
+                    declared,
+                    f"AwsSolutions-IAM5[Action::{action}]",
+                    f"Writing to table {name!r} (personal data) needs its customer-managed "
+                    "key's data-key actions; scoped to that one key.",
+                )
+
+    def _acknowledge_bucket_grant(
+        self, declared: DeclaredFunction, bucket: s3.Bucket, access: Access
+    ) -> None:
+        actions = (
+            ["s3:GetObject*", "s3:GetBucket*", "s3:List*"] if access is not Access.WRITE else []
+        )
+        if access is not Access.READ:
+            actions += ["s3:DeleteObject*", "s3:Abort*"]
+        for action in actions:
+            nag.acknowledge(
+                declared,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                f"CDK's {access.value} grant on the declared bucket uses this action family "
+                "(object versions, tags, multipart); scoped to that one bucket.",
+            )
+        nag.acknowledge(
+            declared,
+            f"AwsSolutions-IAM5[Resource::{nag.arn_of(bucket)}/*]",
+            "Files are dropped under partner-chosen keys, so object access is per bucket, "
+            f"not per key: the function has {access.value} access to the declared bucket only.",
+        )
+
+    # ---- triggers -------------------------------------------------------------------------
+
+    def _connect(self, declared: DeclaredFunction) -> None:
+        function = declared.function
+        for trigger in declared.declaration.triggers:
+            match trigger:
+                case declarations.Api(routes=routes):
+                    assert self.api is not None
+                    for route in routes:
+                        self.api.add_route(route, function)
+                case declarations.ObjectCreated(bucket=bucket, prefix=prefix, suffix=suffix):
+                    self.storage.buckets[bucket].add_event_notification(
+                        s3.EventType.OBJECT_CREATED,
+                        s3n.LambdaDestination(function),
+                        s3.NotificationKeyFilter(prefix=prefix, suffix=suffix or None),
+                    )
+                case declarations.Schedule():
+                    events.Rule(
+                        self,
+                        pascal(trigger.rule) + "Rule",
+                        description=trigger.description,
+                        schedule=events.Schedule.expression(trigger.expression),
+                        targets=[targets.LambdaFunction(function)],
+                    )
+                case declarations.EventRule():
+                    events.Rule(
+                        self,
+                        pascal(trigger.rule) + "Rule",
+                        description=trigger.description,
+                        event_bus=self.storage.event_buses[trigger.bus],
+                        event_pattern=events.EventPattern(
+                            source=events.Match.prefix(trigger.source_prefix)
+                        ),
+                        targets=[targets.LambdaFunction(function)],
+                    )
+                case declarations.StateMachineTask():
+                    pass  # bound into the state machine's definition by its Workflow
+
+    def _acknowledge_bucket_notifications_handler(self) -> None:
+        handler = self.node.try_find_child(BUCKET_NOTIFICATIONS_HANDLER)
+        if handler is None:
+            return
+        nag.acknowledge(
+            handler,
+            f"AwsSolutions-IAM4[{nag.LAMBDA_BASIC_EXECUTION}]",
+            "CDK's bucket-notifications custom resource (configures S3 -> Lambda "
+            "notifications at deploy time); managed policy for its own logs only.",
+        )
+
+    def _outputs(self) -> None:
+        if self.api:
+            CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
+            CfnOutput(self, "UserPoolId", value=self.api.user_pool.user_pool_id)
+            CfnOutput(self, "UserPoolClientId", value=self.api.client.user_pool_client_id)
+        for name, bucket in self.storage.buckets.items():
+            CfnOutput(self, pascal(name) + "BucketName", value=bucket.bucket_name)
