@@ -1,0 +1,585 @@
+"""The synthesized CloudFormation template has everything the declarations promise.
+
+Synthesized once per stage for the module (dev and prod), with bundling skipped through
+the standard ``aws:cdk:bundling-stacks`` context, so nothing is installed. A first synth in a
+process costs ~10 s (aws-cdk-lib loading in node); later ones well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Annotations, Match, Template
+from cdk_nag import AwsSolutionsChecks
+
+from functions import manifest, resources
+from functions.declarations import (
+    Access,
+    Api,
+    EventRule,
+    Function,
+    ObjectCreated,
+    Schedule,
+    StateMachineTask,
+)
+from infra import nag
+from infra.app import cdk_json_context, create_app
+from infra.checks import DeclarationError
+from infra.constructs import layers
+from infra.constructs.workflows import PlaceholderMismatch, bind_placeholders
+from infra.settings import STATEMACHINES, StageSettings, UnknownStage
+from infra.stack import MonosubStack
+from monosub import config
+
+pytestmark = pytest.mark.infra
+
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query"}
+
+
+@dataclass
+class Synthesized:
+    stack: MonosubStack
+    template: Template
+    resources: dict[str, Any]
+    outdir: Path
+    installs: list[Path]
+
+    def logical_id(self, construct: Any) -> str:
+        return self.stack.get_logical_id(construct.node.default_child)
+
+    def resource(self, construct: Any) -> dict[str, Any]:
+        resource: dict[str, Any] = self.resources[self.logical_id(construct)]
+        return resource
+
+    def function(self, name: str) -> dict[str, Any]:
+        return self.resource(self.stack.functions[name].function)
+
+    def function_arn(self, name: str) -> dict[str, Any]:
+        return {"Fn::GetAtt": [self.logical_id(self.stack.functions[name].function), "Arn"]}
+
+    def staged(self, s3_key: str) -> Path:
+        """The staged directory of a zipped asset (``<hash>.zip`` -> ``asset.<hash>``)."""
+        return self.outdir / f"asset.{s3_key.removesuffix('.zip')}"
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {key: value for key, value in self.resources.items() if value["Type"] == kind}
+
+
+def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
+    """The real entry point (``create_app``), synthesized; records any dependency install."""
+    installs: list[Path] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layers, "install_dependencies", installs.append)
+        app = create_app({"stage": stage, **context}, outdir=str(outdir))
+        stack = app.node.find_child(f"monosub-{stage}")
+        assert isinstance(stack, MonosubStack)
+        template = Template.from_stack(stack)  # synthesizes; cdk-nag errors would raise here
+    return Synthesized(stack, template, template.to_json()["Resources"], outdir, installs)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize("dev", tmp_path_factory.mktemp("dev"), **SKIP_BUNDLING)
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize("prod", tmp_path_factory.mktemp("prod"), **SKIP_BUNDLING)
+
+
+# ---- functions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
+def test_every_manifest_function_is_deployed_as_declared(dev: Synthesized, declared: Function):
+    properties = dev.function(declared.name)["Properties"]
+    assert properties["Handler"] == declared.handler
+    assert properties["Runtime"] == "python3.12"
+    assert properties["Architectures"] == ["arm64"]
+    assert properties["Timeout"] == declared.timeout_seconds
+    assert properties["MemorySize"] == declared.memory_mb
+    assert properties["TracingConfig"] == {"Mode": "Active"}
+    assert len(properties["Layers"]) == 2
+
+    environment = properties["Environment"]["Variables"]
+    storage = dev.stack.storage
+    for table in declared.tables:
+        assert environment[config.table_env(table)] == {
+            "Ref": dev.logical_id(storage.tables[table])
+        }
+    for bucket in declared.buckets:
+        assert environment[config.bucket_env(bucket)] == {
+            "Ref": dev.logical_id(storage.buckets[bucket])
+        }
+    for machine in declared.starts:
+        arn = json.dumps(environment[config.state_machine_env(machine)])
+        assert f":stateMachine:monosub-dev-{machine}" in arn
+    if declared.publishes_to:
+        bus = storage.event_buses[declared.publishes_to[0]]
+        assert environment[config.EVENT_BUS_ENV] == {"Ref": dev.logical_id(bus)}
+    assert storage.business_clock is not None
+    assert environment[config.CLOCK_PARAMETER_ENV] == {
+        "Ref": dev.logical_id(storage.business_clock)
+    }
+    assert environment["STAGE"] == "dev"
+    assert environment["POWERTOOLS_SERVICE_NAME"] == declared.name
+    assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
+
+
+def test_no_other_functions_than_the_manifest_and_cdks_notification_handler(dev: Synthesized):
+    # + CDK's own handler that configures S3 bucket notifications at deploy time
+    dev.template.resource_count_is("AWS::Lambda::Function", len(manifest.FUNCTIONS) + 1)
+
+
+def test_state_machine_names_in_environments_are_the_real_names(dev: Synthesized):
+    for machine in resources.STATE_MACHINES:
+        workflow = dev.stack.workflows[machine.name]
+        assert dev.resource(workflow.state_machine)["Properties"]["StateMachineName"] == (
+            f"monosub-dev-{machine.name}"
+        )
+
+
+def _policy_statements(synthesized: Synthesized, name: str) -> list[dict[str, Any]]:
+    role = synthesized.stack.functions[name].function.role
+    assert role is not None
+    policy = next(
+        resource
+        for resource in synthesized.of_type("AWS::IAM::Policy").values()
+        if {"Ref": synthesized.logical_id(role)} in resource["Properties"]["Roles"]
+    )
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _actions_on(statements: list[dict[str, Any]], logical_id: str) -> set[str]:
+    actions: set[str] = set()
+    for statement in statements:
+        if f'"{logical_id}"' in json.dumps(statement["Resource"]):
+            listed = statement["Action"]
+            actions |= {listed} if isinstance(listed, str) else set(listed)
+    return actions
+
+
+@pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
+def test_grants_are_exactly_the_declared_access(dev: Synthesized, declared: Function):
+    statements = _policy_statements(dev, declared.name)
+    storage = dev.stack.storage
+    for name, table in storage.tables.items():
+        actions = _actions_on(statements, dev.logical_id(table))
+        access = declared.tables.get(name)
+        assert bool(actions & READ_ACTIONS) == (access in (Access.READ, Access.READ_WRITE)), name
+        assert bool(actions & WRITE_ACTIONS) == (access in (Access.WRITE, Access.READ_WRITE)), name
+    for name, bucket in storage.buckets.items():
+        actions = _actions_on(statements, dev.logical_id(bucket))
+        access = declared.buckets.get(name)
+        assert ("s3:GetObject*" in actions) == (access in (Access.READ, Access.READ_WRITE))
+        assert ("s3:PutObject" in actions) == (access in (Access.WRITE, Access.READ_WRITE))
+        assert ("s3:DeleteObject*" in actions) == (access in (Access.WRITE, Access.READ_WRITE))
+    for name, workflow in dev.stack.workflows.items():
+        actions = _actions_on(statements, dev.logical_id(workflow.state_machine))
+        assert ("states:StartExecution" in actions) == (name in declared.starts)
+    for name, bus in storage.event_buses.items():
+        actions = _actions_on(statements, dev.logical_id(bus))
+        assert ("events:PutEvents" in actions) == (name in declared.publishes_to)
+
+
+# ---- API -----------------------------------------------------------------------------------
+
+
+def _api_methods(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, path) -> properties of every API Gateway method, paths rebuilt from the
+    resource tree."""
+    parents: dict[str, tuple[str | None, str]] = {}
+    for logical_id, resource in synthesized.of_type("AWS::ApiGateway::Resource").items():
+        parent = resource["Properties"]["ParentId"]
+        parents[logical_id] = (parent.get("Ref"), resource["Properties"]["PathPart"])
+
+    def path_of(logical_id: str | None) -> str:
+        if logical_id is None or logical_id not in parents:
+            return ""
+        parent, part = parents[logical_id]
+        return f"{path_of(parent)}/{part}"
+
+    methods: dict[tuple[str, str], dict[str, Any]] = {}
+    for method in synthesized.of_type("AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        path = path_of(properties["ResourceId"].get("Ref")) or "/"
+        methods[(properties["HttpMethod"], path)] = properties
+    return methods
+
+
+def _declared_routes() -> list[tuple[Function, Any]]:
+    return [
+        (function, route)
+        for function in manifest.FUNCTIONS
+        for trigger in function.triggers
+        if isinstance(trigger, Api)
+        for route in trigger.routes
+    ]
+
+
+def test_the_api_has_exactly_the_declared_routes(dev: Synthesized):
+    declared = {(route.method, route.path) for _, route in _declared_routes()}
+    assert set(_api_methods(dev)) == declared
+
+
+@pytest.mark.parametrize(
+    ("function", "route"),
+    _declared_routes(),
+    ids=[f"{route.method} {route.path}" for _, route in _declared_routes()],
+)
+def test_every_route_proxies_to_its_function_with_its_authorizer(
+    dev: Synthesized, function: Function, route: Any
+):
+    method = _api_methods(dev)[(route.method, route.path)]
+    integration = method["Integration"]
+    assert integration["Type"] == "AWS_PROXY"
+    assert dev.logical_id(dev.stack.functions[function.name].function) in json.dumps(
+        integration["Uri"]
+    )
+    if route.auth == "staff":
+        assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+        assert dev.stack.api is not None
+        assert method["AuthorizerId"] == {"Ref": dev.logical_id(dev.stack.api.staff_authorizer)}
+    else:
+        assert method["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in method
+
+
+def test_api_stage_user_pool_and_groups(dev: Synthesized):
+    dev.template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "dev",
+            "TracingEnabled": True,
+            "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
+        },
+    )
+    dev.template.has_resource_properties(
+        "AWS::Cognito::UserPool",
+        {"AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
+    )
+    groups = {
+        group["Properties"]["GroupName"]
+        for group in dev.of_type("AWS::Cognito::UserPoolGroup").values()
+    }
+    assert groups == {"sales", "regional-manager", "corporate-manager", "agency", "ops", "customer"}
+
+
+# ---- storage -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declared", resources.TABLES, ids=lambda t: t.name)
+def test_every_table_as_declared(dev: Synthesized, declared: Any):
+    properties = dev.resource(dev.stack.storage.tables[declared.name])["Properties"]
+    keys = [{"AttributeName": declared.partition_key, "KeyType": "HASH"}]
+    if declared.sort_key:
+        keys.append({"AttributeName": declared.sort_key, "KeyType": "RANGE"})
+    assert properties["KeySchema"] == keys
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert all(a["AttributeType"] == "S" for a in properties["AttributeDefinitions"])
+    indexes = {index["IndexName"]: index for index in properties.get("GlobalSecondaryIndexes", [])}
+    assert set(indexes) == {index.name for index in declared.indexes}
+    for index in declared.indexes:
+        schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
+        if index.sort_key:
+            schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
+        assert indexes[index.name]["KeySchema"] == schema
+        assert indexes[index.name]["Projection"] == {"ProjectionType": "ALL"}
+    if declared.ttl_attribute:
+        assert properties["TimeToLiveSpecification"] == {
+            "AttributeName": declared.ttl_attribute,
+            "Enabled": True,
+        }
+    encryption = properties["SSESpecification"]
+    assert encryption["SSEEnabled"] is True
+    if declared.holds_personal_data:
+        assert encryption["SSEType"] == "KMS"
+        assert encryption["KMSMasterKeyId"] == {
+            "Fn::GetAtt": [dev.logical_id(dev.stack.storage.personal_data_key), "Arn"]
+        }
+    else:
+        assert "KMSMasterKeyId" not in encryption
+
+
+@pytest.mark.parametrize("declared", resources.BUCKETS, ids=lambda b: b.name)
+def test_every_bucket_is_private_encrypted_versioned_and_logged(dev: Synthesized, declared: Any):
+    properties = dev.resource(dev.stack.storage.buckets[declared.name])["Properties"]
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert properties["BucketEncryption"]
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert properties["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": dev.logical_id(dev.stack.storage.access_logs)
+    }
+
+
+def test_every_event_bus_exists(dev: Synthesized):
+    dev.template.resource_count_is("AWS::Events::EventBus", len(resources.EVENT_BUSES))
+
+
+# ---- state machines ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declared", resources.STATE_MACHINES, ids=lambda m: m.name)
+def test_every_state_machine_resolves_every_placeholder(dev: Synthesized, declared: Any):
+    properties = dev.resource(dev.stack.workflows[declared.name].state_machine)["Properties"]
+    # DefinitionBody.from_file ships the ASL as an asset; CloudFormation substitutes
+    # DefinitionSubstitutions into it. What Step Functions gets must have no ${...} left.
+    definition = (dev.outdir / f"asset.{properties['DefinitionS3Location']['Key']}").read_text()
+    substituted = definition
+    for placeholder, value in properties["DefinitionSubstitutions"].items():
+        assert "Fn::GetAtt" in value
+        substituted = substituted.replace("${" + placeholder + "}", "arn:resolved")
+    assert "${" not in substituted
+    json.loads(substituted)
+    assert properties["TracingConfiguration"] == {"Enabled": True}
+    assert properties["LoggingConfiguration"]["Level"] == "ALL"
+
+
+# ---- triggers ------------------------------------------------------------------------------
+
+
+def _triggers(kind: type) -> list[tuple[Function, Any]]:
+    return [(f, t) for f in manifest.FUNCTIONS for t in f.triggers if isinstance(t, kind)]
+
+
+def test_object_created_triggers_are_bucket_notifications(dev: Synthesized):
+    (notifications,) = dev.of_type("Custom::S3BucketNotifications").values()
+    configurations = notifications["Properties"]["NotificationConfiguration"][
+        "LambdaFunctionConfigurations"
+    ]
+    expected = _triggers(ObjectCreated)
+    assert len(configurations) == len(expected)
+    for function, trigger in expected:
+        rules = [{"Name": "prefix", "Value": trigger.prefix}]
+        if trigger.suffix:
+            rules.append({"Name": "suffix", "Value": trigger.suffix})
+        assert {
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": rules}},
+            "LambdaFunctionArn": dev.function_arn(function.name),
+        } in configurations
+        assert notifications["Properties"]["BucketName"] == {
+            "Ref": dev.logical_id(dev.stack.storage.buckets[trigger.bucket])
+        }
+
+
+def _rule_targets(synthesized: Synthesized, function: Function) -> list[dict[str, Any]]:
+    arn = synthesized.function_arn(function.name)
+    return [
+        rule["Properties"]
+        for rule in synthesized.of_type("AWS::Events::Rule").values()
+        if any(target["Arn"] == arn for target in rule["Properties"]["Targets"])
+    ]
+
+
+def test_schedules_are_rules_on_the_default_bus(dev: Synthesized):
+    for function, trigger in _triggers(Schedule):
+        (rule,) = _rule_targets(dev, function)
+        assert rule["ScheduleExpression"] == trigger.expression
+        assert "EventBusName" not in rule
+
+
+def test_event_rules_select_by_source_prefix_on_their_bus(dev: Synthesized):
+    for function, trigger in _triggers(EventRule):
+        (rule,) = _rule_targets(dev, function)
+        assert rule["EventPattern"] == {"source": [{"prefix": trigger.source_prefix}]}
+        assert rule["EventBusName"] == {
+            "Ref": dev.logical_id(dev.stack.storage.event_buses[trigger.bus])
+        }
+
+
+# ---- packaging -----------------------------------------------------------------------------
+
+
+def test_bundling_was_skipped(dev: Synthesized, prod: Synthesized):
+    assert dev.installs == [] and prod.installs == []
+
+
+def test_bundling_uses_the_local_installer_not_docker(tmp_path: Path):
+    """With bundling on, the dependencies layer comes from the local installer (faked here:
+    no download) and the synth does not touch Docker."""
+
+    def fake_install(output: Path) -> None:
+        (output / "python").mkdir(parents=True)
+        (output / "python" / "installed.txt").write_text("ok")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layers, "install_dependencies", fake_install)
+        app = create_app({"stage": "dev", "aws:cdk:bundling-stacks": ["**"]}, outdir=str(tmp_path))
+        app.synth()
+    assert list(tmp_path.glob("asset.*/python/installed.txt"))
+
+
+def test_deployed_code_is_the_functions_package_and_every_handler_imports(dev: Synthesized):
+    """Import every manifest handler from the staged function asset + core layer only (the
+    repository is not on the path), as Lambda would from /var/task and /opt/python."""
+    code = dev.staged(dev.function("api")["Properties"]["Code"]["S3Key"])
+    core = dev.resource(dev.stack.node.find_child("Layers").node.find_child("Core"))
+    core_dir = dev.staged(core["Properties"]["Content"]["S3Key"])
+    assert sorted(path.name for path in code.iterdir()) == ["functions"]
+    handlers = [function.handler for function in manifest.FUNCTIONS]
+    script = (
+        "import importlib, sys\n"
+        "for handler in sys.argv[1:]:\n"
+        "    module, attribute = handler.rsplit('.', 1)\n"
+        "    assert callable(getattr(importlib.import_module(module), attribute)), handler\n"
+    )
+    environment = {
+        "PYTHONPATH": f"{code}:{core_dir / 'python'}",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script, *handlers],
+        cwd=code,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# ---- cdk-nag -------------------------------------------------------------------------------
+
+
+def test_no_unacknowledged_cdk_nag_findings(dev: Synthesized, prod: Synthesized):
+    # cdk-nag 3 reports through CDK's policy validation (not annotations): an unacknowledged
+    # error fails the synth itself, and every violation is written to the report.
+    for synthesized in (dev, prod):
+        report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+        assert report["pluginReports"] == []
+        assert Annotations.from_stack(synthesized.stack).find_error("*", Match.any_value()) == []
+        assert (
+            Annotations.from_stack(synthesized.stack).find_error(
+                "*", Match.string_like_regexp("AwsSolutions-.*")
+            )
+            == []
+        )
+
+
+def test_every_acknowledgment_answers_a_real_finding():
+    """A suppression whose finding no longer exists is a stale reason: rebuild the tree with
+    acknowledgments recorded instead of applied, and compare with what cdk-nag finds."""
+    recorded: list[tuple[str, str]] = []
+
+    def record(scope: Any, rule: str, _reason: str) -> None:
+        recorded.append((scope.node.path, rule))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nag, "acknowledge", record)
+        app = App(context={**cdk_json_context(), **SKIP_BUNDLING})
+        MonosubStack(app, StageSettings("dev"))
+        report = AwsSolutionsChecks().validate_scope(app)
+    findings = {
+        (violation.rule_name, resource.construct_path)
+        for violation in report.violations
+        for resource in violation.violating_resources
+    }
+
+    def covers(scope: str, rule: str, finding: tuple[str, str]) -> bool:
+        return finding[0] == rule and (finding[1] + "/").startswith(scope + "/")
+
+    stale = [(s, r) for s, r in recorded if not any(covers(s, r, f) for f in findings)]
+    unanswered = [f for f in findings if not any(covers(s, r, f) for s, r in recorded)]
+    assert stale == []
+    assert unanswered == []
+
+
+# ---- prod ----------------------------------------------------------------------------------
+
+
+def test_prod_retains_data_and_has_no_business_clock(prod: Synthesized):
+    for table in prod.stack.storage.tables.values():
+        resource = prod.resource(table)
+        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["UpdateReplacePolicy"] == "Retain"
+        assert resource["Properties"]["DeletionProtectionEnabled"] is True
+    prod.template.resource_count_is("AWS::SSM::Parameter", 0)
+    for declared in manifest.FUNCTIONS:
+        environment = prod.function(declared.name)["Properties"]["Environment"]["Variables"]
+        assert config.CLOCK_PARAMETER_ENV not in environment
+        assert environment["STAGE"] == "prod"
+    for log_group in prod.of_type("AWS::Logs::LogGroup").values():
+        assert log_group["Properties"]["RetentionInDays"] == 365
+
+
+def test_dev_destroys_data_and_has_the_business_clock(dev: Synthesized):
+    for table in dev.stack.storage.tables.values():
+        assert dev.resource(table)["DeletionPolicy"] == "Delete"
+    dev.template.has_resource_properties(
+        "AWS::SSM::Parameter", {"Name": "/monosub/dev/business-clock", "Value": "wall"}
+    )
+    for log_group in dev.of_type("AWS::Logs::LogGroup").values():
+        assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_outputs(dev: Synthesized):
+    outputs = dev.template.to_json()["Outputs"]
+    assert {"ApiUrl", "UserPoolId", "ExchangeBucketName"} <= set(outputs)
+
+
+# ---- refusals (no synth) -------------------------------------------------------------------
+
+FILE_INTAKE = next(m for m in resources.STATE_MACHINES if m.name == resources.FILE_INTAKE)
+
+
+def _without_binding(placeholder: str) -> tuple[Function, ...]:
+    def keep(trigger: Any) -> bool:
+        return not (isinstance(trigger, StateMachineTask) and trigger.placeholder == placeholder)
+
+    return tuple(replace(f, triggers=tuple(filter(keep, f.triggers))) for f in manifest.FUNCTIONS)
+
+
+def test_an_asl_placeholder_no_manifest_entry_binds_fails_the_synth():
+    with pytest.raises(PlaceholderMismatch, match=re.escape("${ApplyFunctionArn}")):
+        MonosubStack(App(), StageSettings("dev"), functions=_without_binding("ApplyFunctionArn"))
+
+
+def test_a_manifest_placeholder_the_asl_does_not_use_fails_the_synth():
+    extra = replace(
+        manifest.function("intake-apply"),
+        name="intake-extra",
+        triggers=(StateMachineTask(resources.FILE_INTAKE, "ExtraFunctionArn"),),
+    )
+    with pytest.raises(PlaceholderMismatch, match=re.escape("${ExtraFunctionArn}")):
+        bind_placeholders(FILE_INTAKE, (*manifest.FUNCTIONS, extra), STATEMACHINES)
+
+
+def test_an_asl_file_with_an_unknown_placeholder_fails(tmp_path: Path):
+    definition = (STATEMACHINES / FILE_INTAKE.definition).read_text()
+    (tmp_path / FILE_INTAKE.definition).write_text(
+        definition.replace("${CompleteFunctionArn}", "${CompleteFunctionArnV2}")
+    )
+    with pytest.raises(PlaceholderMismatch) as refused:
+        MonosubStack(App(), StageSettings("dev"), statemachines_dir=tmp_path)
+    assert "${CompleteFunctionArnV2}" in str(refused.value)
+    assert "${CompleteFunctionArn}" in str(refused.value)
+
+
+def test_a_function_using_an_undeclared_table_fails():
+    broken = replace(manifest.function("api"), tables={"ledger": Access.READ})
+    with pytest.raises(DeclarationError, match="ledger"):
+        MonosubStack(App(), StageSettings("dev"), functions=(broken,))
+
+
+def test_an_unknown_stage_is_refused(tmp_path: Path):
+    with pytest.raises(UnknownStage):
+        create_app({"stage": "qa", **SKIP_BUNDLING}, outdir=str(tmp_path))
