@@ -146,7 +146,7 @@ class MonosubStack(Stack):
             grant_bucket(function)
             self._acknowledge_bucket_grant(declared, bucket, access)
         for machine in declared.declaration.starts:
-            self.workflows[machine].state_machine.grant_start_execution(function)
+            self.workflows[machine].grant_start(function, acknowledge_on=declared)
         for bus in declared.declaration.publishes_to:
             self.storage.event_buses[bus].grant_put_events_to(function)
         if self.storage.business_clock:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -95,7 +96,8 @@ def state_machine_arn(scope: Construct, name: str) -> str:
 
 class Workflow(Construct):
     """A declared state machine: its ASL file with the task functions' ARNs substituted,
-    permission to invoke exactly those functions, logs and X-Ray tracing."""
+    permission to invoke exactly those functions, logs and X-Ray tracing. Named
+    ``monosub-<stage>-<name>``, so its ARN is known before it exists."""
 
     def __init__(
         self,
@@ -108,6 +110,7 @@ class Workflow(Construct):
         settings: StageSettings,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.name = state_machine_name(settings, machine)
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -117,7 +120,7 @@ class Workflow(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=state_machine_name(settings, machine),
+            state_machine_name=self.name,
             definition_body=sfn.DefinitionBody.from_file(str(definition.resolve())),
             definition_substitutions={
                 placeholder: function.function_arn for placeholder, function in tasks.items()
@@ -145,4 +148,25 @@ class Workflow(Construct):
             "Step Functions log delivery (logs:CreateLogDelivery and friends) and X-Ray "
             "(xray:PutTraceSegments, GetSamplingRules, ...) support no resource-level "
             "permissions; AWS documents Resource '*' for both.",
+        )
+
+    def grant_start(self, function: lambda_.IFunction, acknowledge_on: Construct) -> None:
+        """Start executions, and read the status of executions (``DescribeExecution``): a
+        starter that cannot see what became of its start cannot retry or restart safely."""
+        self.state_machine.grant_start_execution(function)
+        executions = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions])
+        )
+        nag.acknowledge(
+            acknowledge_on,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{self.name}:*]",
+            f"DescribeExecution on the executions of {self.name} only; execution names are "
+            "chosen per run at start time, so they cannot be listed in advance.",
         )

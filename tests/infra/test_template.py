@@ -161,10 +161,12 @@ def _policy_statements(synthesized: Synthesized, name: str) -> list[dict[str, An
     return statements
 
 
-def _actions_on(statements: list[dict[str, Any]], logical_id: str) -> set[str]:
+def _actions_on(statements: list[dict[str, Any]], reference: str) -> set[str]:
+    """Actions of the statements whose resources mention ``reference`` (a logical id, or a
+    literal part of an ARN)."""
     actions: set[str] = set()
     for statement in statements:
-        if f'"{logical_id}"' in json.dumps(statement["Resource"]):
+        if reference in json.dumps(statement["Resource"]):
             listed = statement["Action"]
             actions |= {listed} if isinstance(listed, str) else set(listed)
     return actions
@@ -188,6 +190,8 @@ def test_grants_are_exactly_the_declared_access(dev: Synthesized, declared: Func
     for name, workflow in dev.stack.workflows.items():
         actions = _actions_on(statements, dev.logical_id(workflow.state_machine))
         assert ("states:StartExecution" in actions) == (name in declared.starts)
+        following = _actions_on(statements, f":execution:{workflow.name}:*")
+        assert ("states:DescribeExecution" in following) == (name in declared.starts)
     for name, bus in storage.event_buses.items():
         actions = _actions_on(statements, dev.logical_id(bus))
         assert ("events:PutEvents" in actions) == (name in declared.publishes_to)
