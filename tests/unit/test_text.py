@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monosub.domain.text import company_key, email_key, fold, phone_digits, phone_key
@@ -142,6 +142,9 @@ def test_a_legal_form_word_alone_is_kept_as_the_name():
 
 # ---- properties ----------------------------------------------------------------------------
 
+# No per-example deadline: a loaded CI machine must not turn a slow example into a failure.
+properties = settings(deadline=None, max_examples=200)
+
 ascii_word = st.text(
     alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
     min_size=1,
@@ -156,29 +159,34 @@ emails = st.builds(
 separators = st.sampled_from(["", "-", " ", "ー", "－", "(", ")"])
 
 
+@properties
 @given(st.text())
 def test_fold_is_idempotent(text):
     assert fold(fold(text)) == fold(text)
 
 
+@properties
 @given(st.text())
 def test_email_key_is_idempotent(text):
     key = email_key(text)
     assert key is None or email_key(key) == key
 
 
+@properties
 @given(st.text())
 def test_phone_key_is_idempotent(text):
     key = phone_key(text)
     assert key is None or (phone_key(key) == key and key.isdigit() and key.isascii())
 
 
+@properties
 @given(st.text())
 def test_company_key_is_idempotent(text):
     key = company_key(text)
     assert key is None or company_key(key) == key
 
 
+@properties
 @given(emails, st.data())
 def test_full_width_and_half_width_emails_share_a_key(email, data):
     mixed = "".join(
@@ -188,6 +196,7 @@ def test_full_width_and_half_width_emails_share_a_key(email, data):
     assert email_key(mixed) == email_key(email.upper()) == email.lower()
 
 
+@properties
 @given(
     st.lists(st.text(alphabet="0123456789", min_size=1, max_size=4), min_size=2, max_size=4),
     separators,
@@ -197,6 +206,7 @@ def test_full_width_and_half_width_phones_share_a_key(groups, separator):
     assert phone_key(full_width(phone)) == phone_key(phone) == "0" + "".join(groups)
 
 
+@properties
 @given(st.text(alphabet="0123456789", min_size=9, max_size=10).filter(lambda d: d[0] != "0"))
 def test_plus_81_is_the_leading_zero(national):
     assert phone_key(f"+81 {national}") == phone_key(f"0{national}") == f"0{national}"
@@ -239,11 +249,13 @@ legal_variants = st.sampled_from(
 )
 
 
+@properties
 @given(company_names, legal_variants)
 def test_legal_form_variants_of_a_company_share_a_key(name, variant):
     assert company_key(variant.format(name)) == company_key(name)
 
 
+@properties
 @given(company_names, legal_variants)
 def test_width_and_case_do_not_change_a_company_key(name, variant):
     written = variant.format(name)

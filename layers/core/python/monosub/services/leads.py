@@ -7,6 +7,9 @@ loses a race (``TransactionConflict``) is retried from a fresh read.
 
 from __future__ import annotations
 
+import random
+import time
+
 from monosub import clock, events, ids
 from monosub.domain import leads as rules
 from monosub.errors import Conflict, NotFound
@@ -26,7 +29,10 @@ from monosub.store import records
 from monosub.store.dynamo import TransactionConflict
 
 SOURCE = "monosub.leads"
-ATTEMPTS = 5
+# Writes that lose a race are retried from a fresh read, after a short random pause so that
+# racers spread out; with n submissions racing for one lead, the last one wins within n rounds.
+ATTEMPTS = 8
+_PAUSE_SECONDS = 0.005
 
 
 def receive_lead(
@@ -58,7 +64,7 @@ def receive_lead(
     if lead_id is not None and not rules.is_record_id(lead_id, "lead"):
         raise ValueError(f"lead_id must look like lead_<base32>, not {lead_id!r}")
     keys = rules.keys_of(submission.email, submission.phone, submission.company)
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         if lead_id is not None:
             earlier = records.get_receipt(lead_id)
             if earlier is not None:
@@ -76,6 +82,7 @@ def receive_lead(
             logger.info(
                 "lead write lost a race; reading again", extra={"reasons": conflict.reasons}
             )
+            _pause(attempt)
             continue
         if receipt is not None:
             _publish_receipt(publisher or events.default_publisher, receipt, submission)
@@ -157,7 +164,7 @@ def convert_lead(
     the lead is open and unchanged: a second conversion gets ``Conflict`` (409).
     Publishes ``LeadConverted`` (source ``monosub.leads``).
     """
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         lead = records.get_lead(lead_id) if rules.is_record_id(lead_id, "lead") else None
         if lead is None:
             raise NotFound(f"lead {lead_id} does not exist")
@@ -192,6 +199,7 @@ def convert_lead(
             logger.info(
                 "conversion lost a race; reading again", extra={"reasons": conflict.reasons}
             )
+            _pause(attempt)
             continue
         conversion = plan.result
         (publisher or events.default_publisher).publish(
@@ -199,3 +207,7 @@ def convert_lead(
         )
         return conversion
     raise Conflict(f"lead {lead_id} kept changing while it was converted; try again")
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(random.uniform(0, _PAUSE_SECONDS * (attempt + 1)))
