@@ -30,7 +30,7 @@ import boto3
 
 from functions import manifest
 from functions.declarations import ResourceNames
-from local import cron, provision
+from local import cron, moto_fixes, provision
 from monosub import aws, clock, config
 
 REGION = provision.REGION
@@ -304,6 +304,7 @@ class EmbeddedAWS:
         name: str,
         body: bytes,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float = 600,
     ) -> dict[str, Any]:
         """Put a file where a partner drops it (``inbox/<kind>/<name>``), run what that
         triggers, and return the run's record."""
@@ -322,7 +323,7 @@ class EmbeddedAWS:
                 if run:
                     progress(run.model_dump(mode="json"))
 
-        self.wait_for_executions(progress=report if progress else None)
+        self.wait_for_executions(timeout=timeout, progress=report if progress else None)
         with self.as_function("api"):
             run = runs.get(run_id)
         if run is None:
@@ -375,6 +376,7 @@ class EmbeddedAWS:
 
     def _patch_moto(self) -> None:
         from moto.awslambda.models import LambdaFunction
+        from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.responses import DynamoHandler
         from moto.events.models import Rule
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
@@ -406,6 +408,7 @@ class EmbeddedAWS:
                 return original_call(handler)
 
         self._patch(DynamoHandler, "call_action", serialised_call_action)
+        self._patch(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
         self._patch(retrier_decl, "time", _InstantTime())
 
         def no_wait(_self: Any, env: Any, wait_seconds: int) -> None:

@@ -17,6 +17,8 @@ from monosub.formats.csv_rows import read_csv
 from monosub.intake.kinds import ApplyContext, Parsed, Processor, RowError, register
 
 COLUMNS = ("company", "name", "email", "phone", "source", "message")
+_FIELD_OF = {"name": "person_name"}  # CSV column -> LeadSubmission field
+_COLUMN_OF = {v: k for k, v in _FIELD_OF.items()}
 PROGRESS_EVERY = 50
 
 
@@ -33,7 +35,9 @@ class LeadsCsv(Processor):
             if "__error__" in row.values:
                 parsed.errors.append(RowError(row.line, row.values["__error__"]))
                 continue
-            values: dict[str, Any] = {k: v for k, v in row.values.items() if v != ""}
+            values: dict[str, Any] = {
+                _FIELD_OF.get(k, k): v for k, v in row.values.items() if v != ""
+            }
             values.setdefault("source", "csv-import")
             try:
                 parsed.rows.append((row.line, LeadSubmission.model_validate(values)))
@@ -43,7 +47,7 @@ class LeadsCsv(Processor):
                     parsed.errors.append(
                         RowError(
                             line=row.line,
-                            field=field,
+                            field=_COLUMN_OF.get(field, field) if field else None,
                             message=problem["msg"],
                             value=str(values.get(field, "")) if field else None,
                         )

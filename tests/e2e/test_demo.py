@@ -1,0 +1,24 @@
+"""The demo is the product's face: it must run end to end and write its files."""
+
+from __future__ import annotations
+
+import json
+
+from local import demo
+
+
+def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
+    assert demo.run(tmp_path) == 0
+    printed = capsys.readouterr().out
+    assert "merged into" in printed
+    assert "409 conflict" in printed
+    assert "the sweep finds the file -> succeeded" in printed
+    runs = json.loads((tmp_path / "runs.json").read_text())
+    statuses = sorted(r["status"] for r in runs if r["kind"] == "file-intake")
+    assert statuses == ["quarantined", "quarantined", "quarantined", "succeeded", "succeeded"]
+    reports = list(tmp_path.glob("bucket/quarantine/leads/*/*/leads-with-errors.csv.error.json"))
+    assert len(reports) == 1
+    report = json.loads(reports[0].read_text())
+    assert [e["line"] for e in report["row_errors"]] == [3, 4, 5, 5]
+    transcript = (tmp_path / "api-transcript.jsonl").read_text().splitlines()
+    assert len(transcript) >= 10
