@@ -24,8 +24,8 @@ def _leads_csv(rows: int, offset: int = 0) -> bytes:
     lines = ["company,name,email,phone,source,message"]
     for i in range(offset, offset + rows):
         lines.append(
-            f"株式会社ベンチ{i},担当 {i},person{i}@bench{i}.example.jp,03-{i % 10000:04d}-{i % 9999:04d},"
-            f"event,見積依頼 {i}"
+            f"株式会社ベンチ{i},担当 {i},person{i}@bench{i}.example.jp,"
+            f"03-{i % 10000:04d}-{i % 9999:04d},event,見積依頼 {i}"
         )
     return ("\n".join(lines) + "\n").encode("utf-8")
 

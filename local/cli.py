@@ -227,9 +227,9 @@ def format_runs(listed: list[dict[str, Any]]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from local import demo
+    from local.demo import run as run_demo
 
-    return demo.run(Path(args.out))
+    return run_demo(Path(args.out))
 
 
 def main(argv: list[str] | None = None) -> int:

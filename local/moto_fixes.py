@@ -68,7 +68,11 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
         planned.append((op_type, op, key))
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
+    _apply(backend, planned)
 
+
+def _apply(backend: Any, planned: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> None:
+    """Write every planned operation; if one fails, put back the items already written."""
     originals: list[tuple[str, dict[str, Any], Any]] = []
     try:
         for op_type, op, key in planned:

@@ -79,7 +79,7 @@ def test_a_partners_list_becomes_leads_the_sales_rep_can_work(cloud, http):
     assert "Kita Energy K.K." in companies and len(companies) == 4
     kita = next(lead for lead in page["leads"] if lead["company"] == "Kita Energy K.K.")
     status, converted = http("POST", f"/leads/{kita['lead_id']}/convert", {}, user="tanaka")
-    assert status == 200
+    assert status == 200 and converted["account_id"].startswith("account_")
 
     # A list with mistakes is refused whole, and nothing of it appears.
     bad = cloud.drop("leads", "bad.csv", (DATA / "leads-with-errors.csv").read_bytes())
