@@ -100,3 +100,12 @@ def test_declared_routes_are_exactly_the_routes_the_api_serves():
         f"declared, no handler: {sorted(declared - served)}; "
         f"served, undeclared: {sorted(served - declared)}"
     )
+
+
+@pytest.mark.parametrize("raw", ["ops,sales", "[ops sales]", ["ops", "sales"], "ops sales"])
+def test_group_claims_in_every_authorizer_format(raw):
+    from monosub.auth import principal_from_event
+
+    event = {"requestContext": {"authorizer": {"claims": {"sub": "u1", "cognito:groups": raw}}}}
+    principal = principal_from_event(event)
+    assert principal is not None and principal.groups == {"ops", "sales"}

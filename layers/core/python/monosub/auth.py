@@ -32,7 +32,9 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
     if isinstance(raw_groups, list):
         groups = frozenset(str(g) for g in raw_groups)
     else:
-        groups = frozenset(g for g in str(raw_groups).replace(",", " ").split() if g)
+        # REST API Cognito authorizers send "a,b"; JWT authorizers send "[a b]".
+        text = str(raw_groups).strip().removeprefix("[").removesuffix("]")
+        groups = frozenset(g for g in text.replace(",", " ").split() if g)
     return Principal(user=str(user), groups=groups)
 
 
