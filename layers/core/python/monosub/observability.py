@@ -33,7 +33,12 @@ def entry_point(correlation_path: str) -> Callable[[Handler], Handler]:
     """Decorate a Lambda handler with the fixed stack: clock, logger, tracer, metrics."""
 
     def decorate(handler: Handler) -> Handler:
-        traced = tracer.capture_lambda_handler(handler, capture_response=False)
+        @functools.wraps(handler)
+        def with_keys(event: Any, context: Any) -> Any:
+            logger.append_keys(stage=config.stage(), function=_function_name(context))
+            return handler(event, context)
+
+        traced = tracer.capture_lambda_handler(with_keys, capture_response=False)
         logged = logger.inject_lambda_context(
             traced, correlation_id_path=correlation_path, clear_state=True
         )
@@ -42,7 +47,6 @@ def entry_point(correlation_path: str) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Any:
             clock.begin_invocation()
-            logger.append_keys(stage=config.stage(), function=_function_name(context))
             return measured(event, context)
 
         return wrapper  # type: ignore[return-value]
