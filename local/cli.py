@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import re
+import signal
 import sys
 import time
 import urllib.error
@@ -117,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  try:            curl -s {server.url}/leads -H 'X-Local-User: me' \\")
     print("                    -H 'X-Local-Groups: ops'")
     print("Ctrl-C stops it.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         while True:
             time.sleep(3600)
