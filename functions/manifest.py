@@ -71,7 +71,7 @@ FUNCTIONS: tuple[Function, ...] = (
         description="A partner dropped a file under inbox/: open its run, start file intake",
         triggers=(ObjectCreated(bucket=EXCHANGE, prefix="inbox/"),),
         tables={RUNS: RW},
-        buckets={EXCHANGE: R},
+        buckets={EXCHANGE: RW},  # removes re-drops of finished files from inbox/
         starts=(FILE_INTAKE,),
     ),
     Function(
@@ -87,7 +87,7 @@ FUNCTIONS: tuple[Function, ...] = (
             ),
         ),
         tables={RUNS: RW},
-        buckets={EXCHANGE: R},
+        buckets={EXCHANGE: RW},  # removes re-drops of finished files from inbox/
         starts=(FILE_INTAKE,),
         timeout_seconds=120,
     ),

@@ -34,7 +34,7 @@ def resource_names(stage: str = "local") -> ResourceNames:
             for m in resources.STATE_MACHINES
         },
         event_buses={b.name: f"{prefix}-{b.name}" for b in resources.EVENT_BUSES},
-        clock_parameter=f"/{prefix}/business-clock",
+        clock_parameter=f"/monosub/{stage}/business-clock",
     )
 
 

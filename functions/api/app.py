@@ -24,7 +24,6 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(leads.router)
 app.include_router(accounts.router)
 app.include_router(runs.router)
-app.enable_swagger(path="/docs", title="monosub API", version="0.1.0")
 
 _PUBLIC = [
     (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
