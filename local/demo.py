@@ -50,6 +50,12 @@ class Story:
     def http(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
     ) -> tuple[int, Any]:
+        status, payload, _ = self.http_with_headers(method, path, body, headers)
+        return status, payload
+
+    def http_with_headers(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
         request = urllib.request.Request(
             self.url + path, data=data, method=method, headers=headers or {}
@@ -59,8 +65,10 @@ class Story:
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status, payload = response.status, json.loads(response.read() or b"null")
+                answered = dict(response.headers.items())
         except urllib.error.HTTPError as error:
             status, payload = error.code, json.loads(error.read() or b"null")
+            answered = dict(error.headers.items())
         self.transcript.write(
             json.dumps(
                 {
@@ -76,7 +84,7 @@ class Story:
             )
             + "\n"
         )
-        return status, payload
+        return status, payload, answered
 
     def drop(self, kind: str, source: Path, name: str | None = None) -> dict[str, Any]:
         name = name or source.name
@@ -178,14 +186,31 @@ def _web_leads(story: Story) -> None:
     }
     story.cloud.advance(minutes=7)
     status, other = story.http("POST", "/leads", colleague)
+    _, seen_by_staff = story.http("GET", f"/leads/{other['lead_id']}", headers=SALES)
     flagged = ", ".join(
-        f"{d['kind']} {d['id']} by {d['matched_on']}" for d in other.get("possible_duplicates", [])
+        f"{d['kind']} {d['id']} by {d['matched_on']}"
+        for d in seen_by_staff["lead"].get("possible_duplicates", [])
     )
     story.say(
-        f"A colleague writes as '(株)みなと物流' -> {status}, new lead {other['lead_id']}, "
-        f"flagged as possibly the same company: {flagged or 'none'}"
+        f"A colleague writes as '(株)みなと物流' -> {status}, new lead {other['lead_id']}; "
+        f"staff see it flagged as possibly the same company: {flagged or 'none'}"
     )
     story.ids["colleague"] = other["lead_id"]
+    shop = {
+        "company": "さくら電機株式会社",
+        "person_name": "木村 翔",
+        "email": "kimura@sakura.example.jp",
+        "source": "web-form",
+        "message": "回線が切れたので再送します",
+    }
+    key = {"Idempotency-Key": "form-7f3a"}
+    story.http_with_headers("POST", "/leads", shop, key)
+    status, again, answered = story.http_with_headers("POST", "/leads", shop, key)
+    story.say(
+        f"A browser retries a POST with the same Idempotency-Key -> {status}, "
+        f"the same answer ({again['lead_id']}), replayed="
+        f"{answered.get('Idempotent-Replayed', 'false')}"
+    )
     status, refused = story.http("POST", "/leads", {"company": "テスト", "person_name": "名無し"})
     fields = ", ".join(sorted({d["field"] for d in refused.get("details", [])}))
     story.say(

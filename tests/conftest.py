@@ -81,7 +81,9 @@ def proxy_event(
 class ApiResponse:
     def __init__(self, raw: dict[str, Any]) -> None:
         self.status = int(raw["statusCode"])
-        self.headers = raw.get("headers") or {}
+        self.headers = dict(raw.get("headers") or {})
+        for name, values in (raw.get("multiValueHeaders") or {}).items():
+            self.headers[name] = ", ".join(values)
         self.text = raw.get("body") or ""
 
     def json(self) -> Any:

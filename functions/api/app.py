@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, leads, runs
+from functions.api import accounts, idempotency, leads, runs
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -44,7 +44,7 @@ def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[An
     return response
 
 
-app.use(middlewares=[_authorize])
+app.use(middlewares=[_authorize, idempotency.middleware])
 
 
 @app.get("/openapi.json", include_in_schema=False)
