@@ -19,9 +19,12 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,24 @@ class Progress:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
 
+    @contextmanager
+    def ticking(self, detail: str = "") -> Iterator[None]:
+        """Keep the line moving while a blocking call runs."""
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(0.1):
+                self.update(detail)
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+            self.done()
+
 
 def _server() -> dict[str, Any] | None:
     if not STATE.exists():
@@ -106,7 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from monosub import clock
 
     start = clock.parse_instant(args.at) if args.at else None
-    cloud = EmbeddedAWS(business_time=start).start()
+    with Progress("starting the embedded AWS").ticking():
+        cloud = EmbeddedAWS(business_time=start).start()
     server = LocalApiServer(cloud, port=args.port).start()
     STATE.parent.mkdir(exist_ok=True)
     STATE.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))

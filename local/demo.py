@@ -119,7 +119,9 @@ def run(out: Path) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     print("monosub demo: the foundation — leads, accounts, partner files, the run ledger")
-    with EmbeddedAWS(business_time=START) as cloud:
+    with Progress("starting the embedded AWS").ticking():
+        cloud = EmbeddedAWS(business_time=START).start()
+    with cloud:
         server = LocalApiServer(cloud).start()
         try:
             story = Story(out, cloud, server.url)

@@ -109,7 +109,7 @@ class EmbeddedAWS:
         aws.reset_clients()
 
     def __enter__(self) -> EmbeddedAWS:
-        return self.start()
+        return self if self._mock is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
