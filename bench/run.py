@@ -31,9 +31,9 @@ def _leads_csv(rows: int, offset: int = 0) -> bytes:
 
 
 def main() -> int:
-    from local.cli import _prepare_process
+    from local.cli import prepare_process
 
-    _prepare_process()
+    prepare_process()
     began = time.perf_counter()
     from local.runtime import EmbeddedAWS
 

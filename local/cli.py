@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".monosub" / "serve.json"
 
 
-def _prepare_process(verbose: bool = False) -> None:
+def prepare_process(verbose: bool = False) -> None:
+    """Paths, a region and fake credentials for moto, quiet logs: every local entry point."""
     for path in (str(ROOT), str(ROOT / "layers" / "core" / "python")):
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     runs.set_defaults(run=cmd_runs)
 
     args = parser.parse_args(argv)
-    _prepare_process(args.verbose)
+    prepare_process(args.verbose)
     return int(args.run(args))
 
 

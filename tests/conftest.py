@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,12 +21,9 @@ for path in (str(ROOT), str(ROOT / "layers" / "core" / "python")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-os.environ.setdefault("AWS_DEFAULT_REGION", "ap-northeast-1")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+from local.cli import prepare_process  # noqa: E402  (needs the paths above)
+
+prepare_process()
 
 
 class FakeContext:
@@ -129,3 +125,22 @@ def api(aws_storage: Any) -> DirectApi:
     from functions import manifest
 
     return DirectApi(manifest.function("api").environment(aws_storage))
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, Any]]]:
+    """Domain events published during the test, instead of sending them to the bus."""
+    from monosub import events
+
+    recorder = events.RecordingPublisher()
+    monkeypatch.setattr(events, "default_publisher", recorder)
+    return recorder.published
+
+
+def set_clock(names: Any, instant: str) -> None:
+    """Move the business clock of an ``aws_storage`` set-up (no schedules there to fire)."""
+    import boto3
+
+    boto3.client("ssm", region_name="ap-northeast-1").put_parameter(
+        Name=names.clock_parameter, Value=instant, Type="String", Overwrite=True
+    )

@@ -3,11 +3,9 @@ history carried over, and later leads of the same company or person merged into 
 
 from __future__ import annotations
 
-import boto3
-import pytest
-
-from monosub import config, events
+from monosub import config
 from monosub.store import records
+from tests.conftest import set_clock
 
 FLYCK = {
     "company": "株式会社フライク",
@@ -15,19 +13,6 @@ FLYCK = {
     "email": "ootaki@flyck.example.jp",
     "message": "顧客管理について相談したいです",
 }
-
-
-@pytest.fixture
-def published(monkeypatch):
-    recorder = events.RecordingPublisher()
-    monkeypatch.setattr(events, "default_publisher", recorder)
-    return recorder.published
-
-
-def set_clock(aws_storage, instant: str) -> None:
-    boto3.client("ssm", region_name="ap-northeast-1").put_parameter(
-        Name=aws_storage.clock_parameter, Value=instant, Type="String", Overwrite=True
-    )
 
 
 def submit(api, **fields) -> str:

@@ -8,7 +8,6 @@ import json
 import threading
 from pathlib import Path
 
-import boto3
 import pytest
 
 from monosub import config, events, ids
@@ -16,7 +15,7 @@ from monosub.domain.leads import KeyOwners
 from monosub.models.crm import LeadSubmission
 from monosub.services import leads
 from monosub.store import records
-from tests.conftest import FakeContext
+from tests.conftest import FakeContext, set_clock
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "api"
 
@@ -29,21 +28,8 @@ FORM = {
 }
 
 
-@pytest.fixture
-def published(monkeypatch):
-    recorder = events.RecordingPublisher()
-    monkeypatch.setattr(events, "default_publisher", recorder)
-    return recorder.published
-
-
 def submit(api, **fields):
     return api("POST", "/leads", {**FORM, **fields}, groups=None)
-
-
-def set_clock(aws_storage, instant: str) -> None:
-    boto3.client("ssm", region_name="ap-northeast-1").put_parameter(
-        Name=aws_storage.clock_parameter, Value=instant, Type="String", Overwrite=True
-    )
 
 
 def lead_of(api, lead_id):
