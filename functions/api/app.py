@@ -67,10 +67,7 @@ def domain_error(error: DomainError) -> Response[dict[str, Any]]:
 @app.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     fields = [
-        {
-            "field": ".".join(str(part) for part in e.get("loc", ()) if part != "body"),
-            "message": e.get("msg", ""),
-        }
+        {"field": _field_name(e.get("loc", ())), "message": e.get("msg", "")}
         for e in error.errors()
     ]
     logger.info("invalid request", extra={"fields": fields})
@@ -83,6 +80,12 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
             "details": fields,
         },
     )
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    """("body", "company") -> "company"; a body that is not a JSON object -> "body"."""
+    parts = [str(p) for p in location if p != "body" and not isinstance(p, int)]
+    return ".".join(parts) or "body"
 
 
 @app.not_found

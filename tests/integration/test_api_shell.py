@@ -28,3 +28,15 @@ def test_unknown_run_is_404(api):
         "error": "not_found",
         "message": "run run_doesnotexist does not exist",
     }
+
+
+def test_a_body_that_is_not_json_is_a_field_error_on_body(api):
+    response = api("POST", "/leads", "not json", groups=None)
+    assert response.status == 400
+    assert response.json()["details"] == [{"field": "body", "message": "JSON decode error"}]
+
+
+def test_a_bad_query_parameter_names_the_parameter(api):
+    response = api("GET", "/leads", groups="sales", query={"limit": "many"})
+    assert response.status == 400
+    assert response.json()["details"][0]["field"] == "query.limit"
