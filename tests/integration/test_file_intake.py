@@ -4,11 +4,14 @@ handlers. Kinds that need other slices are covered in their own tests."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from local.runtime import EmbeddedAWS
 from monosub.store import runs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -54,3 +57,39 @@ def test_empty_file_is_quarantined(cloud):
     run = drop(cloud, "inbox/leads/empty.csv", b"")
     assert run["status"] == "quarantined"
     assert run["errors"][0]["code"] == "empty_file"
+
+
+def test_an_undecodable_file_is_quarantined(cloud):
+    run = drop(cloud, "inbox/leads/garbled.csv", b"company,name\n\xff\xfe\x81\x00broken\n")
+    assert run["status"] == "quarantined"
+    assert run["errors"][0]["code"] == "undecodable"
+
+
+def test_a_batch_interrupted_midway_completes_on_retry_without_doubles(cloud, monkeypatch):
+    """Apply fails transiently after two rows; the state machine retries; every row is
+    applied exactly once (writes are keyed by run and line)."""
+    from monosub.intake.kinds import TransientError
+    from monosub.services import leads
+
+    real = leads.receive_lead
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise TransientError("DynamoDB throttled")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(leads, "receive_lead", flaky)
+    body = (ROOT / "tests" / "data" / "leads-tradeshow.csv").read_bytes()
+    run = drop(cloud, "inbox/leads/flaky.csv", body)
+    assert run["status"] == "succeeded"
+    assert run["counts"]["created"] == 4
+    with cloud.as_function("api"):
+        page = leads.list_leads("open", 50, None)
+    assert len(page.leads) == 4
+    history = cloud.sfn.get_execution_history(
+        executionArn=cloud.executions("file-intake")[0]["executionArn"]
+    )["events"]
+    failures = [e for e in history if e["type"] == "LambdaFunctionFailed"]
+    assert len(failures) == 1

@@ -40,6 +40,10 @@ class FileRejected(Exception):
         self.message = message
 
 
+class TransientError(Exception):
+    """A passing failure (throttling, a timeout): the state machine retries the step."""
+
+
 @dataclass(frozen=True)
 class ApplyContext:
     run_id: str
