@@ -6,14 +6,17 @@ Read by the CDK app and by the embedded runtime. Access patterns: ``docs/data-mo
 from __future__ import annotations
 
 from functions.declarations import Bucket, EventBus, Index, StateMachine, Table
+from monosub.names import (
+    AUDIT,
+    DOMAIN_EVENTS,
+    EXCHANGE,
+    FILE_INTAKE,
+    IDEMPOTENCY,
+    RECORDS,
+    RUNS,
+)
 
-RECORDS = "records"
-RUNS = "runs"
-IDEMPOTENCY = "idempotency"
-AUDIT = "audit"
-EXCHANGE = "exchange"
-DOMAIN_EVENTS = "domain-events"
-FILE_INTAKE = "file-intake"
+__all__ = ["AUDIT", "DOMAIN_EVENTS", "EXCHANGE", "FILE_INTAKE", "IDEMPOTENCY", "RECORDS", "RUNS"]
 
 TABLES: tuple[Table, ...] = (
     Table(

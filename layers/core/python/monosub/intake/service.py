@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from functions.resources import FILE_INTAKE
 from monosub import aws, clock, config
 from monosub.events import EventPublisher, default_publisher
 from monosub.intake.kinds import ApplyContext, FileRejected, Parsed, processor_for
 from monosub.models.runs import Run
+from monosub.names import EXCHANGE, FILE_INTAKE
 from monosub.observability import count, logger
 from monosub.store import runs
 
@@ -108,7 +108,7 @@ def sweep(business_key: str) -> dict[str, int]:
     if not created and sweep_run.final:
         return dict(sweep_run.counts)
     s3 = aws.client("s3")
-    bucket = config.bucket_name("exchange")
+    bucket = config.bucket_name(EXCHANGE)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=INBOX):
         for item in page.get("Contents", []):
             if item["Key"].endswith("/"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from functions.resources import AUDIT
+from monosub.names import AUDIT
 from monosub.store.dynamo import Table
 
 _table = Table(AUDIT)

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
-from functions.resources import RUNS
 from monosub import clock, ids
 from monosub.models.runs import MAX_ERRORS_KEPT, Run
+from monosub.names import RUNS
 from monosub.store.dynamo import Table
 
 _table = Table(RUNS)

@@ -1,0 +1,13 @@
+"""Logical names of the declared resources, shared by the domain package and the
+declarations (``functions/resources.py`` imports these; the dependency points one way:
+functions -> monosub). The physical names reach code through ``monosub.config``."""
+
+from __future__ import annotations
+
+RECORDS = "records"
+RUNS = "runs"
+IDEMPOTENCY = "idempotency"
+AUDIT = "audit"
+EXCHANGE = "exchange"
+DOMAIN_EVENTS = "domain-events"
+FILE_INTAKE = "file-intake"
