@@ -93,3 +93,13 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_doubles(cloud, mo
     )["events"]
     failures = [e for e in history if e["type"] == "LambdaFunctionFailed"]
     assert len(failures) == 1
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(cloud, monkeypatch):
+    from monosub.intake import service
+
+    monkeypatch.setattr(service, "MAX_FILE_BYTES", 10)
+    run = drop(cloud, "inbox/leads/huge.csv", b"company,name\nA,B\n")
+    assert run["status"] == "quarantined"
+    assert run["errors"][0]["code"] == "too_large"
+    assert "split it" in run["message"]

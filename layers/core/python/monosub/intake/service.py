@@ -26,6 +26,7 @@ from monosub.store import runs
 RUN_KIND = "file-intake"
 INBOX = "inbox/"
 STUCK_AFTER = timedelta(minutes=15)
+MAX_FILE_BYTES = 50 * 1024 * 1024  # read whole into a 1 GB function; larger files are split
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,13 @@ def inspect(state: dict[str, Any]) -> dict[str, Any]:
     if run.final:
         return {"outcome": "already_done", "status": run.status}
     drop = _drop_from_state(state)
+    if drop.size > MAX_FILE_BYTES:
+        too_large = FileRejected(
+            "too_large",
+            f"the file is {drop.size:,} bytes; files up to {MAX_FILE_BYTES:,} bytes are "
+            "accepted: split it and drop the parts",
+        )
+        return _rejected(run, drop.subject(), {"size": drop.size, "kind": drop.kind}, too_large)
     data = _read(drop)
     if data is None:
         runs.update(
@@ -210,18 +218,7 @@ def inspect(state: dict[str, Any]) -> dict[str, Any]:
                 f"{other.subject.get('key') if other else '?'} (run {owner})",
             )
     if rejected is not None:
-        runs.update(
-            run.run_id,
-            subject=subject,
-            message=rejected.message,
-            errors=[{"code": rejected.code, "message": rejected.message}],
-        )
-        return {
-            **result,
-            "outcome": "rejected",
-            "error_code": rejected.code,
-            "message": rejected.message,
-        }
+        return _rejected(run, subject, result, rejected)
     assert parsed is not None
     counts = {
         "rows": len(parsed.rows) + len({e.line for e in parsed.errors}),
@@ -247,6 +244,23 @@ def inspect(state: dict[str, Any]) -> dict[str, Any]:
         run.run_id, subject=subject, counts=counts, message=f"{counts['rows']} rows valid; applying"
     )
     return {**result, **counts, "outcome": "valid"}
+
+
+def _rejected(
+    run: Run, subject: dict[str, Any], result: dict[str, Any], rejected: FileRejected
+) -> dict[str, Any]:
+    runs.update(
+        run.run_id,
+        subject=subject,
+        message=rejected.message,
+        errors=[{"code": rejected.code, "message": rejected.message}],
+    )
+    return {
+        **result,
+        "outcome": "rejected",
+        "error_code": rejected.code,
+        "message": rejected.message,
+    }
 
 
 def apply(state: dict[str, Any]) -> dict[str, int]:
