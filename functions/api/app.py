@@ -18,7 +18,7 @@ from functions.api import accounts, idempotency, leads, runs
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
-from monosub.observability import API, entry_point, logger
+from monosub.observability import API, count, entry_point, logger
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(leads.router)
@@ -59,6 +59,7 @@ def openapi_document() -> Response[str]:
 @app.exception_handler(DomainError)
 def domain_error(error: DomainError) -> Response[dict[str, Any]]:
     logger.info("request refused", extra={"error": error.code, "reason": error.message})
+    count("RequestsRefused")
     return Response(
         status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body()
     )
@@ -71,6 +72,7 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
         for e in error.errors()
     ]
     logger.info("invalid request", extra={"fields": fields})
+    count("RequestsRefused")
     return Response(
         status_code=400,
         content_type=content_types.APPLICATION_JSON,
