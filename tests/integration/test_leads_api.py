@@ -4,6 +4,7 @@ listing, reading, converting, and the idempotent ``receive_lead`` used by the im
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from monosub import config, events, ids
 from monosub.domain.leads import KeyOwners
-from monosub.models.crm import LeadSubmission
+from monosub.models.crm import LeadKeys, LeadSubmission
 from monosub.services import leads
 from monosub.store import records
 from tests.conftest import FakeContext, set_clock
@@ -64,6 +65,8 @@ def test_the_web_form_creates_an_open_lead(api, aws_storage, published):
         "email": "ootaki@flyck.example.jp",
         "phone": "0921234567",
         "company": "フライク",
+        "person": "大瀧太郎",
+        "person_phone": None,
     }
     assert lead["created_at"] == "2026-04-01T09:30:00Z"
     assert lead["possible_duplicates"] == []
@@ -164,6 +167,99 @@ def test_same_company_other_person_is_a_new_lead_with_possible_duplicates(api, p
         {"kind": "lead", "id": first, "matched_on": "company", "account_id": None}
     ]
     assert sorted(open_lead_ids(api)) == sorted([first, second])
+
+
+# ---- a company's switchboard number (代表番号) ----------------------------------------------
+
+SWITCHBOARD = "03-1234-5678"
+COLLEAGUE = {"person_name": "佐藤 花子", "email": "sato@flyck.example.jp", "phone": SWITCHBOARD}
+
+
+def test_two_colleagues_with_the_switchboard_number_are_two_leads(api, published):
+    first = submit(api, phone=SWITCHBOARD)
+    second = submit(api, **COLLEAGUE)
+    assert (first.status, second.status) == (201, 201)
+    owner, colleague = first.json()["lead_id"], second.json()["lead_id"]
+    assert owner != colleague
+    assert sorted(open_lead_ids(api)) == sorted([owner, colleague])
+
+    lead = lead_of(api, colleague)["lead"]
+    assert lead["possible_duplicates"] == [
+        {"kind": "lead", "id": owner, "matched_on": "phone", "account_id": None}
+    ]
+    assert published[-1][2]["possible_duplicates"] == lead["possible_duplicates"]
+    assert lead["phone"] == SWITCHBOARD  # kept for display
+    assert (lead["keys"]["phone"], lead["keys"]["person_phone"]) == (None, "0312345678")
+    assert lead_of(api, owner)["lead"]["submission_count"] == 1
+
+
+def test_the_same_person_resubmitting_with_only_the_phone_merges(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    colleague = submit(api, **COLLEAGUE).json()["lead_id"]
+
+    again = submit(api, person_name="大瀧　太郎", email=None, phone="０３ー１２３４ー５６７８")
+    assert (again.status, again.json()) == (200, {"lead_id": owner, "status": "merged"})
+    again = submit(api, person_name="佐藤花子", email=None, phone=SWITCHBOARD)
+    assert (again.status, again.json()) == (200, {"lead_id": colleague, "status": "merged"})
+    assert sorted(open_lead_ids(api)) == sorted([owner, colleague])
+    assert lead_of(api, colleague)["lead"]["submission_count"] == 2
+
+
+def test_the_same_name_with_another_email_at_the_switchboard_is_a_new_lead(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    response = submit(api, email="t.ootaki@other.example.jp", phone=SWITCHBOARD)
+    assert response.status == 201
+    assert response.json()["lead_id"] != owner
+    duplicates = lead_of(api, response.json()["lead_id"])["lead"]["possible_duplicates"]
+    assert duplicates[0] == {"kind": "lead", "id": owner, "matched_on": "phone", "account_id": None}
+
+
+def test_converting_both_colleagues_into_one_account_makes_two_contacts(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    colleague = submit(api, **COLLEAGUE).json()["lead_id"]
+    first = api("POST", f"/leads/{owner}/convert", user="yamada").json()
+    second = api("POST", f"/leads/{colleague}/convert", user="suzuki")
+    assert second.status == 200, second
+    second = second.json()
+    assert second["account_id"] == first["account_id"]
+    assert (second["account_created"], second["contact_created"]) == (False, True)
+    assert second["contact_id"] != first["contact_id"]
+
+    record = api("GET", f"/accounts/{first['account_id']}").json()
+    people = {c["person_name"]: (c["phone"], c["phone_key"]) for c in record["contacts"]}
+    assert people == {
+        "大瀧 太郎": (SWITCHBOARD, "0312345678"),
+        "佐藤 花子": (SWITCHBOARD, None),  # one contact per phone in an account: the first
+    }
+    assert {d["contact_id"] for d in record["deals"]} == {first["contact_id"], second["contact_id"]}
+
+
+def test_the_colleague_converting_first_leaves_the_owner_its_phone(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    colleague = submit(api, **COLLEAGUE).json()["lead_id"]
+    assert api("POST", f"/leads/{colleague}/convert").status == 200
+    # the colleague's hold on the phone is gone with its lead; the owner still has the phone
+    assert submit(api, person_name="大瀧太郎", email=None, phone=SWITCHBOARD).json() == {
+        "lead_id": owner,
+        "status": "merged",
+    }
+    again = submit(api, person_name="佐藤 花子", email=None, phone=SWITCHBOARD)
+    assert again.status == 201
+    assert lead_of(api, again.json()["lead_id"])["lead"]["keys"]["person_phone"] == "0312345678"
+    assert api("POST", f"/leads/{owner}/convert").status == 200
+
+
+def test_after_the_owner_converts_the_colleague_still_gets_its_submissions(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    colleague = submit(api, **COLLEAGUE).json()["lead_id"]
+    assert api("POST", f"/leads/{owner}/convert").status == 200
+    again = submit(api, person_name="佐藤 花子", email=None, phone=SWITCHBOARD)
+    assert again.json() == {"lead_id": colleague, "status": "merged"}
+    # the phone is free again: a third person at the number takes it
+    third = submit(api, person_name="田中 一郎", email=None, phone=SWITCHBOARD)
+    assert third.status == 201
+    assert lead_of(api, third.json()["lead_id"])["lead"]["keys"]["phone"] == "0312345678"
+    assert api("POST", f"/leads/{colleague}/convert").status == 200
 
 
 # ---- listing and reading -------------------------------------------------------------------
@@ -278,7 +374,55 @@ def test_a_submission_that_read_before_a_concurrent_create_merges(api, monkeypat
     assert open_lead_ids(api) == [lead_id]
 
 
-def test_concurrent_identical_forms_make_one_lead(api, monkeypatch):
+def test_a_colleague_submission_that_read_before_a_concurrent_create_merges(api, monkeypatch):
+    """The same colleague's phone-only form twice at once: both read the switchboard owned by
+    someone else and no lead held for this name; the second write finds the name's hold on
+    the phone taken, reads again and merges."""
+    submit(api, phone=SWITCHBOARD)
+    form = {"person_name": "佐藤 花子", "email": None, "phone": SWITCHBOARD}
+    colleague = submit(api, **form).json()["lead_id"]
+    real_key_owners = records.key_owners
+    reads = []
+
+    def first_read_misses_the_hold(keys):
+        owners = real_key_owners(keys)
+        reads.append(owners)
+        return dataclasses.replace(owners, phone_person_leads=()) if len(reads) == 1 else owners
+
+    monkeypatch.setattr(records, "key_owners", first_read_misses_the_hold)
+    response = submit(api, **form)
+    assert response.json() == {"lead_id": colleague, "status": "merged"}
+    assert len(reads) == 2  # the create was refused and the submission read again
+    assert len(open_lead_ids(api)) == 2
+
+
+def test_a_phone_owner_converted_since_the_index_was_read_is_read_again(api, monkeypatch):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    with config.function_environment(api.environment):
+        stale = records.key_owners(LeadKeys(phone="0312345678"))
+    assert api("POST", f"/leads/{owner}/convert").status == 200
+    real_key_owners = records.key_owners
+    reads = iter([stale])
+    monkeypatch.setattr(
+        records, "key_owners", lambda keys: next(reads, None) or real_key_owners(keys)
+    )
+    response = submit(api, **COLLEAGUE)
+    assert response.status == 201
+    lead = lead_of(api, response.json()["lead_id"])["lead"]
+    assert (lead["keys"]["phone"], lead["keys"]["person_phone"]) == ("0312345678", None)
+    # the converted owner is no lead to merge with any more, only its customer record is named
+    assert [(d["kind"], d["matched_on"]) for d in lead["possible_duplicates"]] == [
+        ("contact", "phone"),
+        ("account", "company"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{}, {"person_name": "佐藤 花子", "email": None, "phone": SWITCHBOARD}],
+    ids=["email", "colleague-at-the-switchboard"],
+)
+def test_concurrent_identical_forms_make_one_lead(api, monkeypatch, form):
     # moto's DynamoDB is not thread-safe: serialize its requests, as the embedded runtime does
     from moto.dynamodb.responses import DynamoHandler
 
@@ -290,10 +434,11 @@ def test_concurrent_identical_forms_make_one_lead(api, monkeypatch):
             return call_action(self, *args, **kwargs)
 
     monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"] if form else None
     statuses: list[tuple[int, str]] = []
 
     def send():
-        response = submit(api)
+        response = submit(api, **form)
         statuses.append((response.status, response.json().get("lead_id")))
 
     threads = [threading.Thread(target=send) for _ in range(6)]
@@ -303,7 +448,8 @@ def test_concurrent_identical_forms_make_one_lead(api, monkeypatch):
         thread.join()
     assert sorted(s for s, _ in statuses) == [200, 200, 200, 200, 200, 201]
     assert len({lead_id for _, lead_id in statuses}) == 1
-    assert open_lead_ids(api) == [statuses[0][1]]
+    assert statuses[0][1] != owner
+    assert sorted(open_lead_ids(api)) == sorted(x for x in (statuses[0][1], owner) if x)
     assert lead_of(api, statuses[0][1])["lead"]["submission_count"] == 6
 
 

@@ -88,11 +88,124 @@ def test_keys_of_a_submission():
     assert keys == LeadKeys(email="ootaki@example.jp", phone="0921234567", company="フライク")
 
 
-def test_merge_target_prefers_the_email_owner():
-    owners = rules.KeyOwners(email_lead="lead_email", phone_lead="lead_phone")
-    assert rules.merge_target(owners) == "lead_email"
-    assert rules.merge_target(rules.KeyOwners(phone_lead="lead_phone")) == "lead_phone"
-    assert rules.merge_target(rules.KeyOwners(company_leads=("lead_c",))) is None
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("大瀧　太郎", "大瀧 太郎"),
+        (" 大瀧太郎 ", "大瀧 太郎"),
+        ("ｵｵﾀｷ ﾀﾛｳ", "オオタキ タロウ"),
+        ("ＴＡＲＯ　ＯＯＴＡＫＩ", "Taro Ootaki"),
+        ("taro\tootaki", "TaroOotaki"),
+    ],
+)
+def test_person_key_ignores_width_case_and_spacing(typed, stored):
+    assert rules.person_key(typed) == rules.person_key(stored)
+    assert rules.person_key(rules.person_key(typed)) == rules.person_key(typed)
+
+
+def test_person_keys_of_different_people_differ():
+    assert rules.person_key("大瀧 太郎") != rules.person_key("佐藤 花子")
+    assert rules.person_key("大瀧 太郎") != rules.person_key("大瀧")
+    assert rules.person_key("  ") is None
+    assert rules.person_key(None) is None
+
+
+SWITCHBOARD = "03-1234-5678"
+
+
+def phone_owner(**fields):
+    """An open lead owning the switchboard number, as the index reads it."""
+    lead, _ = open_lead(phone=SWITCHBOARD, **fields)
+    return lead, rules.KeyOwners(phone_lead=lead.lead_id)
+
+
+def target_for(sub: LeadSubmission, owners: rules.KeyOwners, *leads) -> str | None:
+    keys = rules.keys_of(sub.email, sub.phone, sub.company, sub.person_name)
+    by_id = {lead.lead_id: lead for lead in leads}
+    read = [by_id[lead_id] for lead_id in rules.phone_candidates(owners, keys)]
+    return rules.merge_target(owners, sub, read)
+
+
+@pytest.mark.parametrize("name", ["大瀧 太郎", "大瀧　太郎", "大瀧太郎", " 大瀧  太郎"])
+def test_same_phone_and_same_name_merges(name):
+    lead, owners = phone_owner(email=None)
+    again = submission(
+        person_name=name, email="ootaki@example.jp", phone="０３ー１２３４ー５６７８"
+    )
+    assert target_for(again, owners, lead) == lead.lead_id
+
+
+def test_same_phone_same_name_without_an_email_merges():
+    lead, owners = phone_owner()  # the lead has an email
+    assert lead.email == "ootaki@example.jp"
+    assert target_for(submission(email=None, phone=SWITCHBOARD), owners, lead) == lead.lead_id
+
+
+def test_same_phone_but_another_name_is_a_new_lead():
+    """Two colleagues giving the company's switchboard number (代表番号)."""
+    lead, owners = phone_owner(email=None)
+    colleague = submission(person_name="佐藤 花子", email=None, phone=SWITCHBOARD)
+    assert target_for(colleague, owners, lead) is None
+    colleague = submission(person_name="佐藤 花子", email="sato@example.jp", phone=SWITCHBOARD)
+    assert target_for(colleague, owners, lead) is None
+
+
+def test_same_phone_same_name_but_conflicting_emails_is_a_new_lead():
+    lead, owners = phone_owner()
+    namesake = submission(email="ootaki.t@other.example.jp", phone=SWITCHBOARD)
+    assert target_for(namesake, owners, lead) is None
+
+
+def test_the_email_owner_wins_whatever_the_name():
+    phone_lead, _ = phone_owner()
+    owners = rules.KeyOwners(email_lead="lead_email", phone_lead=phone_lead.lead_id)
+    sub = submission(phone=SWITCHBOARD)
+    keys = rules.keys_of(sub.email, sub.phone, sub.company, sub.person_name)
+    assert rules.phone_candidates(owners, keys) == []  # nothing more to read
+    assert rules.merge_target(owners, sub, [phone_lead]) == "lead_email"
+    assert rules.merge_target(owners, submission(person_name="誰か"), []) == "lead_email"
+    assert rules.merge_target(rules.KeyOwners(company_leads=("lead_c",)), sub, []) is None
+
+
+def test_a_lead_holding_the_phone_for_this_person_is_the_next_candidate():
+    owners = rules.KeyOwners(
+        phone_lead="lead_owner",
+        phone_person_leads=(
+            rules.PersonLead(person="佐藤花子", lead_id="lead_sato"),
+            rules.PersonLead(person="田中一郎", lead_id="lead_tanaka"),
+        ),
+    )
+    keys = rules.keys_of(None, SWITCHBOARD, None, "佐藤　花子")
+    assert rules.phone_candidates(owners, keys) == ["lead_owner", "lead_sato"]
+    owner, _ = phone_owner()
+    sato, _ = open_lead(person_name="佐藤 花子", email="sato@example.jp", phone=SWITCHBOARD)
+    sato = sato.model_copy(update={"lead_id": "lead_sato"})
+    again = submission(person_name="佐藤 花子", email=None, phone=SWITCHBOARD)
+    assert rules.merge_target(owners, again, [owner, sato]) == "lead_sato"
+    converted = sato.model_copy(update={"status": "converted"})
+    assert rules.merge_target(owners, again, [owner, converted]) is None
+
+
+def test_a_new_lead_takes_a_free_phone():
+    keys = rules.keys_of("sato@example.jp", SWITCHBOARD, "フライク", "佐藤 花子")
+    assert rules.keys_to_take(keys, rules.KeyOwners()) == keys
+    assert keys.phone == "0312345678"
+
+
+def test_a_new_lead_holds_an_owned_phone_for_its_person_only():
+    keys = rules.keys_of("sato@example.jp", SWITCHBOARD, "フライク", "佐藤 花子")
+    taken = rules.keys_to_take(keys, rules.KeyOwners(phone_lead="lead_owner"))
+    assert taken == LeadKeys(
+        email="sato@example.jp",
+        phone=None,
+        company="フライク",
+        person="佐藤花子",
+        person_phone="0312345678",
+    )
+    held = rules.KeyOwners(
+        phone_lead="lead_owner", phone_person_leads=(rules.PersonLead("佐藤花子", "lead_sato"),)
+    )
+    assert rules.keys_to_take(keys, held) == taken.model_copy(update={"person_phone": None})
 
 
 def test_possible_duplicates_strongest_first_one_per_record():
@@ -108,6 +221,22 @@ def test_possible_duplicates_strongest_first_one_per_record():
         {"kind": "account", "id": "account_1", "matched_on": "company", "account_id": None},
         {"kind": "lead", "id": "lead_1", "matched_on": "company", "account_id": None},
         {"kind": "lead", "id": "lead_2", "matched_on": "company", "account_id": None},
+    ]
+
+
+def test_possible_duplicates_name_the_leads_with_the_same_phone_before_company_matches():
+    owners = rules.KeyOwners(
+        phone_lead="lead_owner",
+        phone_person_leads=(rules.PersonLead("佐藤花子", "lead_sato"),),
+        company_leads=("lead_owner", "lead_other"),
+        phone_contacts=(rules.ContactRef("contact_1", "account_1"),),
+    )
+    found = [(d.kind, d.id, d.matched_on) for d in rules.possible_duplicates(owners)]
+    assert found == [
+        ("contact", "contact_1", "phone"),
+        ("lead", "lead_owner", "phone"),
+        ("lead", "lead_sato", "phone"),
+        ("lead", "lead_other", "company"),
     ]
 
 

@@ -7,9 +7,11 @@ functions decide; nothing here touches AWS.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from monosub.domain.text import company_key, email_key, phone_key
+from monosub.domain.text import company_key, email_key, fold, nfkc, phone_key
 from monosub.errors import Conflict
 from monosub.models.crm import (
     Account,
@@ -40,9 +42,51 @@ def is_record_id(value: str, prefix: str) -> bool:
     return value.startswith(prefix + "_") and _ID.fullmatch(value) is not None
 
 
-def keys_of(email: str | None, phone: str | None, company: str | None) -> LeadKeys:
+def keys_of(
+    email: str | None, phone: str | None, company: str | None, person_name: str | None = None
+) -> LeadKeys:
     """The normalized keys under which a lead, or a contact and its account, can be found."""
-    return LeadKeys(email=email_key(email), phone=phone_key(phone), company=company_key(company))
+    return LeadKeys(
+        email=email_key(email),
+        phone=phone_key(phone),
+        company=company_key(company),
+        person=person_key(person_name),
+    )
+
+
+def person_key(name: str | None) -> str | None:
+    """The matching key of a person's name: NFKC, case folded, no whitespace at all.
+
+    ``大瀧 太郎``, ``大瀧　太郎`` and ``大瀧太郎`` are one name; None when blank.
+    """
+    if name is None:
+        return None
+    key = nfkc("".join(fold(name).split()))  # NFKC again: spaces held combining marks apart
+    return key or None
+
+
+class Person(Protocol):
+    """Anything naming a person: a submission, a lead, a contact."""
+
+    @property
+    def person_name(self) -> str: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+
+def same_person(one: Person, other: Person) -> bool:
+    """Plausibly the same person: the same name (``person_key``) and no conflicting emails.
+
+    Emails conflict when both have one and they differ; a missing email conflicts with
+    nothing. What decides whether a shared phone (a company's switchboard, 代表番号) means
+    the same person.
+    """
+    name = person_key(one.person_name)
+    if name is None or name != person_key(other.person_name):
+        return False
+    emails = email_key(one.email), email_key(other.email)
+    return None in emails or emails[0] == emails[1]
 
 
 @dataclass(frozen=True)
@@ -52,28 +96,75 @@ class ContactRef:
 
 
 @dataclass(frozen=True)
+class PersonLead:
+    """An open lead holding a phone for one person only (``LeadKeys.person_phone``)."""
+
+    person: str
+    lead_id: str
+
+
+@dataclass(frozen=True)
 class KeyOwners:
     """What the duplicate index holds under one submission's keys."""
 
     email_lead: str | None = None
     phone_lead: str | None = None
+    phone_person_leads: tuple[PersonLead, ...] = ()
     company_account: str | None = None
     company_leads: tuple[str, ...] = ()
     email_contacts: tuple[ContactRef, ...] = ()
     phone_contacts: tuple[ContactRef, ...] = ()
 
 
-def merge_target(owners: KeyOwners) -> str | None:
-    """The open lead a submission merges into: the one with its email, else its phone."""
-    return owners.email_lead or owners.phone_lead
+def phone_candidates(owners: KeyOwners, keys: LeadKeys) -> list[str]:
+    """Open leads with the submission's phone that may be the same person: read them and
+    pass them to ``merge_target``. The phone's owner first, then the lead holding the phone
+    for this person's name. Nothing to read when the email already decides."""
+    if owners.email_lead is not None:
+        return []
+    held = [p.lead_id for p in owners.phone_person_leads if keys.person and p.person == keys.person]
+    return [lead_id for lead_id in (owners.phone_lead, *held) if lead_id is not None]
+
+
+def merge_target(
+    owners: KeyOwners, submission: LeadSubmission, phone_leads: Sequence[Lead] = ()
+) -> str | None:
+    """The open lead a submission merges into, or None for a new lead.
+
+    The lead with the same email, whoever it names. Else the first of ``phone_leads`` (the
+    ``phone_candidates``, as read) that is ``same_person`` as the submission: a shared phone
+    alone does not merge two colleagues who both give their company's switchboard number.
+    """
+    if owners.email_lead is not None:
+        return owners.email_lead
+    for lead in phone_leads:
+        if lead.status == "open" and same_person(lead, submission):
+            return lead.lead_id
+    return None
+
+
+def keys_to_take(keys: LeadKeys, owners: KeyOwners) -> LeadKeys:
+    """The index keys a new lead takes: all of ``keys`` when its phone is free.
+
+    When another open lead owns the phone (another person at the same switchboard), the new
+    lead keeps the phone for display but not the phone's key: it holds the phone for its
+    person only (``person_phone``), unless a lead of the same name holds it already. So a
+    later submission with this phone and this name finds it, and two identical submissions
+    still race for one key.
+    """
+    if keys.phone is None or owners.phone_lead is None:
+        return keys
+    held = any(p.person == keys.person for p in owners.phone_person_leads)
+    person_phone = keys.phone if keys.person and not held else None
+    return keys.model_copy(update={"phone": None, "person_phone": person_phone})
 
 
 def possible_duplicates(owners: KeyOwners) -> list[PossibleDuplicate]:
     """Records that may be the same customer as a new lead (a person decides).
 
-    A contact with the same email or phone (a customer coming back), the account with the
-    same company, open leads with the same company. One entry per record, strongest match
-    first.
+    A contact with the same email or phone (a customer coming back), open leads with the same
+    phone (not merged: another person at the same number), the account with the same company,
+    open leads with the same company. One entry per record, strongest match first.
     """
     found: list[PossibleDuplicate] = []
     for matched_on, contacts in (
@@ -89,6 +180,9 @@ def possible_duplicates(owners: KeyOwners) -> list[PossibleDuplicate]:
                     account_id=contact.account_id,
                 )
             )
+    for lead_id in (owners.phone_lead, *(p.lead_id for p in owners.phone_person_leads)):
+        if lead_id is not None:
+            found.append(PossibleDuplicate(kind="lead", id=lead_id, matched_on="phone"))
     if owners.company_account:
         found.append(
             PossibleDuplicate(kind="account", id=owners.company_account, matched_on="company")

@@ -129,11 +129,20 @@ class LeadReceipt(BaseModel):
 
 
 class LeadKeys(BaseModel):
-    """The normalized matching keys a lead owns in the duplicate index."""
+    """The normalized matching keys a lead owns in the duplicate index.
+
+    ``phone`` is set only when the lead owns its phone (the one open lead found by it); a lead
+    whose phone another person's open lead owns (a company's switchboard) holds it as
+    ``person_phone`` instead, under its ``person`` key.
+    """
 
     email: str | None = None
     phone: str | None = None
     company: str | None = None
+    person: str | None = Field(default=None, description="The person's name key")
+    person_phone: str | None = Field(
+        default=None, description="A phone key held for this person only (owned by another lead)"
+    )
 
 
 class Lead(BaseModel):

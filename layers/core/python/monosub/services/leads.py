@@ -17,6 +17,7 @@ from monosub.events import EventPublisher
 from monosub.models.crm import (
     Conversion,
     ConvertLead,
+    Lead,
     LeadHistory,
     LeadKeys,
     LeadPage,
@@ -42,12 +43,24 @@ def receive_lead(
     source_ref: str | None = None,
     publisher: EventPublisher | None = None,
 ) -> LeadReceipt:
-    """Receive one lead submission: merge it into the open lead with the same email or phone,
-    or create a new lead.
+    """Receive one lead submission: merge it into the open lead of the same person, or create
+    a new lead.
 
-    Matching uses normalized keys (``monosub.domain.text``): width, case, spacing, +81 and
-    legal forms do not make two people different. A new lead whose company matches an
-    account, an open lead or (by email/phone) a customer's contact records them as
+    The same person is the open lead with the same email, whatever name it gives; else the
+    open lead with the same phone if it is plausibly the same person (``rules.same_person``:
+    the same name, and no two different emails). A phone alone is not enough: two colleagues
+    who both give their company's switchboard number (代表番号) are two leads, and two
+    contacts when converted. Matching uses normalized keys (``monosub.domain.text``): width,
+    case, spacing, +81 and legal forms do not make two people different.
+
+    A new lead whose phone another person's open lead owns keeps the phone for display and
+    holds it for its own name only (``LeadKeys.person_phone``): a later submission with that
+    phone and that name merges into it; with that phone and any other name it is compared
+    with the phone's owner, never with this lead. The owner keeps the phone when this lead
+    converts, and this lead does not take it over when the owner converts.
+
+    A new lead whose company matches an account or an open lead, whose phone matches another
+    open lead, or whose email/phone matches a customer's contact records them as
     ``possible_duplicates``. The lead and its index items are written in one transaction, so
     the same form sent twice at once still makes one lead.
 
@@ -63,7 +76,9 @@ def receive_lead(
     """
     if lead_id is not None and not rules.is_record_id(lead_id, "lead"):
         raise ValueError(f"lead_id must look like lead_<base32>, not {lead_id!r}")
-    keys = rules.keys_of(submission.email, submission.phone, submission.company)
+    keys = rules.keys_of(
+        submission.email, submission.phone, submission.company, submission.person_name
+    )
     for attempt in range(ATTEMPTS):
         if lead_id is not None:
             earlier = records.get_receipt(lead_id)
@@ -71,13 +86,18 @@ def receive_lead(
                 logger.info("lead submission already received", extra={"lead_id": lead_id})
                 return earlier
         owners = records.key_owners(keys)
-        target = rules.merge_target(owners)
+        phone_leads = _open_leads(rules.phone_candidates(owners, keys))
+        if phone_leads is None:
+            continue  # a lead the index named was converted meanwhile: read again
+        target = rules.merge_target(owners, submission, phone_leads)
         receipt: LeadReceipt | None
         try:
             if target is None:
                 receipt = _create(submission, keys, owners, lead_id, source_ref)
             else:
-                receipt = _merge(target, submission, owners, lead_id, source_ref)
+                read = {lead.lead_id: lead for lead in phone_leads}
+                lead = read.get(target) or records.get_lead(target)
+                receipt = _merge(lead, submission, owners, lead_id, source_ref)
         except TransactionConflict as conflict:
             logger.info(
                 "lead write lost a race; reading again", extra={"reasons": conflict.reasons}
@@ -90,6 +110,14 @@ def receive_lead(
     raise Conflict("the lead kept changing while this submission was received; send it again")
 
 
+def _open_leads(lead_ids: list[str]) -> list[Lead] | None:
+    """These leads, read; None when one of them is no longer an open lead."""
+    leads = [records.get_lead(lead_id) for lead_id in lead_ids]
+    if any(lead is None or lead.status != "open" for lead in leads):
+        return None
+    return [lead for lead in leads if lead is not None]
+
+
 def _create(
     submission: LeadSubmission,
     keys: LeadKeys,
@@ -100,7 +128,7 @@ def _create(
     now = clock.now_iso()
     new_id = lead_id or ids.new_id("lead")
     duplicates = rules.possible_duplicates(owners)
-    lead = rules.new_lead(new_id, submission, keys, duplicates, now)
+    lead = rules.new_lead(new_id, submission, rules.keys_to_take(keys, owners), duplicates, now)
     activity = rules.submission_activity(new_id, 1, submission, now, source_ref)
     receipt = LeadReceipt(lead_id=new_id, status="created", possible_duplicates=duplicates)
     records.create_lead(lead, activity, receipt, receipt_key=lead_id)
@@ -108,14 +136,13 @@ def _create(
 
 
 def _merge(
-    target: str,
+    lead: Lead | None,
     submission: LeadSubmission,
     owners: rules.KeyOwners,
     lead_id: str | None,
     source_ref: str | None,
 ) -> LeadReceipt | None:
-    """Merge into ``target``; None when it is no longer an open lead (read again)."""
-    lead = records.get_lead(target)
+    """Merge into ``lead`` (as read); None when it is no longer an open lead (read again)."""
     if lead is None or lead.status != "open":
         return None
     merge = rules.plan_merge(lead, submission, owners, clock.now_iso(), source_ref)

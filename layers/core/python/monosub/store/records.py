@@ -8,6 +8,7 @@ lead activity         LEAD#<lead> / ACT#<seq:04>
 receipt               RECEIPT#<lead> / RECEIPT         (idempotent receive with a lead id)
 open lead by email    KEY#email#<key> / LEAD           (one open lead per email)
 open lead by phone    KEY#phone#<key> / LEAD           (one open lead per phone)
+phone, for a person   KEY#phone#<key> / PERSON#<name>  (when another person owns the phone)
 open lead by company  KEY#company#<key> / LEAD#<lead>
 account by company    KEY#company#<key> / ACCOUNT      (one account per company)
 contact by email      KEY#email#<key> / CONTACT#<acc>  (one contact per email in an account)
@@ -33,8 +34,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from functions.resources import RECORDS
-from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge
+from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge, PersonLead
 from monosub.errors import ValidationFailed
 from monosub.models.crm import (
     Account,
@@ -47,6 +47,7 @@ from monosub.models.crm import (
     LeadReceipt,
     LeadStatus,
 )
+from monosub.names import RECORDS
 from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
@@ -100,8 +101,8 @@ def get_receipt(receipt_key: str) -> LeadReceipt | None:
 
 def key_owners(keys: LeadKeys) -> KeyOwners:
     """What the duplicate index holds under ``keys``: one consistent query per key."""
-    email_lead, email_contacts = _lead_and_contacts("email", keys.email)
-    phone_lead, phone_contacts = _lead_and_contacts("phone", keys.phone)
+    email_lead, email_contacts, _ = _key_partition("email", keys.email)
+    phone_lead, phone_contacts, phone_person_leads = _key_partition("phone", keys.phone)
     company_account, company_leads = None, []
     if keys.company:
         items, _ = _query_page(_key_pk("company", keys.company), limit=_COMPANY_MATCHES_READ)
@@ -113,6 +114,7 @@ def key_owners(keys: LeadKeys) -> KeyOwners:
     return KeyOwners(
         email_lead=email_lead,
         phone_lead=phone_lead,
+        phone_person_leads=phone_person_leads,
         company_account=company_account,
         company_leads=tuple(company_leads),
         email_contacts=email_contacts,
@@ -120,17 +122,25 @@ def key_owners(keys: LeadKeys) -> KeyOwners:
     )
 
 
-def _lead_and_contacts(kind: str, key: str | None) -> tuple[str | None, tuple[ContactRef, ...]]:
+def _key_partition(
+    kind: str, key: str | None
+) -> tuple[str | None, tuple[ContactRef, ...], tuple[PersonLead, ...]]:
+    """The open lead owning an email or phone, the contacts with it, and the leads holding
+    it for one person."""
     if not key:
-        return None, ()
+        return None, (), ()
     lead_id = None
     contacts = []
+    people = []
     for item in _query_all(_key_pk(kind, key)):
-        if item["sk"] == "LEAD":
+        sk = str(item["sk"])
+        if sk == "LEAD":
             lead_id = str(item["lead_id"])
+        elif sk.startswith("PERSON#"):
+            people.append(PersonLead(str(item["person"]), str(item["lead_id"])))
         else:
             contacts.append(ContactRef(str(item["contact_id"]), str(item["account_id"])))
-    return lead_id, tuple(contacts)
+    return lead_id, tuple(contacts), tuple(people)
 
 
 def create_lead(
@@ -140,7 +150,7 @@ def create_lead(
     ``receipt_key``, also the receipt that makes a repeated call find this one.
 
     Raises ``TransactionConflict`` when another open lead took its email or phone meanwhile
-    (or the receipt exists): the caller reads again and merges.
+    (or the same phone for the same person, or the receipt exists): the caller reads again.
     """
     operations = [
         _table.put_operation(_lead_item(lead)),
@@ -150,6 +160,14 @@ def create_lead(
         key = getattr(lead.keys, kind)
         if key:
             operations.append(_table.put_operation(_open_lead_key_item(kind, key, lead)))
+    person_phone = _person_phone_key(lead.keys)
+    if person_phone:
+        pk, sk = person_phone
+        operations.append(
+            _table.put_operation(
+                {"pk": pk, "sk": sk, "lead_id": lead.lead_id, "person": lead.keys.person}
+            )
+        )
     if lead.keys.company:
         operations.append(
             _table.put_operation(
@@ -347,6 +365,9 @@ def _lead_conversion_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
             operations.append(
                 _delete_operation(_key_pk(kind, key), "LEAD", owned_by=("lead_id", lead.lead_id))
             )
+    person_phone = _person_phone_key(lead.keys)
+    if person_phone:
+        operations.append(_delete_operation(*person_phone, owned_by=("lead_id", lead.lead_id)))
     if lead.keys.company:
         operations.append(
             _delete_operation(_key_pk("company", lead.keys.company), f"LEAD#{lead.lead_id}")
@@ -474,6 +495,13 @@ def _lead_activity_item(activity: Activity) -> dict[str, Any]:
 
 def _open_lead_key_item(kind: str, key: str, lead: Lead) -> dict[str, Any]:
     return {"pk": _key_pk(kind, key), "sk": "LEAD", "lead_id": lead.lead_id}
+
+
+def _person_phone_key(keys: LeadKeys) -> tuple[str, str] | None:
+    """pk and sk of the phone a lead holds for its person only, if it holds one."""
+    if not (keys.person_phone and keys.person):
+        return None
+    return _key_pk("phone", keys.person_phone), f"PERSON#{keys.person}"
 
 
 def _receipt_item(receipt_key: str, receipt: LeadReceipt, at: str) -> dict[str, Any]:
