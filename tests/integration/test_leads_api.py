@@ -249,6 +249,22 @@ def test_the_colleague_converting_first_leaves_the_owner_its_phone(api):
     assert api("POST", f"/leads/{owner}/convert").status == 200
 
 
+def test_a_colleague_arriving_after_the_owner_converted_is_another_contact(api):
+    owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
+    first = api("POST", f"/leads/{owner}/convert").json()
+    colleague = submit(api, **COLLEAGUE).json()["lead_id"]
+    duplicates = lead_of(api, colleague)["lead"]["possible_duplicates"]
+    assert [(d["kind"], d["id"], d["matched_on"]) for d in duplicates] == [
+        ("contact", first["contact_id"], "phone"),
+        ("account", first["account_id"], "company"),
+    ]
+    second = api("POST", f"/leads/{colleague}/convert").json()
+    assert second["account_id"] == first["account_id"]
+    assert (second["contact_created"], second["contact_id"] != first["contact_id"]) == (True, True)
+    record = api("GET", f"/accounts/{first['account_id']}").json()
+    assert sorted(c["person_name"] for c in record["contacts"]) == ["佐藤 花子", "大瀧 太郎"]
+
+
 def test_after_the_owner_converts_the_colleague_still_gets_its_submissions(api):
     owner = submit(api, phone=SWITCHBOARD).json()["lead_id"]
     colleague = submit(api, **COLLEAGUE).json()["lead_id"]

@@ -372,6 +372,61 @@ def test_converting_reuses_the_contact_with_the_same_email_and_fills_its_phone()
     assert plan.deal.contact_id == "contact_known"
 
 
+def contact_at_the_switchboard(**fields) -> Contact:
+    return Contact(
+        **{
+            "contact_id": "contact_known",
+            "account_id": "account_known",
+            "person_name": "大瀧 太郎",
+            "phone": SWITCHBOARD,
+            "phone_key": "0312345678",
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+        | fields
+    )
+
+
+def convert_with_phone_match(lead, sub, contact):
+    return rules.plan_conversion(
+        lead,
+        history(lead, sub),
+        account=None,
+        contact_by_email=None,
+        contact_by_phone=contact,
+        new_ids=IDS,
+        deal_name=None,
+        owner="sato",
+        now=LATER,
+    )
+
+
+def test_converting_reuses_the_contact_with_the_same_phone_and_name():
+    lead, sub = open_lead(person_name="大瀧　太郎", phone=SWITCHBOARD)
+    plan = convert_with_phone_match(lead, sub, contact_at_the_switchboard())
+    assert (plan.contact_created, plan.contact.contact_id) == (False, "contact_known")
+    assert plan.contact_fill == {"email": "ootaki@example.jp", "email_key": "ootaki@example.jp"}
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        {"person_name": "佐藤 花子"},
+        {"email": "ootaki.t@other.example.jp", "email_key": "ootaki.t@other.example.jp"},
+    ],
+    ids=["another-name", "another-email"],
+)
+def test_a_contact_of_another_person_at_the_same_phone_is_not_reused(contact):
+    lead, sub = open_lead(phone=SWITCHBOARD)
+    plan = convert_with_phone_match(lead, sub, contact_at_the_switchboard(**contact))
+    assert plan.contact_created is True
+    assert plan.contact.contact_id == "contact_new"
+    assert (plan.contact.person_name, plan.contact.phone) == ("大瀧 太郎", SWITCHBOARD)
+    # one contact per phone in an account: the other person keeps the phone's key
+    assert (plan.contact.email_key, plan.contact.phone_key) == ("ootaki@example.jp", None)
+    assert plan.deal.contact_id == "contact_new"
+
+
 def test_a_converted_lead_cannot_convert_again():
     lead, sub = open_lead()
     plan = rules.plan_conversion(

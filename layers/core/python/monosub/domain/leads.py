@@ -355,12 +355,17 @@ def plan_conversion(
 
     ``account`` is the existing account to merge into (None: create one from the company).
     ``contact_by_email`` / ``contact_by_phone`` are that account's contacts with the lead's
-    email / phone: the person is the one with the same email, else the same phone, else a
-    new contact. A reused contact gains the lead's email or phone when it has none and no
-    other contact of the account has it.
+    email / phone: the person is the one with the same email, else the one with the same
+    phone if it is ``same_person`` (a colleague at the same switchboard is not), else a new
+    contact. A new contact does not take a phone another contact of the account has. A
+    reused contact gains the lead's email or phone when it has none and no other contact of
+    the account has it.
     """
     ensure_convertible(lead)
-    contact = contact_by_email or contact_by_phone
+    same_phone = (
+        contact_by_phone if contact_by_phone and same_person(contact_by_phone, lead) else None
+    )
+    contact = contact_by_email or same_phone
     account_created = account is None
     if account is not None:
         account = account.model_copy(update={"updated_at": now})
@@ -382,7 +387,7 @@ def plan_conversion(
             email=lead.email,
             phone=lead.phone,
             email_key=lead.keys.email,
-            phone_key=lead.keys.phone,
+            phone_key=lead.keys.phone if contact_by_phone is None else None,
             created_at=now,
             updated_at=now,
         )

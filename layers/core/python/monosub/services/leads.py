@@ -185,8 +185,9 @@ def convert_lead(
     """Convert an open lead (取引開始) into an account, a contact and an empty deal.
 
     The account is ``request.account_id``, else the account with the lead's normalized
-    company, else a new one; the contact is the account's contact with the lead's email or
-    phone, else a new one. The deal is owned by ``owner``. The lead's history moves onto the
+    company, else a new one; the contact is the account's contact with the lead's email, else
+    the one with its phone if it is the same person (same name, no other email), else a new
+    one. The deal is owned by ``owner``. The lead's history moves onto the
     account and the lead becomes "converted", all in one transaction that holds only while
     the lead is open and unchanged: a second conversion gets ``Conflict`` (409).
     Publishes ``LeadConverted`` (source ``monosub.leads``).
