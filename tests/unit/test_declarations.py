@@ -108,3 +108,21 @@ def test_group_claims_in_every_authorizer_format(raw):
     event = {"requestContext": {"authorizer": {"claims": {"sub": "u1", "cognito:groups": raw}}}}
     principal = principal_from_event(event)
     assert principal is not None and principal.groups == {"ops", "sales"}
+
+
+def test_the_domain_package_never_imports_the_functions_package():
+    """Dependencies point one way: functions -> monosub -> third party."""
+    package = ROOT / "layers" / "core" / "python" / "monosub"
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(from|import) functions\b", path.read_text(encoding="utf-8"), re.M)
+    ]
+    assert offenders == []
+
+
+def test_the_pure_domain_imports_nothing_from_aws():
+    domain = ROOT / "layers" / "core" / "python" / "monosub" / "domain"
+    pattern = re.compile(r"^\s*(from|import) (boto3|botocore|monosub\.(aws|store))\b", re.M)
+    offenders = [p.name for p in domain.rglob("*.py") if pattern.search(p.read_text("utf-8"))]
+    assert offenders == []
