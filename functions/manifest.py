@@ -18,6 +18,7 @@ from functions.declarations import (
 )
 from functions.resources import (
     AUDIT,
+    CATALOG,
     DOMAIN_EVENTS,
     EXCHANGE,
     FILE_INTAKE,
@@ -28,16 +29,23 @@ from functions.resources import (
 
 R, W, RW = Access.READ, Access.WRITE, Access.READ_WRITE
 
-API_ROUTES: tuple[Route, ...] = (
+# One block per area (each has its router in functions/api/<area>.py).
+CORE_ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", auth="public"),
+    Route("GET", "/runs"),
+    Route("GET", "/runs/{run_id}"),
+)
+LEADS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/leads", auth="public"),
     Route("GET", "/leads"),
     Route("GET", "/leads/{lead_id}"),
     Route("POST", "/leads/{lead_id}/convert"),
     Route("GET", "/accounts/{account_id}"),
-    Route("GET", "/runs"),
-    Route("GET", "/runs/{run_id}"),
 )
+CATALOG_ROUTES: tuple[Route, ...] = ()
+DEALS_ROUTES: tuple[Route, ...] = ()
+
+API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
@@ -61,7 +69,7 @@ FUNCTIONS: tuple[Function, ...] = (
         handler="functions.api.app.handler",
         description="The HTTP API (API Gateway REST proxy): leads, accounts, runs",
         triggers=(Api(API_ROUTES),),
-        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW},
+        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW},
         publishes_to=(DOMAIN_EVENTS,),
         timeout_seconds=29,
     ),

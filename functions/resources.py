@@ -8,6 +8,7 @@ from __future__ import annotations
 from functions.declarations import Bucket, EventBus, Index, StateMachine, Table
 from monosub.names import (
     AUDIT,
+    CATALOG,
     DOMAIN_EVENTS,
     EXCHANGE,
     FILE_INTAKE,
@@ -16,7 +17,16 @@ from monosub.names import (
     RUNS,
 )
 
-__all__ = ["AUDIT", "DOMAIN_EVENTS", "EXCHANGE", "FILE_INTAKE", "IDEMPOTENCY", "RECORDS", "RUNS"]
+__all__ = [
+    "AUDIT",
+    "CATALOG",
+    "DOMAIN_EVENTS",
+    "EXCHANGE",
+    "FILE_INTAKE",
+    "IDEMPOTENCY",
+    "RECORDS",
+    "RUNS",
+]
 
 TABLES: tuple[Table, ...] = (
     Table(
@@ -35,6 +45,13 @@ TABLES: tuple[Table, ...] = (
         partition_key="pk",
         sort_key="sk",
         indexes=(Index("gsi1", "gsi1pk", "gsi1sk"), Index("gsi2", "gsi2pk", "gsi2sk")),
+    ),
+    Table(
+        name=CATALOG,
+        purpose="The catalog: products, plans, options, effective-dated prices, campaigns",
+        partition_key="pk",
+        sort_key="sk",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
     ),
     Table(
         name=IDEMPOTENCY,

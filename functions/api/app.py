@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, idempotency, leads, runs
+from functions.api import accounts, catalog, deals, idempotency, leads, runs
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -24,6 +24,8 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(leads.router)
 app.include_router(accounts.router)
 app.include_router(runs.router)
+app.include_router(catalog.router)
+app.include_router(deals.router)
 
 _PUBLIC = [
     (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))

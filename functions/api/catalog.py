@@ -1,0 +1,7 @@
+"""The catalog routes (declared in functions/manifest.py, CATALOG_ROUTES)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+router = APIGatewayRouter()
