@@ -5,6 +5,7 @@
     monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
     monosub clock show|set|advance
     monosub runs [--kind K]       the run ledger
+    monosub token --user U --groups G   a signed token for the local API
 
 ``drop``, ``clock`` and ``runs`` talk to a running ``monosub serve`` when there is one
 (``.monosub/serve.json``); ``drop`` without one runs on a fresh embedded AWS of its own.
@@ -137,9 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  API:            {server.url}")
     print(f"  OpenAPI:        {server.url}/openapi.json")
     print(f"  business clock: {clock.iso(cloud.now())}")
-    print("  staff requests: add headers 'X-Local-User: you' and 'X-Local-Groups: sales'")
-    print(f"  try:            curl -s {server.url}/leads -H 'X-Local-User: me' \\")
-    print("                    -H 'X-Local-Groups: ops'")
+    print("  sign in:        TOKEN=$(uv run monosub token --user tanaka --groups sales)")
+    print(f'  try:            curl -s {server.url}/leads -H "Authorization: Bearer $TOKEN"')
     print("Ctrl-C stops it.", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -234,7 +234,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if server is None:
         raise SystemExit("no running `monosub serve`: start one, then list its runs")
     query = f"?kind={args.kind}" if args.kind else ""
-    headers = {"X-Local-User": "ops-cli", "X-Local-Groups": "ops"}
+    from local import identity
+
+    token = identity.issue("ops-cli", ["ops"], key=identity.signing_key(), lifetime_seconds=60)
+    headers = {"Authorization": f"Bearer {token}"}
     listed = _call(server["url"] + "/runs" + query, headers=headers)["runs"]
     print(format_runs(listed))
     return 0
@@ -249,6 +252,17 @@ def format_runs(listed: list[dict[str, Any]]) -> str:
             f"{run['started_at']:<21} {run['kind']:<13} {run['status']:<12} {counts:<34} {subject}"
         )
     return "\n".join(lines)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from local import identity
+
+    groups = [g for g in args.groups.replace(",", " ").split() if g]
+    token = identity.issue(
+        args.user, groups, key=identity.signing_key(), lifetime_seconds=int(args.hours * 3600)
+    )
+    print(token)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -283,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     clock_parser.add_argument("action", choices=["show", "set", "advance"])
     clock_parser.add_argument("value", nargs="?")
     clock_parser.set_defaults(run=cmd_clock)
+
+    token = commands.add_parser("token", help="a signed local token (the Cognito stand-in)")
+    token.add_argument("--user", required=True)
+    token.add_argument("--groups", default="sales", help="e.g. sales,regional-manager")
+    token.add_argument("--hours", type=float, default=8)
+    token.set_defaults(run=cmd_token)
 
     runs = commands.add_parser("runs", help="the run ledger")
     runs.add_argument("--kind")

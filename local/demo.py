@@ -23,8 +23,6 @@ from monosub import clock
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in Tokyo
-SALES = {"X-Local-User": "tanaka", "X-Local-Groups": "sales"}
-OPS = {"X-Local-User": "ops-suzuki", "X-Local-Groups": "ops"}
 
 
 class Story:
@@ -35,7 +33,22 @@ class Story:
         self.step = 0
         self.transcript = (out / "api-transcript.jsonl").open("w", encoding="utf-8")
         self.written: list[Path] = []
+        self.who: dict[str, str] = {}
         self.ids: dict[str, str] = {}
+        self.sales: dict[str, str] = {}
+        self.ops: dict[str, str] = {}
+        self.customer: dict[str, str] = {}
+
+    def sign_in(self, server: LocalApiServer) -> None:
+        """Tokens signed with the local key, as Cognito sign-in would issue them."""
+        for attribute, user, group in (
+            ("sales", "tanaka", "sales"),
+            ("ops", "ops-suzuki", "ops"),
+            ("customer", "c1", "customer"),
+        ):
+            headers = server.bearer(user, group)
+            setattr(self, attribute, headers)
+            self.who[headers["Authorization"]] = f"{user} ({group})"
 
     def chapter(self, title: str) -> None:
         print(f"\n== {title} ==")
@@ -76,7 +89,7 @@ class Story:
                         "method": method,
                         "path": path,
                         "body": body,
-                        "as": (headers or {}).get("X-Local-User"),
+                        "as": self.who.get((headers or {}).get("Authorization", ""), "anonymous"),
                     },
                     "response": {"status": status, "body": payload},
                 },
@@ -125,6 +138,7 @@ def run(out: Path) -> int:
         server = LocalApiServer(cloud).start()
         try:
             story = Story(out, cloud, server.url)
+            story.sign_in(server)
             print(
                 f"The embedded AWS is up in {cloud.started_seconds:.2f}s: "
                 f"{len(cloud.names.tables)} tables, {len(cloud.names.buckets)} bucket, "
@@ -188,7 +202,7 @@ def _web_leads(story: Story) -> None:
     }
     story.cloud.advance(minutes=7)
     status, other = story.http("POST", "/leads", colleague)
-    _, seen_by_staff = story.http("GET", f"/leads/{other['lead_id']}", headers=SALES)
+    _, seen_by_staff = story.http("GET", f"/leads/{other['lead_id']}", headers=story.sales)
     flagged = ", ".join(
         f"{d['kind']} {d['id']} by {d['matched_on']}"
         for d in seen_by_staff["lead"].get("possible_duplicates", [])
@@ -224,33 +238,31 @@ def _conversion(story: Story) -> None:
     story.chapter("Sales converts the lead: one customer record, never re-typed")
     status, _ = story.http("GET", "/leads")
     story.say(f"An anonymous visitor tries to list leads -> {status}")
-    status, _ = story.http(
-        "GET", "/leads", headers={"X-Local-User": "c1", "X-Local-Groups": "customer"}
-    )
+    status, _ = story.http("GET", "/leads", headers=story.customer)
     story.say(f"A signed-in customer tries the same -> {status}")
-    status, page = story.http("GET", "/leads?status=open", headers=SALES)
+    status, page = story.http("GET", "/leads?status=open", headers=story.sales)
     story.say(f"Sales rep tanaka lists the open leads -> {status}, {len(page['leads'])} leads")
     lead_id = story.ids["hanako"]
     status, converted = story.http(
-        "POST", f"/leads/{lead_id}/convert", {"deal_name": "みなと物流 倉庫カメラ20台"}, SALES
+        "POST", f"/leads/{lead_id}/convert", {"deal_name": "みなと物流 倉庫カメラ20台"}, story.sales
     )
     story.say(
         f"tanaka converts {lead_id} -> {status}: account {converted['account_id']}, "
         f"contact {converted['contact_id']}, deal {converted['deal_id']}"
     )
-    status, again = story.http("POST", f"/leads/{lead_id}/convert", {}, SALES)
+    status, again = story.http("POST", f"/leads/{lead_id}/convert", {}, story.sales)
     story.say(f"Converting it a second time -> {status} {again['error']}: {again['message']}")
     status, second = story.http(
         "POST",
         f"/leads/{story.ids['colleague']}/convert",
         {"deal_name": "みなと物流 横浜倉庫"},
-        SALES,
+        story.sales,
     )
     story.say(
         f"The colleague's lead converts into the same account -> {status}, "
         f"account {second['account_id']}"
     )
-    status, record = story.http("GET", f"/accounts/{converted['account_id']}", headers=SALES)
+    status, record = story.http("GET", f"/accounts/{converted['account_id']}", headers=story.sales)
     story.say(
         f"The account record: {record['account']['name']} with "
         f"{len(record['contacts'])} contacts, {len(record['deals'])} deals, "
@@ -311,7 +323,7 @@ def _schedules(story: Story) -> None:
             f"schedule {event['rule']} fired at {_tokyo(clock.parse_instant(event['at']))}"
         )
     cloud.wait_for_executions()
-    _, listed = story.http("GET", "/runs?kind=file-intake", headers=OPS)
+    _, listed = story.http("GET", "/runs?kind=file-intake", headers=story.ops)
     late = next(r for r in listed["runs"] if r["subject"]["key"].endswith("late-referrals.csv"))
     story.say(
         f"The clock moves one hour; the sweep finds the file -> {late['status']}: {late['message']}"
@@ -320,7 +332,7 @@ def _schedules(story: Story) -> None:
 
 def _ledger_and_audit(story: Story) -> None:
     story.chapter("What ops sees: the run ledger and the audit trail")
-    status, listed = story.http("GET", "/runs?limit=50", headers=OPS)
+    status, listed = story.http("GET", "/runs?limit=50", headers=story.ops)
     story.say(f"GET /runs -> {status}, {len(listed['runs'])} runs")
     print("\n".join("      " + line for line in format_runs(listed["runs"]).splitlines()))
     story.write("runs.json", listed["runs"])

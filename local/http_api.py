@@ -3,9 +3,10 @@ proxy event, goes through the Lambda API to the real handler, and its response g
 with the same status, headers and body.
 
 It also plays API Gateway's part: an unknown route gets 403 ``Missing Authentication
-Token``; a staff route without an identity gets 401 ``Unauthorized`` (the Cognito
-authorizer). The local identity comes from ``X-Local-User`` and ``X-Local-Groups`` headers
-and is turned into the claims the authorizer would put in the request context.
+Token``; a staff route without a valid token gets 401 ``Unauthorized`` (the Cognito
+authorizer). Tokens are JWTs signed with the local key (``local/identity.py``,
+``monosub token``); their claims go into the request context as the authorizer's would. A
+public route with a valid token gets the claims too; with a bad one it is refused.
 
 ``/_local/...`` endpoints let the CLI drive a running ``monosub serve`` (clock, drops).
 """
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from functions.manifest import API_ROUTES
+from local import identity
 from local.runtime import EmbeddedAWS
 from monosub import clock
 
@@ -44,7 +46,13 @@ _ROUTES = [
 
 
 def proxy_event(
-    method: str, raw_path: str, headers: dict[str, str], body: bytes, stage: str
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    stage: str,
+    *,
+    key: bytes,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """The proxy event API Gateway would send, or (None, why) when it would refuse."""
     parts = urlsplit(raw_path)
@@ -53,13 +61,16 @@ def proxy_event(
         match = pattern.match(path)
         if not match or route.method != method:
             continue
-        claims = _claims(headers)
+        try:
+            claims = _claims(headers, key)
+        except identity.InvalidToken:
+            return None, "unauthorized"
         if route.auth == "staff" and claims is None:
             return None, "unauthorized"
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         multi: dict[str, list[str]] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            multi.setdefault(key, []).append(value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            multi.setdefault(name, []).append(value)
         text_body: str | None
         try:
             text_body, encoded = (body.decode("utf-8"), False) if body else (None, False)
@@ -90,24 +101,38 @@ def proxy_event(
     return None, "no_route"
 
 
-def _claims(headers: dict[str, str]) -> dict[str, str] | None:
+def _claims(headers: dict[str, str], key: bytes) -> dict[str, str] | None:
+    """The authorizer's claims for a Bearer token; None without one."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    user = lowered.get("x-local-user")
-    if not user:
+    value = lowered.get("authorization", "")
+    if not value:
         return None
-    return {
-        "cognito:username": user,
-        "sub": user,
-        "cognito:groups": lowered.get("x-local-groups", ""),
-    }
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise identity.InvalidToken("use Authorization: Bearer <token>")
+    return identity.authorizer_claims(identity.verify(token.strip(), key=key))
 
 
 class LocalApiServer:
-    def __init__(self, cloud: EmbeddedAWS, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        cloud: EmbeddedAWS,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        key: bytes | None = None,
+    ) -> None:
         self.cloud = cloud
+        self.key = key if key is not None else identity.signing_key()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def token(self, user: str, *groups: str) -> str:
+        """A signed token for ``user`` in ``groups``, as a sign-in would give."""
+        return identity.issue(user, groups, key=self.key)
+
+    def bearer(self, user: str, *groups: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user, *groups)}"}
 
     @property
     def url(self) -> str:
@@ -124,6 +149,7 @@ class LocalApiServer:
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         cloud = self.cloud
+        key = self.key
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -151,7 +177,9 @@ class LocalApiServer:
                     self._local(body)
                     return
                 headers = {k: v for k, v in self.headers.items()}
-                event, refusal = proxy_event(self.command, self.path, headers, body, cloud.stage)
+                event, refusal = proxy_event(
+                    self.command, self.path, headers, body, cloud.stage, key=key
+                )
                 if event is None:
                     if refusal == "unauthorized":
                         self._json(401, {"message": "Unauthorized"})

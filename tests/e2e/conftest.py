@@ -17,8 +17,9 @@ from local.runtime import EmbeddedAWS
 
 
 class Http:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, server: LocalApiServer) -> None:
+        self.server = server
+        self.url = server.url
 
     def __call__(
         self,
@@ -32,7 +33,7 @@ class Http:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
         if user:
-            headers |= {"X-Local-User": user, "X-Local-Groups": groups}
+            headers |= self.server.bearer(user, *groups.split(","))
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -50,5 +51,5 @@ def cloud() -> Iterator[EmbeddedAWS]:
 @pytest.fixture
 def http(cloud: EmbeddedAWS) -> Iterator[Http]:
     server = LocalApiServer(cloud).start()
-    yield Http(server.url)
+    yield Http(server)
     server.stop()

@@ -195,10 +195,10 @@ def test_the_http_server_plays_api_gateway(cloud):
             403,
             {"message": "Missing Authentication Token"},
         )
-        staff = {"X-Local-User": "ops1", "X-Local-Groups": "ops"}
+        staff = server.bearer("ops1", "ops")
         status, body = _request(server.url + "/runs", staff)
         assert status == 200 and body == {"runs": []}
-        customer = {"X-Local-User": "c1", "X-Local-Groups": "customer"}
+        customer = server.bearer("c1", "customer")
         assert _request(server.url + "/runs", customer)[0] == 403
         status, document = _request(server.url + "/openapi.json")
         assert status == 200 and "/runs" in document["paths"]

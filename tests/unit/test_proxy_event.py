@@ -11,9 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.manifest import API_ROUTES
+from local import identity
 from local.http_api import proxy_event
 
-STAFF = {"X-Local-User": "tanaka", "X-Local-Groups": "sales,admin"}
+KEY = b"k" * 32
+
+
+def bearer(user: str, *groups: str, key: bytes = KEY, lifetime: int = 3600) -> dict[str, str]:
+    token = identity.issue(user, groups, key=key, lifetime_seconds=lifetime)
+    return {"Authorization": f"Bearer {token}"}
+
+
+STAFF = bearer("tanaka", "sales", "admin")
 
 
 def event(
@@ -24,7 +33,7 @@ def event(
     stage: str = "local",
 ) -> dict[str, Any]:
     built, refusal = proxy_event(
-        method, path, dict(STAFF if headers is None else headers), body, stage
+        method, path, dict(STAFF if headers is None else headers), body, stage, key=KEY
     )
     assert refusal is None, refusal
     assert built is not None
@@ -33,7 +42,7 @@ def event(
 
 def refusal(method: str, path: str, headers: dict[str, str] | None = None) -> str | None:
     built, why = proxy_event(
-        method, path, dict(STAFF if headers is None else headers), b"", "local"
+        method, path, dict(STAFF if headers is None else headers), b"", "local", key=KEY
     )
     assert built is None
     return why
@@ -78,31 +87,41 @@ def test_nested_path_parameter() -> None:
     assert built["body"] == "{}"
 
 
-def test_staff_route_without_identity_is_unauthorized() -> None:
+def test_staff_route_without_a_valid_token_is_unauthorized() -> None:
     assert refusal("GET", "/leads/abc", {}) == "unauthorized"
-    assert refusal("GET", "/leads", {"X-Local-Groups": "sales"}) == "unauthorized"
-    assert refusal("GET", "/runs", {"X-Local-User": ""}) == "unauthorized"
+    assert refusal("GET", "/leads", {"Authorization": "Basic dXNlcjpwYXNz"}) == "unauthorized"
+    assert refusal("GET", "/runs", {"Authorization": "Bearer not.a.token"}) == "unauthorized"
+    assert refusal("GET", "/runs", bearer("sato", "ops", key=b"x" * 32)) == "unauthorized"
+    assert refusal("GET", "/runs", bearer("sato", "ops", lifetime=-1)) == "unauthorized"
 
 
-def test_identity_headers_become_cognito_claims() -> None:
-    built = event("GET", "/leads/abc", {"X-Local-User": "tanaka", "X-Local-Groups": "sales"})
+def test_a_tampered_token_is_unauthorized() -> None:
+    token = STAFF["Authorization"].split()[1]
+    header, payload, signature = token.split(".")
+    claims = identity._unb64(payload).replace(b'"sales"', b'"ops"')
+    forged = f"{header}.{identity._b64(claims)}.{signature}"
+    assert refusal("GET", "/runs", {"Authorization": f"Bearer {forged}"}) == "unauthorized"
+
+
+def test_token_claims_become_cognito_authorizer_claims() -> None:
+    built = event("GET", "/leads/abc", bearer("tanaka", "sales", "ops"))
     claims = built["requestContext"]["authorizer"]["claims"]
     assert claims["cognito:username"] == "tanaka"
-    assert claims["cognito:groups"] == "sales"
-    assert built["headers"]["X-Local-User"] == "tanaka"
-    assert built["multiValueHeaders"]["X-Local-Groups"] == ["sales"]
+    assert claims["cognito:groups"] == "ops,sales"
 
 
-def test_identity_headers_are_case_insensitive() -> None:
-    built = event("GET", "/runs", {"x-local-user": "sato", "X-LOCAL-GROUPS": "ops"})
-    claims = built["requestContext"]["authorizer"]["claims"]
-    assert claims["cognito:username"] == "sato"
-    assert claims["cognito:groups"] == "ops"
+def test_the_authorization_header_name_is_case_insensitive() -> None:
+    built = event("GET", "/runs", {"authorization": bearer("sato", "ops")["Authorization"]})
+    assert built["requestContext"]["authorizer"]["claims"]["cognito:username"] == "sato"
 
 
 def test_user_without_groups_has_empty_groups() -> None:
-    built = event("GET", "/runs", {"X-Local-User": "sato"})
+    built = event("GET", "/runs", bearer("sato"))
     assert built["requestContext"]["authorizer"]["claims"]["cognito:groups"] == ""
+
+
+def test_a_public_route_with_a_bad_token_is_refused() -> None:
+    assert refusal("POST", "/leads", {"Authorization": "Bearer junk"}) == "unauthorized"
 
 
 def test_public_route_needs_no_identity() -> None:

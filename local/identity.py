@@ -1,0 +1,102 @@
+"""Local sign-in: JWTs signed with a local key, carrying the same claims Cognito would.
+
+On AWS, API Gateway's Cognito authorizer verifies the user's token and hands its claims to
+the function. Locally the HTTP server does the same with tokens signed (HS256) by a key kept
+in ``.monosub/local-signing-key`` (made on first use, never committed): ``monosub token``
+issues one. A token that is missing, malformed, wrongly signed or expired is refused with 401
+before any handler runs, as the authorizer would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ISSUER = "monosub-local"
+KEY_FILE = Path(__file__).resolve().parent.parent / ".monosub" / "local-signing-key"
+DEFAULT_LIFETIME_SECONDS = 8 * 3600
+
+
+class InvalidToken(Exception):
+    pass
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signing_key(path: Path = KEY_FILE) -> bytes:
+    """The local key, made on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def issue(
+    user: str,
+    groups: Iterable[str],
+    *,
+    key: bytes,
+    lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": user,
+        "cognito:username": user,
+        "cognito:groups": sorted(set(groups)),
+        "iat": issued,
+        "exp": issued + lifetime_seconds,
+        "token_use": "id",
+    }
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(claims, ensure_ascii=False).encode())
+    signature = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64(signature)}"
+
+
+def verify(token: str, *, key: bytes, now: float | None = None) -> dict[str, Any]:
+    """The token's claims; ``InvalidToken`` says why not."""
+    try:
+        header_text, payload_text, signature_text = token.split(".")
+        header = json.loads(_unb64(header_text))
+        claims: dict[str, Any] = json.loads(_unb64(payload_text))
+        signature = _unb64(signature_text)
+    except (ValueError, json.JSONDecodeError) as error:
+        raise InvalidToken("malformed token") from error
+    if header.get("alg") != "HS256":
+        raise InvalidToken("unexpected algorithm")
+    expected = hmac.new(key, f"{header_text}.{payload_text}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
+        raise InvalidToken("bad signature")
+    if claims.get("iss") != ISSUER:
+        raise InvalidToken("unknown issuer")
+    if float(claims.get("exp", 0)) <= (now if now is not None else time.time()):
+        raise InvalidToken("expired")
+    return claims
+
+
+def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """Claims as a REST API Cognito authorizer hands them on: strings, groups comma-joined."""
+    groups = claims.get("cognito:groups") or []
+    return {
+        "sub": str(claims["sub"]),
+        "cognito:username": str(claims.get("cognito:username", claims["sub"])),
+        "cognito:groups": ",".join(groups) if isinstance(groups, list) else str(groups),
+        "iss": str(claims["iss"]),
+        "exp": str(claims["exp"]),
+    }
