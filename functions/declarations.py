@@ -131,6 +131,7 @@ class Function:
     buckets: dict[str, Access] = field(default_factory=dict)
     starts: tuple[str, ...] = ()  # state machines it starts
     publishes_to: tuple[str, ...] = ()  # event buses it puts events on
+    sends_email: bool = False  # through SES, from the stage's sender address
     timeout_seconds: int = 30
     memory_mb: int = 512
 
@@ -159,6 +160,8 @@ class Function:
             environment[config.EVENT_BUS_ENV] = names.event_buses[self.publishes_to[0]]
         if names.clock_parameter:
             environment[config.CLOCK_PARAMETER_ENV] = names.clock_parameter
+        if self.sends_email and names.email_sender:
+            environment[config.EMAIL_FROM_ENV] = names.email_sender
         return environment
 
 
@@ -172,3 +175,4 @@ class ResourceNames:
     state_machines: dict[str, str]
     event_buses: dict[str, str]
     clock_parameter: str | None
+    email_sender: str | None = None

@@ -71,6 +71,7 @@ FUNCTIONS: tuple[Function, ...] = (
         triggers=(Api(API_ROUTES),),
         tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW},
         publishes_to=(DOMAIN_EVENTS,),
+        sends_email=True,
         timeout_seconds=29,
     ),
     Function(

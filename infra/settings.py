@@ -68,6 +68,12 @@ class StageSettings:
     def log_level(self) -> str:
         return "INFO"
 
+    @property
+    def email_sender(self) -> str:
+        """The address customers receive mail from; an SES identity the stack declares.
+        Override with ``-c email_sender=...`` (the identity must then be verified in SES)."""
+        return f"no-reply+{self.name}@monosub.example.jp"
+
 
 def pascal(name: str) -> str:
     """``domain-events`` -> ``DomainEvents``: a readable construct id from a declared name."""

@@ -11,8 +11,10 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_ses as ses
 from constructs import Construct
 
 from functions import declarations, manifest, resources
@@ -54,6 +56,10 @@ class MonosubStack(Stack):
         )
         self.settings = settings
         check_functions(functions)
+        self.email_sender = str(self.node.try_get_context("email_sender") or settings.email_sender)
+        self.sender_identity = ses.EmailIdentity(
+            self, "EmailSender", identity=ses.Identity.email(self.email_sender)
+        )
         bindings = {
             machine.name: bind_placeholders(machine, functions, statemachines_dir)
             for machine in resources.STATE_MACHINES
@@ -81,6 +87,7 @@ class MonosubStack(Stack):
             clock_parameter=self.storage.business_clock.parameter_name
             if self.storage.business_clock
             else None,
+            email_sender=self.email_sender,
         )
 
         layers = Layers(self, "Layers")
@@ -151,6 +158,19 @@ class MonosubStack(Stack):
             self.storage.event_buses[bus].grant_put_events_to(function)
         if self.storage.business_clock:
             self.storage.business_clock.grant_read(function)
+        if declared.declaration.sends_email:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["ses:SendEmail", "ses:SendRawEmail"],
+                    resources=[
+                        self.format_arn(
+                            service="ses",
+                            resource="identity",
+                            resource_name=self.email_sender,
+                        )
+                    ],
+                )
+            )
 
     def _acknowledge_table_grant(
         self, declared: DeclaredFunction, name: str, table: dynamodb.Table, access: Access

@@ -21,6 +21,7 @@ from functions.declarations import (
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 STATEMACHINES = Path(__file__).resolve().parent.parent / "statemachines"
+LOCAL_EMAIL_SENDER = "no-reply@monosub.example.jp"
 
 
 def resource_names(stage: str = "local") -> ResourceNames:
@@ -35,6 +36,7 @@ def resource_names(stage: str = "local") -> ResourceNames:
         },
         event_buses={b.name: f"{prefix}-{b.name}" for b in resources.EVENT_BUSES},
         clock_parameter=f"/monosub/{stage}/business-clock",
+        email_sender=LOCAL_EMAIL_SENDER,
     )
 
 
@@ -106,6 +108,10 @@ def provision_storage(session: Any, names: ResourceNames) -> None:
     events = session.client("events", region_name=REGION)
     for bus in resources.EVENT_BUSES:
         events.create_event_bus(Name=names.event_buses[bus.name])
+    if names.email_sender:
+        session.client("ses", region_name=REGION).verify_email_identity(
+            EmailAddress=names.email_sender
+        )
 
 
 def provision_compute(session: Any, names: ResourceNames) -> None:

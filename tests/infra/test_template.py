@@ -587,3 +587,19 @@ def test_a_function_using_an_undeclared_table_fails():
 def test_an_unknown_stage_is_refused(tmp_path: Path):
     with pytest.raises(UnknownStage):
         create_app({"stage": "qa", **SKIP_BUNDLING}, outdir=str(tmp_path))
+
+
+def test_functions_that_send_email_may_send_only_from_the_stage_sender(dev: Synthesized):
+    """``sends_email`` in the manifest becomes an SES identity, EMAIL_FROM and one grant."""
+    senders = [f for f in manifest.FUNCTIONS if f.sends_email]
+    assert senders, "the API sends the consent emails"
+    dev.template.resource_count_is("AWS::SES::EmailIdentity", 1)
+    policies = dev.template.find_resources("AWS::IAM::Policy")
+    granted = [
+        name
+        for name, policy in policies.items()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "ses:SendEmail"
+        in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+    assert len(granted) == len(senders)

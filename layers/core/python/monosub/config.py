@@ -79,6 +79,7 @@ def state_machine_env(logical: str) -> str:
 
 EVENT_BUS_ENV = "EVENT_BUS"
 CLOCK_PARAMETER_ENV = "CLOCK_PARAMETER"
+EMAIL_FROM_ENV = "EMAIL_FROM"
 
 
 def _upper(logical: str) -> str:

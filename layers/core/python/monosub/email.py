@@ -1,0 +1,56 @@
+"""Email to customers and staff through SES (v2), from the stage's sender address.
+
+Locally the embedded AWS captures every message (moto's SES backend): a test or the demo
+reads exactly what would have been sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from monosub import aws, config
+
+
+@dataclass(frozen=True)
+class Email:
+    to: Sequence[str]
+    subject: str
+    text: str
+    html: str | None = None
+    reply_to: Sequence[str] = field(default_factory=tuple)
+
+
+class Mailer(Protocol):
+    def send(self, email: Email) -> str: ...
+
+
+class SesMailer:
+    def send(self, email: Email) -> str:
+        body: dict[str, dict[str, str]] = {"Text": {"Data": email.text, "Charset": "UTF-8"}}
+        if email.html is not None:
+            body["Html"] = {"Data": email.html, "Charset": "UTF-8"}
+        response = aws.client("sesv2").send_email(
+            FromEmailAddress=config.require(config.EMAIL_FROM_ENV),
+            Destination={"ToAddresses": list(email.to)},
+            ReplyToAddresses=list(email.reply_to),
+            Content={
+                "Simple": {"Subject": {"Data": email.subject, "Charset": "UTF-8"}, "Body": body}
+            },
+        )
+        return str(response["MessageId"])
+
+
+class RecordingMailer:
+    """For unit tests: keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Email] = []
+
+    def send(self, email: Email) -> str:
+        self.sent.append(email)
+        return f"recorded-{len(self.sent)}"
+
+
+default_mailer: Mailer = SesMailer()
