@@ -24,6 +24,7 @@ from infra.checks import check_functions
 from infra.constructs.api import Api
 from infra.constructs.functions import DeclaredFunction, functions_code
 from infra.constructs.layers import Layers
+from infra.constructs.operations import Operations
 from infra.constructs.storage import Storage
 from infra.constructs.workflows import (
     Workflow,
@@ -127,6 +128,16 @@ class MonosubStack(Stack):
             self._grant(function)
             self._connect(function)
         self._acknowledge_bucket_notifications_handler()
+        self.operations = Operations(
+            self,
+            "Operations",
+            settings=settings,
+            functions=self.functions,
+            state_machines={name: w.state_machine for name, w in self.workflows.items()},
+            tables=self.storage.tables,
+            rest_api=self.api.rest_api if self.api else None,
+            alarm_email=self.node.try_get_context("alarm_email"),
+        )
         self._outputs()
 
     # ---- least privilege, from the declared access ----------------------------------------

@@ -603,3 +603,18 @@ def test_functions_that_send_email_may_send_only_from_the_stage_sender(dev: Synt
         in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     ]
     assert len(granted) == len(senders)
+
+
+def test_ops_get_a_dashboard_and_an_alarm_for_every_workflow_and_function(dev: Synthesized):
+    dev.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    alarms = dev.template.find_resources("AWS::CloudWatch::Alarm")
+    descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]
+    for machine in resources.STATE_MACHINES:
+        assert any(d.startswith(f"A {machine.name} execution failed") for d in descriptions)
+    for function in manifest.FUNCTIONS:
+        assert any(d.startswith(f"Lambda {function.name} raised errors") for d in descriptions)
+    assert any("quarantined" in d for d in descriptions)
+    topics = dev.template.find_resources("AWS::SNS::Topic")
+    assert len(topics) == 1
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"], "every alarm notifies the ops topic"
