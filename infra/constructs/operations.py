@@ -63,9 +63,10 @@ class Operations(Construct):
     def _alarm(
         self, construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1
     ) -> None:
-        alarm = metric.create_alarm(
+        alarm = cloudwatch.Alarm(
             self,
             construct_id,
+            metric=metric,
             threshold=threshold,
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
