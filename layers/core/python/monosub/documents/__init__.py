@@ -1,0 +1,49 @@
+"""Customer documents (見積書, 契約書, later 請求書): typed models, Jinja2 HTML, PDF.
+
+    from monosub.documents import Quote, render_quote
+    rendered = render_quote(Quote.model_validate(data))
+    rendered.pdf, rendered.pdf_sha256, rendered.html, rendered.content_fingerprint
+
+See docs/documents.md.
+"""
+
+from monosub.documents.formatting import date_ja, yen
+from monosub.documents.model import (
+    Discount,
+    Issuer,
+    Line,
+    Quote,
+    Recipient,
+    TaxSubtotal,
+)
+from monosub.documents.render import (
+    RenderedDocument,
+    RenderError,
+    content_fingerprint,
+    html_to_pdf,
+    pdf_rendering_available,
+    render_document,
+    render_html,
+    render_pdf,
+    render_quote,
+)
+
+__all__ = [
+    "Discount",
+    "Issuer",
+    "Line",
+    "Quote",
+    "Recipient",
+    "RenderError",
+    "RenderedDocument",
+    "TaxSubtotal",
+    "content_fingerprint",
+    "date_ja",
+    "html_to_pdf",
+    "pdf_rendering_available",
+    "render_document",
+    "render_html",
+    "render_pdf",
+    "render_quote",
+    "yen",
+]
