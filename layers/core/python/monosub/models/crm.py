@@ -23,12 +23,12 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monosub.domain.text import PHONE_SEPARATORS, nfkc, phone_digits
+from monosub.models.deals import Deal, DealStage  # noqa: F401 (re-exported from there)
 
 LeadSource = Literal["web-form", "event", "referral", "csv-import"]
 LeadStatus = Literal["open", "converted"]
 ReceiptStatus = Literal["created", "merged"]
-ActivityKind = Literal["submission", "conversion"]
-DealStage = Literal["prospecting", "qualification", "proposal", "negotiation", "won", "lost"]
+ActivityKind = Literal["submission", "conversion", "stage-change"]
 
 MESSAGE_MAX_LENGTH = 2000
 PHONE_MIN_DIGITS = 9
@@ -229,18 +229,6 @@ class Contact(BaseModel):
     phone: str | None = None
     email_key: str | None = None
     phone_key: str | None = None
-    created_at: str
-    updated_at: str
-
-
-class Deal(BaseModel):
-    deal_id: str
-    account_id: str
-    contact_id: str
-    name: str
-    stage: DealStage = "prospecting"
-    owner: str
-    lead_id: str | None = Field(default=None, description="The lead it was converted from")
     created_at: str
     updated_at: str
 

@@ -15,7 +15,7 @@ contact by email      KEY#email#<key> / CONTACT#<acc>  (one contact per email in
 contact by phone      KEY#phone#<key> / CONTACT#<acc>  (one contact per phone in an account)
 account               ACCOUNT#<acc> / ACCOUNT
 contact               ACCOUNT#<acc> / CONTACT#<id>     CONTACT#<id> / CONTACT
-deal                  ACCOUNT#<acc> / DEAL#<id>        DEAL#<id> / DEAL
+deal                  ACCOUNT#<acc> / DEAL#<id>        DEAL#<id> / DEAL  (monosub.store.deals)
 originating lead      ACCOUNT#<acc> / LEAD#<lead>
 account activity      ACCOUNT#<acc> / ACT#<at>#<lead>#<seq:04>
 ====================  ===============================  =====================================
@@ -48,6 +48,7 @@ from monosub.models.crm import (
     LeadStatus,
 )
 from monosub.names import RECORDS
+from monosub.store import deals
 from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
@@ -307,16 +308,12 @@ def save_conversion(plan: ConversionPlan) -> None:
     ``TransactionConflict`` when anything changed meanwhile.
     """
     account_pk = _account_pk(plan.account.account_id)
-    deal_sk = f"DEAL#{plan.deal.deal_id}"
     transact(
         [
             *_lead_conversion_operations(plan),
             *_account_operations(plan),
             *_contact_operations(plan),
-            _table.put_operation(
-                {"pk": account_pk, "sk": deal_sk, "gsi1pk": deal_sk, "gsi1sk": "DEAL"}
-                | _dump(plan.deal)
-            ),
+            *deals.new_deal_operations(plan.deal),  # the deal and its listing items
             _table.put_operation(
                 {
                     "pk": account_pk,
