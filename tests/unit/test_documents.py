@@ -14,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from monosub.documents import (
+    Contract,
     Issuer,
     Quote,
     content_fingerprint,
@@ -23,7 +24,9 @@ from monosub.documents import (
 )
 from monosub.documents.render import FONT_FILE, TEMPLATES_DIR
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "documents" / "quote-camera.json"
+DATA = Path(__file__).resolve().parent.parent / "data" / "documents"
+SAMPLE = DATA / "quote-camera.json"
+CONTRACT_SAMPLE = DATA / "contract-camera.json"
 
 
 @pytest.fixture
@@ -231,3 +234,46 @@ def test_vendored_font_and_licence_are_present() -> None:
     assert FONT_FILE.stat().st_size > 1_000_000
     licence = FONT_FILE.parent / "IPA_Font_License_Agreement_v1.0.txt"
     assert "IPA Font License Agreement v1.0" in licence.read_text(encoding="utf-8")
+
+
+# ---- contract ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def contract_data() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(CONTRACT_SAMPLE.read_text(encoding="utf-8"))
+    return data
+
+
+def test_contract_html_numbers_articles_and_names_the_parties(
+    contract_data: dict[str, Any],
+) -> None:
+    html = render_html("contract.html.j2", {"contract": Contract.model_validate(contract_data)})
+    for text in [
+        '<h1 class="title" data-document-id="サービス利用契約書 C-2026-000045">',
+        "株式会社さくら警備保障（以下「甲」という。）と株式会社モノサブ（以下「乙」という。）",
+        "第1条（目的）",
+        "第8条（協議）",
+        "利用開始日から12ヶ月間",
+        "Q-2026-000123（第2版）",
+        "2026年11月10日",
+        "登録番号 T9010401234567",
+        "10%対象",
+        "8%対象",
+        "電磁的方法により",
+        '<meta name="dcterms.created" content="2026-11-10">',
+    ]:
+        assert text in html, text
+    assert "印</div>" not in html  # agreed online: no seal boxes
+
+
+def test_contract_on_paper_has_seal_boxes(contract_data: dict[str, Any]) -> None:
+    contract = Contract.model_validate({**contract_data, "electronic": False})
+    html = render_html("contract.html.j2", {"contract": contract})
+    assert html.count('<div class="seal">印</div>') == 2
+    assert "記名押印の上" in html
+
+
+def test_contract_figures_are_checked_like_a_quote(contract_data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="is not the sum of its subtotals"):
+        Contract.model_validate({**contract_data, "monthly_total": 3000})

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from monosub.documents import (
+    Contract,
     Quote,
     RenderedDocument,
     html_to_pdf,
     pdf_rendering_available,
+    render_contract,
     render_quote,
 )
 
@@ -29,7 +31,8 @@ pytestmark = pytest.mark.skipif(
     reason=f"PDF rendering unavailable: {_unavailable} (scripts/install-system-deps.sh)",
 )
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "documents" / "quote-camera.json"
+DATA = Path(__file__).resolve().parent.parent / "data" / "documents"
+SAMPLE = DATA / "quote-camera.json"
 
 
 def poppler(tool: str, pdf: bytes, *args: str, tmp_path: Path) -> str:
@@ -167,3 +170,29 @@ def test_resources_outside_the_vendored_fonts_are_refused(caplog: pytest.LogCapt
     assert pdf.startswith(b"%PDF-")
     refused = [r.getMessage() for r in caplog.records if "only vendored fonts" in r.getMessage()]
     assert len(refused) == 2
+
+
+def test_contract_pdf(tmp_path: Path) -> None:
+    data = json.loads((DATA / "contract-camera.json").read_text(encoding="utf-8"))
+    contract = Contract.model_validate(data)
+    pdf = render_contract(contract).pdf
+    assert render_contract(contract).pdf == pdf
+    text = poppler("pdftotext", pdf, "-layout", tmp_path=tmp_path)
+    for expected in [
+        "サービス利用契約書",
+        "C-2026-000045",
+        "第1条（目的）",
+        "第8条（協議）",
+        "T9010401234567",
+        "10%対象",
+        "8%対象",
+        "¥146,160",
+        "¥3,234/月",
+        "代表取締役 鈴木 一郎",
+    ]:
+        assert expected in text, expected
+    fonts = poppler("pdffonts", pdf, tmp_path=tmp_path).splitlines()[2:]
+    assert len(fonts) == 1
+    assert "IPAexGothic" in fonts[0]
+    info = poppler("pdfinfo", pdf, tmp_path=tmp_path)
+    assert re.search(r"^Pages:\s+[12]$", info, re.M)

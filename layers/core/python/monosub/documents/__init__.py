@@ -1,7 +1,7 @@
 """Customer documents (見積書, 契約書, later 請求書): typed models, Jinja2 HTML, PDF.
 
     from monosub.documents import Quote, render_quote
-    rendered = render_quote(Quote.model_validate(data))
+    rendered = render_quote(Quote.model_validate(data))       # or render_contract(Contract…)
     rendered.pdf, rendered.pdf_sha256, rendered.html, rendered.content_fingerprint
 
 See docs/documents.md.
@@ -9,9 +9,12 @@ See docs/documents.md.
 
 from monosub.documents.formatting import date_ja, yen
 from monosub.documents.model import (
+    Article,
+    Contract,
     Discount,
     Issuer,
     Line,
+    PricedItems,
     Quote,
     Recipient,
     TaxSubtotal,
@@ -22,6 +25,7 @@ from monosub.documents.render import (
     content_fingerprint,
     html_to_pdf,
     pdf_rendering_available,
+    render_contract,
     render_document,
     render_html,
     render_pdf,
@@ -29,9 +33,12 @@ from monosub.documents.render import (
 )
 
 __all__ = [
+    "Article",
+    "Contract",
     "Discount",
     "Issuer",
     "Line",
+    "PricedItems",
     "Quote",
     "Recipient",
     "RenderError",
@@ -41,6 +48,7 @@ __all__ = [
     "date_ja",
     "html_to_pdf",
     "pdf_rendering_available",
+    "render_contract",
     "render_document",
     "render_html",
     "render_pdf",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from stdnum.jp import cn
@@ -146,27 +146,20 @@ class TaxSubtotal(_Frozen):
         return self
 
 
-class Quote(_Frozen):
-    """見積書: everything the quote document prints, already priced."""
+class PricedItems(_Frozen):
+    """The priced part a quote, a contract and (later) an invoice share.
 
-    number: str = Field(min_length=1, max_length=40, description="見積番号")
-    version: int = Field(default=1, ge=1, description="版: a revised quote is a new version")
-    issue_date: date
-    valid_until: date
-    issuer: Issuer
-    recipient: Recipient
-    subject: str | None = Field(default=None, max_length=200, description="件名")
+    Lines, discounts, one tax subtotal per billing kind and rate, and the totals with tax.
+    """
+
     lines: tuple[Line, ...] = Field(min_length=1)
     discounts: tuple[Discount, ...] = ()
     tax_subtotals: tuple[TaxSubtotal, ...]
     one_time_total: int = Field(ge=0, description="初期費用合計 (税込)")
     monthly_total: int = Field(ge=0, description="月額費用合計 (税込, regular month)")
-    terms: str = Field(default="", max_length=4000, description="備考・取引条件 (plain text)")
 
     @model_validator(mode="after")
-    def figures_add_up(self) -> Quote:
-        if self.valid_until < self.issue_date:
-            raise ValueError("valid_until is before issue_date")
+    def figures_add_up(self) -> Self:
         expected: dict[tuple[Billing, TaxRate], int] = {}
         for line in self.lines:
             key = (line.billing, line.tax_rate)
@@ -186,7 +179,7 @@ class Quote(_Frozen):
                 raise ValueError(f"{billing} total {total} is not the sum of its subtotals {parts}")
         return self
 
-    # Views the templates use (no arithmetic beyond grouping and summing what is printed).
+    # Views the templates use (no arithmetic beyond grouping what is printed).
 
     def lines_for(self, billing: Billing) -> tuple[Line, ...]:
         return tuple(line for line in self.lines if line.billing == billing)
@@ -208,7 +201,68 @@ class Quote(_Frozen):
             d.tax_rate == REDUCED_RATE for d in self.discounts
         )
 
+
+class Quote(PricedItems):
+    """見積書: everything the quote document prints, already priced."""
+
+    number: str = Field(min_length=1, max_length=40, description="見積番号")
+    version: int = Field(default=1, ge=1, description="版: a revised quote is a new version")
+    issue_date: date
+    valid_until: date
+    issuer: Issuer
+    recipient: Recipient
+    subject: str | None = Field(default=None, max_length=200, description="件名")
+    terms: str = Field(default="", max_length=4000, description="備考・取引条件 (plain text)")
+
+    @model_validator(mode="after")
+    def valid_after_issue(self) -> Quote:
+        if self.valid_until < self.issue_date:
+            raise ValueError("valid_until is before issue_date")
+        return self
+
     @property
     def document_date(self) -> date:
         """The date the PDF's metadata carries (so the same quote renders the same bytes)."""
         return self.issue_date
+
+
+class Article(_Frozen):
+    """One clause of a contract: 第n条（title） body. Numbered by its position."""
+
+    title: str = Field(min_length=1, max_length=100)
+    body: str = Field(min_length=1, max_length=4000, description="plain text, one item a line")
+
+
+class Contract(PricedItems):
+    """契約書: the service contract the customer agrees to, with the priced items it covers.
+
+    The customer (甲) is the recipient; the issuer is the provider (乙). The clauses come from
+    the contract template in force (legal owns their text); this model only carries them.
+    """
+
+    title: str = Field(default="サービス利用契約書", min_length=1, max_length=40)
+    number: str = Field(min_length=1, max_length=40, description="契約番号")
+    contract_date: date = Field(description="契約日 (the day the customer agrees)")
+    service_name: str = Field(min_length=1, max_length=100, description="e.g. monosub 見守りカメラ")
+    quote_number: str | None = Field(default=None, max_length=40)
+    quote_version: int | None = Field(default=None, ge=1)
+    service_start: date | None = Field(default=None, description="利用開始日 (課金開始日)")
+    minimum_term_months: int | None = Field(default=None, gt=0, description="最低利用期間")
+    payment_method: str | None = Field(default=None, max_length=100, description="支払方法")
+    issuer: Issuer
+    customer: Recipient
+    customer_address: str | None = Field(default=None, max_length=300)
+    customer_representative: str | None = Field(
+        default=None, max_length=100, description="代表者 (役職 氏名)"
+    )
+    issuer_representative: str | None = Field(
+        default=None, max_length=100, description="乙の代表者 (役職 氏名)"
+    )
+    articles: tuple[Article, ...] = Field(min_length=1)
+    electronic: bool = Field(
+        default=True, description="agreed on the consent page (no seal): print the clause"
+    )
+
+    @property
+    def document_date(self) -> date:
+        return self.contract_date

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
-    from monosub.documents.model import Quote
+    from monosub.documents.model import Contract, Quote
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -127,6 +127,11 @@ def render_document(template: str, context: Mapping[str, Any]) -> RenderedDocume
 def render_quote(quote: Quote) -> RenderedDocument:
     """見積書 for a priced quote."""
     return render_document("quote.html.j2", {"quote": quote})
+
+
+def render_contract(contract: Contract) -> RenderedDocument:
+    """契約書 for a contract (the customer is 甲, the issuer 乙)."""
+    return render_document("contract.html.j2", {"contract": contract})
 
 
 def pdf_rendering_available() -> str | None:
