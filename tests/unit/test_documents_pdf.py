@@ -28,7 +28,7 @@ from monosub.documents import (
 _unavailable = pdf_rendering_available()
 pytestmark = pytest.mark.skipif(
     _unavailable is not None,
-    reason=f"PDF rendering unavailable: {_unavailable} (scripts/install-system-deps.sh)",
+    reason=f"PDF rendering unavailable: {_unavailable}",
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "documents"
