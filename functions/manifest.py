@@ -43,7 +43,13 @@ LEADS_ROUTES: tuple[Route, ...] = (
     Route("GET", "/accounts/{account_id}"),
 )
 CATALOG_ROUTES: tuple[Route, ...] = ()
-DEALS_ROUTES: tuple[Route, ...] = ()
+DEALS_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/accounts/{account_id}/deals"),
+    Route("GET", "/deals"),
+    Route("GET", "/deals/{deal_id}"),
+    Route("PATCH", "/deals/{deal_id}"),
+    Route("POST", "/deals/{deal_id}/stage"),
+)
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 
