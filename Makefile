@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap demo serve test test-all lint format synth bench clean
+.PHONY: help bootstrap system-deps demo serve test test-all lint format synth bench clean
 
 help:
 	@echo "make demo   - the main job: the story so far on the embedded AWS"
@@ -12,11 +12,17 @@ help:
 	@echo "make serve  - embedded AWS + HTTP API on http://127.0.0.1:8787"
 	@echo "make synth  - the CloudFormation template (no AWS account needed)"
 	@echo "make bench  - speed and memory figures"
+	@echo "make system-deps - Debian packages for PDFs and the browser tests (CI runs it)"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
 	  || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
+
+# Debian packages for PDF rendering and the browser tests (root or sudo); without them those
+# tests are skipped with the reason.
+system-deps:
+	bash scripts/install-system-deps.sh
 
 demo: bootstrap
 	$(RUN) monosub demo
