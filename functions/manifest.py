@@ -42,7 +42,16 @@ LEADS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/leads/{lead_id}/convert"),
     Route("GET", "/accounts/{account_id}"),
 )
-CATALOG_ROUTES: tuple[Route, ...] = ()
+CATALOG_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/catalog/products"),
+    Route("GET", "/catalog/products/{sku}"),
+    Route("POST", "/catalog/products"),
+    Route("POST", "/catalog/products/{sku}/prices"),
+    Route("POST", "/catalog/products/{sku}/retire"),
+    Route("GET", "/campaigns"),
+    Route("POST", "/campaigns"),
+    Route("POST", "/prices/preview"),
+)
 DEALS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/accounts/{account_id}/deals"),
     Route("GET", "/deals"),

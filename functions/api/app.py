@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import accounts, catalog, deals, idempotency, leads, runs
+from functions.api import consent as consent_api
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -26,6 +27,7 @@ app.include_router(accounts.router)
 app.include_router(runs.router)
 app.include_router(catalog.router)
 app.include_router(deals.router)
+app.include_router(consent_api.router)
 
 _PUBLIC = [
     (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
@@ -87,9 +89,17 @@ def invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
 
 
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
-    """("body", "company") -> "company"; a body that is not a JSON object -> "body"."""
-    parts = [str(p) for p in location if p != "body" and not isinstance(p, int)]
-    return ".".join(parts) or "body"
+    """("body", "lines", 2, "quantity") -> "lines[2].quantity"; a body that is not a JSON
+    object (("body", 0) for a decode error) -> "body"."""
+    parts = list(location)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    if all(isinstance(p, int) for p in parts):
+        return "body"
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
 
 
 @app.not_found

@@ -40,3 +40,11 @@ def test_a_bad_query_parameter_names_the_parameter(api):
     response = api("GET", "/leads", groups="sales", query={"limit": "many"})
     assert response.status == 400
     assert response.json()["details"][0]["field"] == "query.limit"
+
+
+def test_a_field_inside_a_list_is_named_with_its_index(api):
+    from functions.api.app import _field_name
+
+    assert _field_name(("body", "lines", 2, "quantity")) == "lines[2].quantity"
+    assert _field_name(("query", "limit")) == "query.limit"
+    assert _field_name(("body", 0)) == "body"

@@ -209,8 +209,8 @@ def test_a_bad_deal_is_refused_field_by_field_and_nothing_is_stored(api, aws_sto
     assert response.json()["error"] == "validation_failed"
     assert set(fields_of(response)) == {
         "name",
-        "lines.quantity",
-        "lines.option_skus",
+        "lines[0].quantity",
+        "lines[0].option_skus",
         "ship_to.postal_code",
         "ship_to.prefecture",
         "payment_method",
