@@ -321,7 +321,7 @@ def test_a_bad_campaign_is_400_field_by_field(catalog):
         **OPS,
     )
     assert response.status == 400
-    assert {"code", "name", "eligibility.channels", "effect.percent.percent"} <= set(
+    assert {"code", "name", "eligibility.channels[0]", "effect.percent.percent"} <= set(
         fields(response)
     )
     unknown = catalog(
