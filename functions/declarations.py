@@ -60,6 +60,19 @@ class EventBus:
     purpose: str
 
 
+@dataclass(frozen=True)
+class Secret:
+    """A Secrets Manager secret with a generated random value (e.g. a signing key)."""
+
+    name: str
+    purpose: str
+
+
+def secret_env(logical: str) -> str:
+    """The environment variable holding a declared secret's ARN (its name locally)."""
+    return "SECRET_" + logical.replace("-", "_").upper()
+
+
 # ---- triggers ------------------------------------------------------------------------------
 
 Auth = Literal["public", "staff"]
@@ -131,6 +144,7 @@ class Function:
     buckets: dict[str, Access] = field(default_factory=dict)
     starts: tuple[str, ...] = ()  # state machines it starts
     publishes_to: tuple[str, ...] = ()  # event buses it puts events on
+    secrets: tuple[str, ...] = ()  # secrets it reads (GetSecretValue)
     sends_email: bool = False  # through SES, from the stage's sender address
     timeout_seconds: int = 30
     memory_mb: int = 512
@@ -162,6 +176,8 @@ class Function:
             environment[config.CLOCK_PARAMETER_ENV] = names.clock_parameter
         if self.sends_email and names.email_sender:
             environment[config.EMAIL_FROM_ENV] = names.email_sender
+        for secret in self.secrets:
+            environment[secret_env(secret)] = names.secrets[secret]
         return environment
 
 
@@ -176,3 +192,4 @@ class ResourceNames:
     event_buses: dict[str, str]
     clock_parameter: str | None
     email_sender: str | None = None
+    secrets: dict[str, str] = field(default_factory=dict)  # ARNs (names locally)

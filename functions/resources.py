@@ -5,7 +5,8 @@ Read by the CDK app and by the embedded runtime. Access patterns: ``docs/data-mo
 
 from __future__ import annotations
 
-from functions.declarations import Bucket, EventBus, Index, StateMachine, Table
+from functions.declarations import Bucket, EventBus, Index, Secret, StateMachine, Table
+from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
     CATALOG,
@@ -20,6 +21,7 @@ from monosub.names import (
 __all__ = [
     "AUDIT",
     "CATALOG",
+    "CONSENT_SIGNING",
     "DOMAIN_EVENTS",
     "EXCHANGE",
     "FILE_INTAKE",
@@ -78,6 +80,13 @@ BUCKETS: tuple[Bucket, ...] = (
 
 EVENT_BUSES: tuple[EventBus, ...] = (
     EventBus(name=DOMAIN_EVENTS, purpose="Domain events (LeadReceived, LeadConverted, ...)"),
+)
+
+SECRETS: tuple[Secret, ...] = (
+    Secret(
+        name=CONSENT_SIGNING,
+        purpose="HMAC-SHA256 key that signs consent links (customer agreement without a login)",
+    ),
 )
 
 STATE_MACHINES: tuple[StateMachine, ...] = (

@@ -73,6 +73,7 @@ class MonosubStack(Stack):
             tables=resources.TABLES,
             buckets=resources.BUCKETS,
             event_buses=resources.EVENT_BUSES,
+            secrets=resources.SECRETS,
         )
         names = declarations.ResourceNames(
             stage=settings.name,
@@ -89,6 +90,7 @@ class MonosubStack(Stack):
             if self.storage.business_clock
             else None,
             email_sender=self.email_sender,
+            secrets={name: secret.secret_arn for name, secret in self.storage.secrets.items()},
         )
 
         layers = Layers(self, "Layers")
@@ -167,6 +169,8 @@ class MonosubStack(Stack):
             self.workflows[machine].grant_start(function, acknowledge_on=declared)
         for bus in declared.declaration.publishes_to:
             self.storage.event_buses[bus].grant_put_events_to(function)
+        for secret in declared.declaration.secrets:
+            self.storage.secrets[secret].grant_read(function)
         if self.storage.business_clock:
             self.storage.business_clock.grant_read(function)
         if declared.declaration.sends_email:

@@ -5,6 +5,7 @@ and state machines all come from ``functions/resources.py`` and ``functions/mani
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ def resource_names(stage: str = "local") -> ResourceNames:
         event_buses={b.name: f"{prefix}-{b.name}" for b in resources.EVENT_BUSES},
         clock_parameter=f"/monosub/{stage}/business-clock",
         email_sender=LOCAL_EMAIL_SENDER,
+        secrets={s.name: f"{prefix}-{s.name}" for s in resources.SECRETS},
     )
 
 
@@ -111,6 +113,13 @@ def provision_storage(session: Any, names: ResourceNames) -> None:
     if names.email_sender:
         session.client("ses", region_name=REGION).verify_email_identity(
             EmailAddress=names.email_sender
+        )
+    secrets_manager = session.client("secretsmanager", region_name=REGION)
+    for secret in resources.SECRETS:  # a random value, as CloudFormation generates one
+        secrets_manager.create_secret(
+            Name=names.secrets[secret.name],
+            Description=secret.purpose,
+            SecretString=secrets.token_urlsafe(48),
         )
 
 

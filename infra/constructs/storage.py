@@ -1,4 +1,5 @@
-"""Tables, buckets, event buses and the business-clock parameter (``functions/resources.py``)."""
+"""Tables, buckets, event buses, secrets and the business-clock parameter
+(``functions/resources.py``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from functions import declarations
+from infra import nag
 from infra.settings import StageSettings, pascal
 
 
@@ -28,6 +31,7 @@ class Storage(Construct):
         tables: Sequence[declarations.Table],
         buckets: Sequence[declarations.Bucket],
         event_buses: Sequence[declarations.EventBus],
+        secrets: Sequence[declarations.Secret] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._settings = settings
@@ -45,6 +49,7 @@ class Storage(Construct):
             bus.name: events.EventBus(self, pascal(bus.name) + "Bus", description=bus.purpose)
             for bus in event_buses
         }
+        self.secrets = {secret.name: self._secret(secret) for secret in secrets}
         parameter_name = settings.business_clock_parameter
         self.business_clock = (
             ssm.StringParameter(
@@ -84,6 +89,25 @@ class Storage(Construct):
                 sort_key=_string(index.sort_key) if index.sort_key else None,
                 projection_type=dynamodb.ProjectionType.ALL,
             )
+        return built
+
+    def _secret(self, secret: declarations.Secret) -> secretsmanager.Secret:
+        built = secretsmanager.Secret(
+            self,
+            pascal(secret.name) + "Secret",
+            description=secret.purpose,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False
+            ),
+            removal_policy=self._settings.removal_policy,
+        )
+        nag.acknowledge(
+            built,
+            "AwsSolutions-SMG4",
+            "No automatic rotation: the key signs links already emailed to customers, and a "
+            "rotation would make every open link fail. Rotating with a grace period (verify "
+            "with the current and the previous value) is an open decision (docs/consent.md).",
+        )
         return built
 
     def _access_log_bucket(self) -> s3.Bucket:

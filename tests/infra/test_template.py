@@ -29,6 +29,7 @@ from functions.declarations import (
     ObjectCreated,
     Schedule,
     StateMachineTask,
+    secret_env,
 )
 from infra import nag
 from infra.app import cdk_json_context, create_app
@@ -603,6 +604,35 @@ def test_functions_that_send_email_may_send_only_from_the_stage_sender(dev: Synt
         in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
     ]
     assert len(granted) == len(senders)
+
+
+@pytest.mark.parametrize("declared", resources.SECRETS, ids=lambda s: s.name)
+def test_a_declared_secret_has_a_generated_value_read_only_by_its_declaring_functions(
+    dev: Synthesized, prod: Synthesized, declared: Any
+):
+    """``SECRETS`` become Secrets Manager secrets with a generated value; a function that
+    declares one gets its ARN in ``SECRET_<NAME>`` and read access, no other function does."""
+    secret = dev.stack.storage.secrets[declared.name]
+    resource = dev.resource(secret)
+    generated = resource["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and generated["ExcludePunctuation"] is True
+    assert "SecretString" not in resource["Properties"]  # no value in the template
+    assert resource["DeletionPolicy"] == "Delete"
+    assert prod.resource(prod.stack.storage.secrets[declared.name])["DeletionPolicy"] == "Retain"
+    dev.template.resource_count_is("AWS::SecretsManager::Secret", len(resources.SECRETS))
+    logical = dev.logical_id(secret)
+    readers = [f for f in manifest.FUNCTIONS if declared.name in f.secrets]
+    assert readers, f"no function reads {declared.name}"
+    for function in manifest.FUNCTIONS:
+        environment = dev.function(function.name)["Properties"]["Environment"]["Variables"]
+        actions = _actions_on(_policy_statements(dev, function.name), logical)
+        if function in readers:
+            assert environment[secret_env(declared.name)] == {"Ref": logical}
+            assert "secretsmanager:GetSecretValue" in actions
+            assert not actions & {"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret"}
+        else:
+            assert secret_env(declared.name) not in environment
+            assert actions == set()
 
 
 def test_ops_get_a_dashboard_and_an_alarm_for_every_workflow_and_function(dev: Synthesized):

@@ -1,0 +1,44 @@
+"""The consent capability as declared: its secret, routes and the functions that use them."""
+
+from __future__ import annotations
+
+from functions import manifest, resources
+from functions.declarations import Api, secret_env
+from local import provision
+from monosub.consent import secret
+
+
+def test_the_signing_secret_reaches_code_under_the_name_code_reads():
+    assert secret_env(secret.SIGNING_SECRET) == secret.SIGNING_SECRET_ENV
+    assert resources.CONSENT_SIGNING == secret.SIGNING_SECRET
+    assert {s.name for s in resources.SECRETS} == {secret.SIGNING_SECRET}
+
+
+def test_every_function_reads_only_declared_secrets():
+    declared = {s.name for s in resources.SECRETS}
+    for function in manifest.FUNCTIONS:
+        assert set(function.secrets) <= declared, function.name
+
+
+def test_only_the_api_reads_the_signing_key_and_gets_it_in_its_environment():
+    names = provision.resource_names()
+    readers = [f.name for f in manifest.FUNCTIONS if secret.SIGNING_SECRET in f.secrets]
+    assert readers == ["api"]
+    for function in manifest.FUNCTIONS:
+        environment = function.environment(names)
+        if function.name == "api":
+            assert environment[secret.SIGNING_SECRET_ENV] == "monosub-local-consent-signing"
+        else:
+            assert secret.SIGNING_SECRET_ENV not in environment
+
+
+def test_the_page_is_public_and_the_evidence_is_for_staff():
+    (api,) = [f for f in manifest.FUNCTIONS if any(isinstance(t, Api) for t in f.triggers)]
+    assert api.name == "api"
+    routes = {(r.method, r.path): r.auth for r in manifest.CONSENT_ROUTES}
+    assert routes == {
+        ("GET", "/consent/{token}"): "public",
+        ("POST", "/consent/{token}"): "public",
+        ("GET", "/consents/{consent_id}"): "staff",
+    }
+    assert set(manifest.CONSENT_ROUTES) <= set(manifest.API_ROUTES)
