@@ -19,6 +19,7 @@ from functions.declarations import (
 from functions.resources import (
     AUDIT,
     CATALOG,
+    CONSENT_SIGNING,
     DOMAIN_EVENTS,
     EXCHANGE,
     FILE_INTAKE,
@@ -60,7 +61,14 @@ DEALS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/deals/{deal_id}/stage"),
 )
 
+CONSENT_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/consent/{token}", auth="public"),  # the page a customer's link opens
+    Route("POST", "/consent/{token}", auth="public"),  # 同意する / 同意しない
+    Route("GET", "/consents/{consent_id}"),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
+API_ROUTES += CONSENT_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
@@ -87,6 +95,7 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW},
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
+        secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
         timeout_seconds=29,
     ),
     Function(
