@@ -284,7 +284,7 @@ def answer_consent(
         return visited
     assert verified is not None
     consent = store.get(verified.consent_id)
-    refused = _pending_or_refusal(token, verified, consent, visit)
+    refused = _pending_or_refusal(token, verified, consent, visit, publisher)
     if refused is not None:
         return refused
     assert consent is not None
@@ -312,7 +312,9 @@ def answer_consent(
     if not store.record_answer(answer):
         # Someone was faster (a double click, a second tab) or it just expired: read again.
         latest = store.get(consent.consent_id)
-        return _pending_or_refusal(token, verified, latest, visit) or Visited("answered", latest)
+        return _pending_or_refusal(token, verified, latest, visit, publisher) or Visited(
+            "answered", latest
+        )
     recorded = consent.model_copy(
         update={"status": "agreed" if decision == "agree" else "declined", "answer": answer}
     )
@@ -338,14 +340,19 @@ def _usable(token: str, visit: Visit) -> tuple[tokens.VerifiedToken | None, Visi
 
 
 def _pending_or_refusal(
-    token: str, verified: tokens.VerifiedToken, consent: Consent | None, visit: Visit
+    token: str,
+    verified: tokens.VerifiedToken,
+    consent: Consent | None,
+    visit: Visit,
+    publisher: events.EventPublisher | None = None,
 ) -> Visited | None:
-    """None when the consent can be answered; else the refusal (recorded)."""
+    """None when the consent can be answered; else the refusal (recorded). An answer whose
+    event was never published is published now."""
     if consent is None:
         return _refuse("not_found", token, visit, consent_id=verified.consent_id)
     if consent.answer is not None:
         if not consent.answer_published:
-            _publish_answer(consent, None)
+            _publish_answer(consent, publisher)
         return _refuse("answered", token, visit, consent=consent)
     if consent.status == "superseded":
         return _refuse("superseded", token, visit, consent=consent)
