@@ -163,6 +163,17 @@ def fits_a_phone(driver: Any, width: int = 320) -> bool:
     return bool(widest <= width)
 
 
+def lines_of_text(driver: Any, element: Any) -> int:
+    """On how many lines the browser laid out the element's text."""
+    return int(
+        driver.execute_script(
+            "const range = document.createRange(); range.selectNodeContents(arguments[0]);"
+            "return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;",
+            element,
+        )
+    )
+
+
 def csp_violations(driver: Any) -> list[str]:
     return [
         entry["message"]
@@ -189,6 +200,10 @@ def test_the_customer_agrees_in_a_browser(cloud, http, browser, shots):
     assert csp_violations(browser) == []
 
     screenshot(browser, shots / "consent-page-desktop.png", width=1024, mobile=False)
+    # Short labels stay whole beside 7-digit amounts (Japanese may break between any two
+    # characters: 初期費用 must not become a column of single characters).
+    for cell in browser.find_elements(By.CSS_SELECTOR, "td.kind"):
+        assert lines_of_text(browser, cell) == 1, cell.text
     screenshot(browser, shots / "consent-page-phone.png", width=390, mobile=True)
     browser.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",

