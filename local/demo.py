@@ -150,6 +150,7 @@ def run(out: Path) -> int:
             _conversion(story)
             cloud.advance(minutes=15)
             _partner_files(story)
+            _sales_pipeline(story)
             _schedules(story)
             _ledger_and_audit(story)
             story.transcript.close()
@@ -246,6 +247,7 @@ def _conversion(story: Story) -> None:
     status, converted = story.http(
         "POST", f"/leads/{lead_id}/convert", {"deal_name": "みなと物流 倉庫カメラ20台"}, story.sales
     )
+    story.ids["deal"] = converted["deal_id"]
     story.say(
         f"tanaka converts {lead_id} -> {status}: account {converted['account_id']}, "
         f"contact {converted['contact_id']}, deal {converted['deal_id']}"
@@ -299,6 +301,84 @@ def _partner_files(story: Story) -> None:
     story.detail(f"error report beside the quarantined file: {report.name}")
     unknown = story.drop("invoices", DATA / "leads-tradeshow.csv", name="mystery.csv")
     story.say(f"A file under an unknown kind -> {unknown['status']}: {unknown['message']}")
+
+
+def _sales_pipeline(story: Story) -> None:
+    story.chapter("Sales pipeline: the price book as data, a priced order, the deal's stages")
+    for kind, name in (("price-book", "price-book.csv"), ("campaigns", "campaigns.json")):
+        run = story.drop(kind, DATA / "catalog" / name)
+        story.say(f"Ops drops {name} into inbox/{kind}/ -> {run['status']}: {run['message']}")
+    _, products = story.http("GET", "/catalog/products", headers=story.sales)
+    story.detail(
+        f"{len(products['products'])} products in force, e.g. "
+        + ", ".join(p["product"]["name"] for p in products["products"][:3])
+    )
+    order = {
+        "date": story.cloud.now().astimezone(clock.TOKYO).date().isoformat(),
+        "segment": "corporate",
+        "channel": "direct",
+        "new_customer": True,
+        "term_months": 12,
+        "lines": [
+            {"sku": "CAM-ONE-SALE", "quantity": 20},
+            {"sku": "PLAN-30D", "quantity": 20},
+            {"sku": "SVC-INSTALL", "quantity": 20},
+        ],
+    }
+    status, priced = story.http("POST", "/prices/preview", order, story.sales)
+    month = priced["monthly"][0]
+    story.say(
+        f"tanaka prices 20 cameras + 30-day plans + installation -> {status}: one-time "
+        f"¥{priced['one_time']['total_yen']:,} incl. tax, monthly ¥{month['list_yen']:,} list, "
+        f"-¥{month['discount_yen']:,} ({', '.join(priced['campaigns_applied']) or 'no campaign'}),"
+        f" ¥{month['total_yen']:,} incl. tax"
+    )
+    for tax in priced["one_time"]["taxes"]:
+        story.detail(
+            f"one-time tax at {tax['rate_percent']}%: ¥{tax['base_yen']:,} -> "
+            f"¥{tax['tax_yen']:,}, rounded once per rate on the document"
+        )
+    story.write("price-preview.json", priced)
+    deal_id = story.ids["deal"]
+    _, deal = story.http("GET", f"/deals/{deal_id}", headers=story.sales)
+    changes = {
+        "version": deal["version"],
+        "lines": [{"device_sku": "CAM-ONE-SALE", "plan_sku": "PLAN-30D", "quantity": 20}],
+        "installation_needed": True,
+        "payment_method": "bank-transfer",
+        "requested_delivery_date": "2026-12-01",
+        "ship_to": {
+            "postal_code": "〒１０５−００２２",
+            "prefecture": "東京",
+            "city": "港区",
+            "address_line1": "海岸1-2-3",
+            "company_name": "株式会社みなと物流",
+            "recipient_name": "佐藤 花子",
+            "recipient_phone": "03-1234-5678",
+        },
+    }
+    status, deal = story.http("PATCH", f"/deals/{deal_id}", changes, story.sales)
+    story.say(
+        f"tanaka fills in the order on deal {deal_id} -> {status}: ship to "
+        f"〒{deal['ship_to']['postal_code']} {deal['ship_to']['prefecture']}"
+        f"{deal['ship_to']['city']} (full-width input normalized), version {deal['version']}"
+    )
+    stale = {**changes, "version": 1}
+    status, refused = story.http("PATCH", f"/deals/{deal_id}", stale, story.sales)
+    story.say(f"A second tab saves with the old version -> {status} {refused['error']}")
+    for stage in ("qualification", "proposal"):
+        status, deal = story.http(
+            "POST",
+            f"/deals/{deal_id}/stage",
+            {"to": stage, "version": deal["version"]},
+            story.sales,
+        )
+        story.say(f"The deal moves to {stage} -> {status}")
+    status, refused = story.http(
+        "POST", f"/deals/{deal_id}/stage", {"to": "won", "version": deal["version"]}, story.sales
+    )
+    story.say(f"Jumping straight to won -> {status}: {refused['message']}")
+    story.detail("(quotes, the customer's consent page and contracts come next)")
 
 
 def _schedules(story: Story) -> None:
