@@ -14,8 +14,21 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     assert "409 conflict" in printed
     assert "the sweep finds the file -> succeeded" in printed
     runs = json.loads((tmp_path / "runs.json").read_text())
-    statuses = sorted(r["status"] for r in runs if r["kind"] == "file-intake")
-    assert statuses == ["quarantined", "quarantined", "quarantined", "succeeded", "succeeded"]
+    outcomes = sorted(
+        (r["subject"]["file_kind"], r["status"]) for r in runs if r["kind"] == "file-intake"
+    )
+    assert outcomes == [
+        ("campaigns", "succeeded"),
+        ("invoices", "quarantined"),
+        ("leads", "quarantined"),
+        ("leads", "quarantined"),
+        ("leads", "succeeded"),
+        ("leads", "succeeded"),
+        ("price-book", "succeeded"),
+    ]
+    assert "tanaka prices 20 cameras" in printed and "CORP-BULK-10" in printed
+    priced = json.loads((tmp_path / "price-preview.json").read_text())
+    assert priced["campaigns_applied"] == ["CORP-BULK-10"]
     reports = list(tmp_path.glob("bucket/quarantine/leads/*/*/leads-with-errors.csv.error.json"))
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())
