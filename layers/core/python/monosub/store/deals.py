@@ -24,17 +24,15 @@ a moment) is left out. ``LIST#account`` also locates a deal's account by a consi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from monosub.errors import ValidationFailed
 from monosub.models.crm import Activity
 from monosub.models.deals import Deal, DealStage
 from monosub.names import RECORDS
+from monosub.store import cursor
 from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
@@ -337,17 +335,8 @@ _CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#deal_[0-9a-z]{1,64}"
 
 
 def _encode_cursor(position: str) -> str:
-    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+    return cursor.encode(position)
 
 
 def _decode_cursor(token: str) -> str:
-    try:
-        position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        position = ""
-    if not _CURSOR.fullmatch(position):
-        raise ValidationFailed(
-            "the next token is not valid",
-            details=[{"field": "next", "message": "pass the next token of the previous page"}],
-        )
-    return position
+    return cursor.decode(token, _CURSOR)

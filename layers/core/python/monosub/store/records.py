@@ -28,14 +28,11 @@ create a lead, and two conversions cannot create the same account or contact twi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge, PersonLead
-from monosub.errors import ValidationFailed
 from monosub.models.crm import (
     Account,
     Activity,
@@ -48,7 +45,7 @@ from monosub.models.crm import (
     LeadStatus,
 )
 from monosub.names import RECORDS
-from monosub.store import deals
+from monosub.store import cursor, deals
 from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
@@ -253,20 +250,11 @@ _CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#lead_[0-9a-z]{1,64}"
 
 
 def _encode_cursor(position: str) -> str:
-    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+    return cursor.encode(position)
 
 
 def _decode_cursor(token: str) -> str:
-    try:
-        position = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        position = ""
-    if not _CURSOR.fullmatch(position):
-        raise ValidationFailed(
-            "the next token is not valid",
-            details=[{"field": "next", "message": "pass the next token of the previous page"}],
-        )
-    return position
+    return cursor.decode(token, _CURSOR)
 
 
 # ---- conversion ----------------------------------------------------------------------------
