@@ -23,7 +23,6 @@ bootstrap:
 # tests are skipped with the reason.
 system-deps:
 	bash scripts/install-system-deps.sh
-	bash scripts/install-browser.sh
 
 demo: bootstrap
 	$(RUN) monosub demo
