@@ -10,7 +10,7 @@ invocation sees one consistent time.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from monosub import aws, config
@@ -83,6 +83,5 @@ __all__ = [
     "now",
     "now_iso",
     "parse_instant",
-    "timedelta",
     "today",
 ]
