@@ -146,6 +146,10 @@ class Function:
     publishes_to: tuple[str, ...] = ()  # event buses it puts events on
     secrets: tuple[str, ...] = ()  # secrets it reads (GetSecretValue)
     sends_email: bool = False  # through SES, from the stage's sender address
+    invokes: tuple[str, ...] = ()  # functions it calls synchronously (lambda:InvokeFunction)
+    # A container image (infra/images/<image>/Dockerfile) instead of the zip + layers: for
+    # code that needs system libraries (WeasyPrint's Pango for PDFs).
+    image: str | None = None
     timeout_seconds: int = 30
     memory_mb: int = 512
 
@@ -178,6 +182,8 @@ class Function:
             environment[config.EMAIL_FROM_ENV] = names.email_sender
         for secret in self.secrets:
             environment[secret_env(secret)] = names.secrets[secret]
+        for callee in self.invokes:
+            environment[config.function_env(callee)] = names.function(callee)
         return environment
 
 
@@ -193,3 +199,8 @@ class ResourceNames:
     clock_parameter: str | None
     email_sender: str | None = None
     secrets: dict[str, str] = field(default_factory=dict)  # ARNs (names locally)
+
+    def function(self, name: str) -> str:
+        """A declared function's physical name (the same pattern in every stage, so a caller's
+        environment can name its callee without a reference cycle in CloudFormation)."""
+        return f"monosub-{self.stage}-{name}"

@@ -20,6 +20,7 @@ from functions.resources import (
     AUDIT,
     CATALOG,
     CONSENT_SIGNING,
+    DOCUMENTS,
     DOMAIN_EVENTS,
     EXCHANGE,
     FILE_INTAKE,
@@ -27,6 +28,7 @@ from functions.resources import (
     RECORDS,
     RUNS,
 )
+from monosub.names import DOCUMENT_RENDERER
 
 R, W, RW = Access.READ, Access.WRITE, Access.READ_WRITE
 
@@ -96,7 +98,19 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
         secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
+        buckets={DOCUMENTS: R},  # issued PDFs, for download
+        invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         timeout_seconds=29,
+    ),
+    Function(
+        name=DOCUMENT_RENDERER,
+        handler="functions.documents.render.handler",
+        description="Renders a quote or contract as PDF (WeasyPrint) into the documents bucket",
+        triggers=(),  # invoked synchronously by the functions that declare `invokes`
+        buckets={DOCUMENTS: W},
+        image="document-renderer",  # Pango: a container image, not zip + layers
+        timeout_seconds=60,
+        memory_mb=1024,
     ),
     Function(
         name="file-dropped",

@@ -10,6 +10,7 @@ from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
     CATALOG,
+    DOCUMENTS,
     DOMAIN_EVENTS,
     EXCHANGE,
     FILE_INTAKE,
@@ -22,6 +23,7 @@ __all__ = [
     "AUDIT",
     "CATALOG",
     "CONSENT_SIGNING",
+    "DOCUMENTS",
     "DOMAIN_EVENTS",
     "EXCHANGE",
     "FILE_INTAKE",
@@ -75,6 +77,12 @@ BUCKETS: tuple[Bucket, ...] = (
         name=EXCHANGE,
         purpose="Files exchanged with partners: what they drop and what we write for them",
         prefixes=("inbox/", "archive/", "quarantine/", "outbox/"),
+    ),
+    Bucket(
+        name=DOCUMENTS,
+        purpose="Customer documents as issued: quote and contract PDFs (later invoices), "
+        "one object per version, never overwritten with other bytes",
+        prefixes=("quotes/", "contracts/"),
     ),
 )
 

@@ -171,6 +171,15 @@ class MonosubStack(Stack):
             self.storage.event_buses[bus].grant_put_events_to(function)
         for secret in declared.declaration.secrets:
             self.storage.secrets[secret].grant_read(function)
+        for callee in declared.declaration.invokes:
+            target = self.functions[callee].function
+            target.grant_invoke(function)
+            nag.acknowledge(
+                declared,
+                f"AwsSolutions-IAM5[Resource::{nag.arn_of(target)}:*]",
+                f"CDK's invoke grant on {callee!r} covers its versions and aliases "
+                "(<arn>:*); that one declared function only.",
+            )
         if self.storage.business_clock:
             self.storage.business_clock.grant_read(function)
         if declared.declaration.sends_email:

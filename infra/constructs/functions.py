@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Duration
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -30,6 +32,40 @@ def functions_code() -> lambda_.Code:
     return lambda_.Code.from_asset(str(ROOT), exclude=FUNCTIONS_PACKAGE_ONLY)
 
 
+# What a container image is built from: the repository root filtered down to what its
+# Dockerfile copies (the code, the locked dependencies and the image's own folder).
+IMAGE_CONTEXT_ONLY = [
+    "*",
+    ".*",
+    "!functions",
+    "!functions/**",
+    "!layers",
+    "!layers/core",
+    "!layers/core/**",
+    "!pyproject.toml",
+    "!uv.lock",
+    "!infra",
+    "!infra/images",
+    "!infra/images/**",
+    "**/__pycache__",
+    "**/*.pyc",
+]
+
+
+def image_code(declaration: declarations.Function) -> lambda_.DockerImageCode:
+    """The function's container image, built by ``cdk deploy`` (Docker needed then, not for
+    ``cdk synth``) from ``infra/images/<image>/Dockerfile`` for the project's architecture."""
+    return lambda_.DockerImageCode.from_image_asset(
+        str(ROOT),
+        file=f"infra/images/{declaration.image}/Dockerfile",
+        exclude=IMAGE_CONTEXT_ONLY,
+        platform=ecr_assets.Platform.LINUX_ARM64
+        if ARCHITECTURE == lambda_.Architecture.ARM_64
+        else ecr_assets.Platform.LINUX_AMD64,
+        cmd=[declaration.handler],
+    )
+
+
 class DeclaredFunction(Construct):
     """A manifest function: its code, layers, limits, tracing, logs and environment."""
 
@@ -52,21 +88,31 @@ class DeclaredFunction(Construct):
             retention=settings.log_retention,
             removal_policy=settings.removal_policy,
         )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description=declaration.description,
-            handler=declaration.handler,
-            code=code,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            layers=list(layers),
-            timeout=Duration.seconds(declaration.timeout_seconds),
-            memory_size=declaration.memory_mb,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment={**environment, "POWERTOOLS_LOG_LEVEL": settings.log_level},
-            log_group=self.log_group,
-        )
+        common: dict[str, Any] = {
+            "function_name": f"{settings.stack_name}-{declaration.name}",
+            "description": declaration.description,
+            "architecture": ARCHITECTURE,
+            "timeout": Duration.seconds(declaration.timeout_seconds),
+            "memory_size": declaration.memory_mb,
+            "tracing": lambda_.Tracing.ACTIVE,
+            "environment": {**environment, "POWERTOOLS_LOG_LEVEL": settings.log_level},
+            "log_group": self.log_group,
+        }
+        self.function: lambda_.Function
+        if declaration.image:
+            self.function = lambda_.DockerImageFunction(
+                self, "Function", code=image_code(declaration), **common
+            )
+        else:
+            self.function = lambda_.Function(
+                self,
+                "Function",
+                handler=declaration.handler,
+                code=code,
+                runtime=RUNTIME,
+                layers=list(layers),
+                **common,
+            )
         nag.acknowledge(
             self,
             f"AwsSolutions-IAM4[{nag.LAMBDA_BASIC_EXECUTION}]",
@@ -80,6 +126,8 @@ class DeclaredFunction(Construct):
             "support no resource-level permissions; every other statement of this role is "
             "scoped to a declared resource.",
         )
+        if declaration.image:
+            return  # a container image names no managed runtime (AwsSolutions-L1 is moot)
         nag.acknowledge(
             self,
             "AwsSolutions-L1",

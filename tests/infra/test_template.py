@@ -104,13 +104,19 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
 def test_every_manifest_function_is_deployed_as_declared(dev: Synthesized, declared: Function):
     properties = dev.function(declared.name)["Properties"]
-    assert properties["Handler"] == declared.handler
-    assert properties["Runtime"] == "python3.12"
+    assert properties["FunctionName"] == f"monosub-dev-{declared.name}"
+    if declared.image:
+        assert properties["PackageType"] == "Image"
+        assert properties["ImageConfig"] == {"Command": [declared.handler]}
+        assert "Layers" not in properties
+    else:
+        assert properties["Handler"] == declared.handler
+        assert properties["Runtime"] == "python3.12"
+        assert len(properties["Layers"]) == 2
     assert properties["Architectures"] == ["arm64"]
     assert properties["Timeout"] == declared.timeout_seconds
     assert properties["MemorySize"] == declared.memory_mb
     assert properties["TracingConfig"] == {"Mode": "Active"}
-    assert len(properties["Layers"]) == 2
 
     environment = properties["Environment"]["Variables"]
     storage = dev.stack.storage
@@ -133,6 +139,8 @@ def test_every_manifest_function_is_deployed_as_declared(dev: Synthesized, decla
         "Ref": dev.logical_id(storage.business_clock)
     }
     assert environment["STAGE"] == "dev"
+    for callee in declared.invokes:
+        assert environment[config.function_env(callee)] == f"monosub-dev-{callee}"
     assert environment["POWERTOOLS_SERVICE_NAME"] == declared.name
     assert environment["POWERTOOLS_LOG_LEVEL"] == "INFO"
 
@@ -648,3 +656,21 @@ def test_ops_get_a_dashboard_and_an_alarm_for_every_workflow_and_function(dev: S
     assert len(topics) == 1
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"], "every alarm notifies the ops topic"
+
+
+def test_a_function_may_invoke_only_what_it_declares(dev: Synthesized):
+    """lambda:InvokeFunction on exactly the declared callees."""
+    for declared in manifest.FUNCTIONS:
+        statements = _policy_statements(dev, declared.name)
+        for other in manifest.FUNCTIONS:
+            target = dev.logical_id(dev.stack.functions[other.name].function)
+            granted = "lambda:InvokeFunction" in _actions_on(statements, target)
+            assert granted == (other.name in declared.invokes), (declared.name, other.name)
+
+
+def test_the_document_renderer_image_is_built_from_its_dockerfile(dev: Synthesized):
+    images = Path(__file__).resolve().parents[2] / "infra" / "images"
+    dockerfile = images / "document-renderer" / "Dockerfile"
+    text = dockerfile.read_text()
+    assert "pango" in text and "uv export --frozen" in text
+    assert 'CMD ["functions.documents.render.handler"]' in text

@@ -77,6 +77,15 @@ def state_machine_env(logical: str) -> str:
     return "STATE_MACHINE_" + _upper(logical)
 
 
+def function_env(logical: str) -> str:
+    return "FUNCTION_" + _upper(logical)
+
+
+def function_name(logical: str) -> str:
+    """The physical name of a declared function this one invokes."""
+    return require(function_env(logical))
+
+
 EVENT_BUS_ENV = "EVENT_BUS"
 CLOCK_PARAMETER_ENV = "CLOCK_PARAMETER"
 EMAIL_FROM_ENV = "EMAIL_FROM"

@@ -10,5 +10,9 @@ IDEMPOTENCY = "idempotency"
 AUDIT = "audit"
 CATALOG = "catalog"
 EXCHANGE = "exchange"
+DOCUMENTS = "documents"
 DOMAIN_EVENTS = "domain-events"
 FILE_INTAKE = "file-intake"
+
+# Functions other code invokes by name.
+DOCUMENT_RENDERER = "document-renderer"

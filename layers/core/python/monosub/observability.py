@@ -27,6 +27,7 @@ API = correlation_paths.API_GATEWAY_REST
 STEP_FUNCTIONS = "correlation_id"
 S3 = "Records[0].s3.object.key"
 EVENTBRIDGE = correlation_paths.EVENT_BRIDGE
+INVOKED = "key"  # a direct invocation: the object it works on (document-renderer)
 
 
 def entry_point(correlation_path: str) -> Callable[[Handler], Handler]:
