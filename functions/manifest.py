@@ -62,6 +62,15 @@ DEALS_ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/deals/{deal_id}"),
     Route("POST", "/deals/{deal_id}/stage"),
 )
+QUOTES_ROUTES: tuple[Route, ...] = (
+    Route("POST", "/deals/{deal_id}/quotes"),
+    Route("GET", "/quotes/{quote_id}"),
+    Route("GET", "/quotes/{quote_id}/versions"),
+    Route("GET", "/quotes/{quote_id}/pdf"),
+    Route("POST", "/quotes/{quote_id}/revise"),
+    Route("POST", "/quotes/{quote_id}/approve"),
+    Route("POST", "/quotes/{quote_id}/send"),
+)
 
 CONSENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/consent/{token}", auth="public"),  # the page a customer's link opens
@@ -70,7 +79,7 @@ CONSENT_ROUTES: tuple[Route, ...] = (
 )
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
-API_ROUTES += CONSENT_ROUTES
+API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
@@ -161,6 +170,25 @@ FUNCTIONS: tuple[Function, ...] = (
         "quarantine_handler",
         "QuarantineFunctionArn",
         "move the file to quarantine/ with its error report; close the run as quarantined",
+    ),
+    Function(
+        name="quote-answers",
+        handler="functions.events.quote_answers.handler",
+        description="A customer agreed to or declined a quote: accept it, win the deal, "
+        "make the contract, publish OrderConfirmed (or record the decline)",
+        triggers=(
+            EventRule(
+                rule="quote-consent-answers",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.consent",
+                description="Consent answers (the function acts on quotes' only)",
+            ),
+        ),
+        tables={RECORDS: RW, CATALOG: R},
+        buckets={DOCUMENTS: R},
+        publishes_to=(DOMAIN_EVENTS,),
+        invokes=(DOCUMENT_RENDERER,),  # the contract PDF
+        timeout_seconds=60,
     ),
     Function(
         name="event-journal",

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, catalog, deals, idempotency, leads, runs
+from functions.api import accounts, catalog, deals, idempotency, leads, quotes, runs
 from functions.api import consent as consent_api
 from functions.manifest import API_ROUTES
 from monosub import auth
@@ -27,6 +27,7 @@ app.include_router(accounts.router)
 app.include_router(runs.router)
 app.include_router(catalog.router)
 app.include_router(deals.router)
+app.include_router(quotes.router)
 app.include_router(consent_api.router)
 
 _PUBLIC = [

@@ -44,6 +44,8 @@ class Api(Construct):
             rest_api_name=settings.stack_name,
             description="monosub back office API (routes from functions/manifest.py)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Issued PDFs go out as base64 from the function, as bytes to the client.
+            binary_media_types=["application/pdf"],
             # Execution logging needs API Gateway's account-level CloudWatch role. It is shared
             # by every stack in the account and region, so deleting a test stage keeps it.
             cloud_watch_role=True,

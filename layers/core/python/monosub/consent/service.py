@@ -43,6 +43,7 @@ SOURCE = "monosub.consent"
 REQUESTED = "ConsentRequested"
 GIVEN = "ConsentGiven"
 DECLINED = "ConsentDeclined"
+WITHDRAWN = "ConsentWithdrawn"
 DEFAULT_EXPIRY = timedelta(days=14)
 SHORTEST_EXPIRY = timedelta(hours=1)
 LONGEST_EXPIRY = timedelta(days=90)
@@ -199,6 +200,39 @@ def link_base_from_event(event: Mapping[str, Any]) -> str:
 def consents_for(subject_kind: str, subject_id: str) -> list[Consent]:
     """Every request for a subject, newest first."""
     return list(store.for_subject(subject_kind, subject_id))
+
+
+def withdraw(
+    subject_kind: str,
+    subject_id: str,
+    *,
+    reason: str,
+    by: str,
+    publisher: events.EventPublisher | None = None,
+) -> str | None:
+    """The subject changed after its link was sent: the pending link stops working (its
+    page says a newer one was sent, or will be). Returns the withdrawn consent's id, or None
+    when no link was pending. Publishes ``ConsentWithdrawn``."""
+    current = store.current(subject_kind, subject_id)
+    if current is None:
+        return None
+    consent_id = current[0]
+    if not store.withdraw(consent_id, clock.now_iso(), reason):
+        return None
+    logger.info("consent withdrawn", extra={"consent_id": consent_id, "reason": reason})
+    (publisher or events.default_publisher).publish(
+        SOURCE,
+        WITHDRAWN,
+        {
+            "consent_id": consent_id,
+            "subject_kind": subject_kind,
+            "subject_id": subject_id,
+            f"{subject_kind}_id": subject_id,
+            "reason": reason,
+            "by": by,
+        },
+    )
+    return consent_id
 
 
 def _store_superseding(consent: Consent) -> Consent:

@@ -348,8 +348,8 @@ class PricedItem(BaseModel):
     kind: ProductKind
     quantity: int
     tax: TaxCategory
-    unit_monthly_yen: int | None
-    unit_one_time_yen: int | None
+    unit_monthly_yen: int | None = None
+    unit_one_time_yen: int | None = None
     list_monthly_yen: int
     list_one_time_yen: int
     effects: list[AppliedEffect]

@@ -96,6 +96,7 @@ class SendQuote(BaseModel):
 class Approval(BaseModel):
     required_percent: int = Field(description="The discount as a share of the price, rounded up")
     creator_limit_percent: int
+    needs_manager: bool = Field(description="Above the creator's limit: a manager approves")
     approved_by: str | None = None
     approved_at: str | None = None
 

@@ -163,27 +163,56 @@ def change_stage(
     deal = get_deal(deal_id)
     rules.ensure_version(deal_id, request.version, deal.version, deal.stage)
     rules.check_transition(deal_id, deal.stage, request.to)
-    if request.to == "won":
-        missing = rules.missing_for_won(
-            line_count=len(deal.lines),
-            has_device=deal.has_device,
-            payment_method=deal.payment_method,
-            has_ship_to=deal.ship_to is not None,
-        )
+    return _move(deal, request.to, request.reason, by=by, publisher=publisher)
+
+
+def win_by_acceptance(
+    deal_id: str, *, quote_id: str, by: str, publisher: EventPublisher | None = None
+) -> Deal:
+    """The customer accepted the deal's quote: the deal is won from whichever open stage it
+    is in (the customer's agreement is the decision). A deal already won stays as it is
+    (the same acceptance delivered twice); a lost one is a 409."""
+    deal = get_deal(deal_id)
+    if deal.stage == "won":
+        return deal
+    rules.ensure_open(deal_id, deal.stage)
+    return _move(deal, "won", f"quote {quote_id} accepted", by=by, publisher=publisher)
+
+
+def order_gaps(deal: Deal) -> list[str]:
+    """What the deal still lacks to be won (an order that can be shipped and billed)."""
+    return rules.missing_for_won(
+        line_count=len(deal.lines),
+        has_device=deal.has_device,
+        payment_method=deal.payment_method,
+        has_ship_to=deal.ship_to is not None,
+    )
+
+
+def _move(
+    deal: Deal,
+    to: DealStage,
+    given_reason: str | None,
+    *,
+    by: str,
+    publisher: EventPublisher | None,
+) -> Deal:
+    if to == "won":
+        missing = order_gaps(deal)
         if missing:
             raise Conflict(
-                f"deal {deal_id} cannot be won yet: its order is incomplete",
+                f"deal {deal.deal_id} cannot be won yet: its order is incomplete",
                 details={"stage": deal.stage, "to": "won", "missing": missing},
             )
-    reason = rules.normalize_reason(request.reason)
+    reason = rules.normalize_reason(given_reason)
     now = clock.now_iso()
     updated = deal.model_copy(
         update={
-            "stage": request.to,
+            "stage": to,
             "version": deal.version + 1,
             "updated_at": now,
             "stage_changed_at": now,
-            "lost_reason": reason if request.to == "lost" else None,
+            "lost_reason": reason if to == "lost" else None,
         }
     )
     activity = Activity(
@@ -193,7 +222,7 @@ def change_stage(
         # sequence number is the deal's version after the change.
         lead_id="",
         seq=updated.version,
-        message=rules.stage_change_message(deal.stage, request.to, reason),
+        message=rules.stage_change_message(deal.stage, to, reason),
         by=by,
         account_id=deal.account_id,
         contact_id=deal.contact_id,
@@ -204,7 +233,7 @@ def change_stage(
         updated,
         relist=True,
         activity=activity,
-        activity_details={"from_stage": deal.stage, "to_stage": request.to, "reason": reason},
+        activity_details={"from_stage": deal.stage, "to_stage": to, "reason": reason},
     )
     (publisher or events.default_publisher).publish(
         SOURCE,
@@ -213,7 +242,7 @@ def change_stage(
             "deal_id": deal.deal_id,
             "account_id": deal.account_id,
             "from": deal.stage,
-            "to": request.to,
+            "to": to,
             "reason": reason,
             "version": updated.version,
             "by": by,

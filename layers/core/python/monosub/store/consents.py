@@ -147,6 +147,17 @@ def record_answer(answer: Answer) -> bool:
     )
 
 
+def withdraw(consent_id: str, at: str, reason: str) -> bool:
+    """Make a pending consent unusable (its subject changed); False when it was not pending."""
+    return _table.update(
+        _consent_pk(consent_id),
+        "CONSENT",
+        set_values={"status": "superseded", "superseded_at": at, "withdrawn_reason": reason},
+        condition="#status = :pending",
+        condition_values={":pending": "pending"},
+    )
+
+
 def mark_answer_published(consent_id: str) -> None:
     _table.update(
         _consent_pk(consent_id),

@@ -1,0 +1,29 @@
+"""The company that issues documents (適格請求書発行事業者): its name, 登録番号, address and
+contact, from ``monosub/data/company.json`` (deployment data shipped with the code: change
+the file, not the code)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from monosub.documents.model import Issuer
+
+PROFILE = Path(__file__).resolve().parent / "data" / "company.json"
+
+
+@functools.cache
+def _profile() -> dict[str, object]:
+    data: dict[str, object] = json.loads(PROFILE.read_text(encoding="utf-8"))
+    return data
+
+
+def issuer(person: str | None = None) -> Issuer:
+    """The issuer block of a document; ``person`` is the responsible rep (担当者)."""
+    details = dict(_profile()["issuer"])  # type: ignore[call-overload]
+    return Issuer.model_validate({**details, "person": person})
+
+
+def service_name() -> str:
+    return str(_profile()["service_name"])

@@ -1,0 +1,253 @@
+"""Quotes on the embedded AWS, through the API handler: price a deal's quote with the price
+book and campaigns, a manual discount above the rep's limit and its approval, the PDF in the
+documents bucket, the consent email, the customer agreeing on the page, and what follows
+(quote accepted, deal won, OrderConfirmed on the bus). Revisions invalidate the old link."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from local.runtime import EmbeddedAWS
+from monosub import config
+from monosub.documents import pdf_rendering_available
+from monosub.names import DOCUMENTS
+from tests.conftest import ApiResponse, FakeContext, proxy_event
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+HOST = {"Host": "127.0.0.1:8787", "X-Forwarded-Proto": "http"}
+
+pytestmark = pytest.mark.skipif(
+    pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
+)
+
+
+class Calls:
+    def __init__(self, cloud: EmbeddedAWS) -> None:
+        from functions import manifest
+
+        self.cloud = cloud
+        self.environment = manifest.function("api").environment(cloud.names)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        groups: str | None = "sales",
+        user: str = "tanaka",
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        from functions.api import app
+
+        event = proxy_event(
+            method,
+            path,
+            body,
+            groups=groups,
+            user=user,
+            headers={**HOST, **(headers or {})},
+            query=query,
+        )
+        event["requestContext"]["identity"] = {"sourceIp": "203.0.113.7", "userAgent": "Test/1"}
+        with config.function_environment(self.environment):
+            return ApiResponse(app.handler(event, FakeContext("api")))
+
+    def form(self, path: str, form: dict[str, str]) -> ApiResponse:
+        return self(
+            "POST",
+            path,
+            urlencode(form),
+            groups=None,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+
+@pytest.fixture
+def cloud() -> Iterator[EmbeddedAWS]:
+    with EmbeddedAWS(business_time=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
+        for kind, name in (("price-book", "price-book.csv"), ("campaigns", "campaigns.json")):
+            embedded.drop(kind, name, (DATA / "catalog" / name).read_bytes())
+        embedded.wait_for_executions()
+        yield embedded
+
+
+@pytest.fixture
+def call(cloud: EmbeddedAWS) -> Calls:
+    return Calls(cloud)
+
+
+def sent_mail() -> list[Any]:
+    from moto.ses.models import ses_backends
+
+    return list(ses_backends["123456789012"]["ap-northeast-1"].sent_messages)
+
+
+def trail(cloud: EmbeddedAWS, kind: str, identifier: str) -> list[dict[str, Any]]:
+    """The audit trail of a subject: every domain event that named it (event-journal)."""
+    from monosub.store import audit
+
+    with cloud.as_function("event-journal"):
+        return list(audit.trail(kind, identifier))
+
+
+def a_deal(call: Calls, *, quantity: int = 12) -> dict[str, Any]:
+    lead = call(
+        "POST",
+        "/leads",
+        {
+            "company": "株式会社みなと物流",
+            "person_name": "佐藤 花子",
+            "email": "hanako@minato.example.jp",
+        },
+        groups=None,
+    ).json()
+    converted = call("POST", f"/leads/{lead['lead_id']}/convert", {}).json()
+    deal = call("GET", f"/deals/{converted['deal_id']}").json()
+    changes = {
+        "version": deal["version"],
+        "lines": [
+            {
+                "device_sku": "CAM-ONE-SALE",
+                "plan_sku": "PLAN-30D",
+                "quantity": quantity,
+                "option_skus": ["OPT-DOWNLOAD"],
+            }
+        ],
+        "payment_method": "bank-transfer",
+        "requested_delivery_date": "2026-12-15",
+        "ship_to": {
+            "postal_code": "105-0022",
+            "prefecture": "東京都",
+            "city": "港区",
+            "address_line1": "海岸1-2-3",
+            "recipient_name": "佐藤 花子",
+            "recipient_phone": "03-1234-5678",
+        },
+    }
+    response = call("PATCH", f"/deals/{deal['deal_id']}", changes)
+    assert response.status == 200, response
+    return response.json()
+
+
+def token_of(message: Any) -> str:
+    tokens = re.findall(r'<a href="[^"]+/consent/([^"]+)"', message.body)
+    assert len(set(tokens)) == 1
+    return tokens[0]
+
+
+def test_a_deal_is_quoted_sent_agreed_and_becomes_an_order(cloud: EmbeddedAWS, call: Calls):
+    deal = a_deal(call)
+    created = call(
+        "POST",
+        f"/deals/{deal['deal_id']}/quotes",
+        {"manual_discount": {"monthly_yen": 2000, "reason": "競合対抗"}},
+    )
+    assert created.status == 201, created
+    quote = created.json()
+    assert quote["status"] == "draft" and quote["version"] == 1
+    assert re.fullmatch(r"Q2026-\d{6}", quote["number"])
+    assert "CORP-BULK-10" in quote["priced"]["campaigns_applied"]
+    names = [d["name"] for d in quote["document"]["discounts"]]
+    assert "法人まとめ割" in names and "特別値引き" in names
+    pdf = cloud.s3.get_object(Bucket=cloud.bucket(DOCUMENTS), Key=quote["pdf_key"])["Body"].read()
+    assert pdf.startswith(b"%PDF-")
+
+    sent = call("POST", f"/quotes/{quote['quote_id']}/send", {"version": 1})
+    assert sent.status == 200, sent
+    assert sent.json()["status"] == "sent"
+    (message,) = sent_mail()
+    assert message.destinations["ToAddresses"] == ["hanako@minato.example.jp"]
+    token = token_of(message)
+
+    page = call("GET", f"/consent/{token}", groups=None)
+    assert page.status == 200
+    assert "法人まとめ割" in page.text or "割" in page.text
+    document = re.search(r'name="document" value="([0-9a-f]{64})"', page.text)
+    assert document, page.text[:500]
+    agreed = call.form(f"/consent/{token}", {"decision": "agree", "document": document.group(1)})
+    assert agreed.status == 200, agreed
+    cloud.wait_for_executions()
+
+    after = call("GET", f"/quotes/{quote['quote_id']}").json()
+    assert after["status"] == "accepted"
+    assert after["order_confirmed_at"]
+    assert call("GET", f"/deals/{deal['deal_id']}").json()["stage"] == "won"
+    again = call.form(f"/consent/{token}", {"decision": "agree", "document": document.group(1)})
+    assert again.status == 409
+    cloud.wait_for_executions()
+    types = [entry["type"] for entry in trail(cloud, "deal", deal["deal_id"])]
+    assert types.count("OrderConfirmed") == 1, types
+    (order,) = [e for e in trail(cloud, "deal", deal["deal_id"]) if e["type"] == "OrderConfirmed"]
+    detail = order["detail"]
+    assert detail["quote_id"] == quote["quote_id"] and detail["ship_to"]["city"] == "港区"
+    assert detail["evidence"]["ip"] == "203.0.113.7"
+    assert detail["evidence"]["document_sha256"] == document.group(1)
+    assert "QuoteAccepted" in types and "DealStageChanged" in types
+
+
+def test_a_discount_above_the_reps_limit_waits_for_a_manager(call: Calls):
+    deal = a_deal(call)
+    quote = call(
+        "POST",
+        f"/deals/{deal['deal_id']}/quotes",
+        {"manual_discount": {"one_time_yen": 100_000, "reason": "大口"}},
+    ).json()
+    assert quote["status"] == "awaiting_approval"
+    assert quote["approval"]["needs_manager"] and quote["approval"]["required_percent"] > 10
+    refused = call("POST", f"/quotes/{quote['quote_id']}/send", {"version": 1})
+    assert refused.status == 409 and "approval" in refused.json()["message"]
+    by_rep = call("POST", f"/quotes/{quote['quote_id']}/approve", {"version": 1})
+    assert by_rep.status == 403
+    approved = call(
+        "POST",
+        f"/quotes/{quote['quote_id']}/approve",
+        {"version": 1},
+        groups="regional-manager",
+        user="suzuki",
+    )
+    assert approved.status == 200 and approved.json()["status"] == "draft"
+    assert approved.json()["approval"]["approved_by"] == "suzuki"
+
+
+def test_a_discount_above_every_limit_is_refused(call: Calls):
+    deal = a_deal(call)
+    refused = call(
+        "POST",
+        f"/deals/{deal['deal_id']}/quotes",
+        {"manual_discount": {"monthly_yen": 30_000, "reason": "無理"}},
+    )
+    assert refused.status == 400
+    assert refused.json()["details"][0]["field"].startswith("manual_discount")
+
+
+def test_revising_a_sent_quote_invalidates_its_link(call: Calls):
+    deal = a_deal(call)
+    quote = call("POST", f"/deals/{deal['deal_id']}/quotes", {}).json()
+    call("POST", f"/quotes/{quote['quote_id']}/send", {"version": 1})
+    old_token = token_of(sent_mail()[-1])
+    revised = call("POST", f"/quotes/{quote['quote_id']}/revise", {"version": 1, "term_months": 24})
+    assert revised.status == 200 and revised.json()["version"] == 2
+    assert revised.json()["status"] == "draft"
+    old = call("GET", f"/consent/{old_token}", groups=None)
+    assert old.status == 410
+    versions = call("GET", f"/quotes/{quote['quote_id']}/versions").json()["versions"]
+    assert [v["version"] for v in versions] == [2, 1]
+    pdf = call("GET", f"/quotes/{quote['quote_id']}/pdf", query={"version": "1"})
+    assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
+
+
+def test_a_second_quote_for_the_deal_is_a_conflict(call: Calls):
+    deal = a_deal(call)
+    first = call("POST", f"/deals/{deal['deal_id']}/quotes", {})
+    second = call("POST", f"/deals/{deal['deal_id']}/quotes", {})
+    assert first.status == 201 and second.status == 409
+    assert second.json()["details"]["quote_id"] == first.json()["quote_id"]
