@@ -8,9 +8,11 @@ received are copied under the output folder.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from monosub import clock
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in Tokyo
+BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
 
 
 class Story:
@@ -38,12 +41,14 @@ class Story:
         self.sales: dict[str, str] = {}
         self.ops: dict[str, str] = {}
         self.customer: dict[str, str] = {}
+        self.manager: dict[str, str] = {}
 
     def sign_in(self, server: LocalApiServer) -> None:
         """Tokens signed with the local key, as Cognito sign-in would issue them."""
         for attribute, user, group in (
             ("sales", "tanaka", "sales"),
             ("ops", "ops-suzuki", "ops"),
+            ("manager", "yamada", "regional-manager"),
             ("customer", "c1", "customer"),
         ):
             headers = server.bearer(user, group)
@@ -99,6 +104,27 @@ class Story:
         )
         return status, payload, answered
 
+    def page(self, method: str, url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
+        """What a browser does with a page (HTML, an urlencoded form), not the JSON API."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(
+            url, data=data, method=method, headers={"User-Agent": BROWSER}
+        )
+        if data is not None:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode("utf-8")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode("utf-8")
+
+    def save_bytes(self, name: str, body: bytes) -> Path:
+        target = self.out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        self.written.append(target)
+        return target
+
     def drop(self, kind: str, source: Path, name: str | None = None) -> dict[str, Any]:
         name = name or source.name
         progress = Progress(f"inbox/{kind}/{name}")
@@ -121,7 +147,8 @@ class Story:
 
     def write(self, name: str, payload: Any) -> Path:
         target = self.out / name
-        target.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+        text = json.dumps(payload, ensure_ascii=False, indent=2, default=_plain)
+        target.write_text(text, encoding="utf-8")
         self.written.append(target)
         return target
 
@@ -151,6 +178,7 @@ def run(out: Path) -> int:
             cloud.advance(minutes=15)
             _partner_files(story)
             _sales_pipeline(story)
+            _quote_and_consent(story)
             _schedules(story)
             _ledger_and_audit(story)
             story.transcript.close()
@@ -378,7 +406,107 @@ def _sales_pipeline(story: Story) -> None:
         "POST", f"/deals/{deal_id}/stage", {"to": "won", "version": deal["version"]}, story.sales
     )
     story.say(f"Jumping straight to won -> {status}: {refused['message']}")
-    story.detail("(quotes, the customer's consent page and contracts come next)")
+
+
+def _quote_and_consent(story: Story) -> None:
+    story.chapter("Quote, consent without a login, and the order")
+    deal_id = story.ids["deal"]
+    discount = {"monthly_yen": 6000, "one_time_yen": 50_000, "reason": "競合対抗・20台一括"}
+    status, quote = story.http(
+        "POST", f"/deals/{deal_id}/quotes", {"manual_discount": discount}, story.sales
+    )
+    document = quote["document"]
+    story.say(
+        f"tanaka quotes the deal -> {status}: {quote['number']} v{quote['version']}, one-time "
+        f"¥{document['one_time_total']:,} and monthly ¥{document['monthly_total']:,} incl. tax, "
+        f"campaigns {', '.join(quote['priced']['campaigns_applied']) or 'none'}"
+    )
+    story.detail(
+        f"the manual discount is {quote['approval']['required_percent']}% of the price, above "
+        f"a rep's {quote['approval']['creator_limit_percent']}%: status {quote['status']}"
+    )
+    quote_id = quote["quote_id"]
+    status, refused = story.http(
+        "POST", f"/quotes/{quote_id}/send", {"version": quote["version"]}, story.sales
+    )
+    story.say(f"Sending it before approval -> {status}: {refused['message']}")
+    status, quote = story.http(
+        "POST", f"/quotes/{quote_id}/approve", {"version": quote["version"]}, story.manager
+    )
+    story.say(f"yamada (regional manager) approves -> {status}: {quote['status']}")
+    pdf = story.cloud.s3.get_object(Bucket=story.cloud.bucket("documents"), Key=quote["pdf_key"])[
+        "Body"
+    ].read()
+    saved = story.save_bytes(f"documents/{quote['number']}-v{quote['version']}.pdf", pdf)
+    story.detail(
+        f"見積書 PDF rendered by the document-renderer function: {saved.name}, "
+        f"{len(pdf):,} bytes, sha256 {quote['pdf_sha256'][:16]}…"
+    )
+    status, quote = story.http(
+        "POST", f"/quotes/{quote_id}/send", {"version": quote["version"]}, story.sales
+    )
+    message = _last_email(story)
+    link = re.findall(r'href="([^"]+/consent/[^"]+)"', message.body)[0]
+    story.say(
+        f"tanaka sends it -> {status}: email to {', '.join(message.destinations['ToAddresses'])}"
+        f" 「{message.subject}」"
+    )
+    story.save_bytes("email-quote.html", message.body.encode("utf-8"))
+    story.detail(f"the link (signed, expiring, single use): {link[:70]}…")
+    status, page = story.page("GET", link)
+    story.save_bytes("consent-page.html", page.encode("utf-8"))
+    shown = re.search(r'name="document" value="([0-9a-f]{64})"', page)
+    assert shown is not None, "the consent page carries the document's hash"
+    story.say(
+        f"The customer opens the link on a phone, no login -> {status}: lines with list price, "
+        "discount and discounted price, and the terms (consent-page.html)"
+    )
+    status, answer = story.page("POST", link, {"decision": "agree", "document": shown.group(1)})
+    story.save_bytes("consent-agreed.html", answer.encode("utf-8"))
+    story.say(f"The customer presses 同意する -> {status}")
+    status, _ = story.page("POST", link, {"decision": "agree", "document": shown.group(1)})
+    story.detail(f"a double click posts again -> {status}: one agreement is recorded")
+    story.cloud.wait_for_executions()
+    _, quote = story.http("GET", f"/quotes/{quote_id}", headers=story.sales)
+    _, deal = story.http("GET", f"/deals/{deal_id}", headers=story.sales)
+    story.say(
+        f"The agreement moves the order on by itself: quote {quote['status']}, deal {deal['stage']}"
+    )
+    _, evidence = story.http("GET", f"/consents/{quote['consent_id']}", headers=story.ops)
+    story.write("consent-evidence.json", evidence)
+    answered = evidence.get("answer") or {}
+    story.detail(
+        f"evidence: document sha256 {str(answered.get('document_sha256'))[:16]}…, "
+        f"version {answered.get('document_version')}, at {answered.get('answered_at')}, "
+        f"IP {answered.get('ip')}, browser {str(answered.get('user_agent'))[:28]}…"
+    )
+    orders = _events_of(story, "deal", deal_id, "OrderConfirmed")
+    story.say(
+        f"OrderConfirmed is on the EventBridge bus for fulfilment (×{len(orders)}): "
+        + (
+            f"ship to {orders[0]['detail']['ship_to']['city']}, "
+            f"{sum(line['quantity'] for line in orders[0]['detail']['lines'])} devices, "
+            f"delivery wanted {orders[0]['detail']['requested_delivery_date']}"
+            if orders
+            else "missing!"
+        )
+    )
+    if orders:
+        story.write("order-confirmed.json", orders[0])
+
+
+def _last_email(story: Story) -> Any:
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends[next(iter(ses_backends))]["ap-northeast-1"]
+    return backend.sent_messages[-1]
+
+
+def _events_of(story: Story, kind: str, identifier: str, detail_type: str) -> list[Any]:
+    from monosub.store import audit
+
+    with story.cloud.as_function("event-journal"):
+        return [e for e in audit.trail(kind, identifier) if e["type"] == detail_type]
 
 
 def _schedules(story: Story) -> None:
@@ -437,3 +565,12 @@ def _ledger_and_audit(story: Story) -> None:
         f"{len(invocations)} Lambda invocations ran the real handlers: "
         + ", ".join(f"{k} ×{v}" for k, v in sorted(by_function.items()))
     )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers (Decimal) as JSON numbers."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")

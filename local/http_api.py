@@ -176,7 +176,8 @@ class LocalApiServer:
                 if self.path.startswith("/_local/"):
                     self._local(body)
                     return
-                headers = {k: v for k, v in self.headers.items()}
+                # API Gateway adds X-Forwarded-Proto (https there); this server speaks http.
+                headers = {"X-Forwarded-Proto": "http", **dict(self.headers.items())}
                 event, refusal = proxy_event(
                     self.command, self.path, headers, body, cloud.stage, key=key
                 )

@@ -299,6 +299,8 @@ def price_document(
     """The 見積書 of a priced result with the manual discount, and the same figures line
     by line for the consent page (each line's list price, its discount: campaigns without a
     period plus its share of the manual discount, and the discounted price)."""
+    if manual is not None:
+        discount_share(manual, priced)  # refuses a discount larger than the price
     rows: list[_Row] = []
     discounts: list[Discount] = []
     for priced_line in priced.lines:
