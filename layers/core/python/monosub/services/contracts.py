@@ -257,7 +257,7 @@ def start(
             raise Conflict(
                 f"contract {contract_id} is {contract.status}"
                 + (f" since {contract.start_date}" if contract.start_date else ""),
-                details={"status": contract.status, "start_date": contract.start_date},
+                details=_details(status=contract.status, start_date=contract.start_date),
             )
         if start_date < contract.contract_date:
             raise ValidationFailed(
@@ -452,13 +452,13 @@ def give_notice(
     if contract.notice is not None or not contract.auto_renew:
         raise Conflict(
             f"contract {contract_id} does not renew: it ends on {contract.end_date}",
-            details={"auto_renew": contract.auto_renew, "end_date": contract.end_date},
+            details=_details(auto_renew=contract.auto_renew, end_date=contract.end_date),
         )
     today = clock.today()
     if not rules.notice_still_possible(today, contract.notice_date):
         raise Conflict(
             f"the notice date {contract.notice_date} of contract {contract_id} has passed",
-            details={"notice_date": contract.notice_date, "today": today},
+            details=_details(notice_date=contract.notice_date, today=today),
         )
     assert contract.end_date is not None
     now = clock.now_iso()
@@ -622,6 +622,11 @@ def _check_settings(notice_days: int) -> None:
             "notice_days is out of range",
             details=[{"field": "notice_days", "message": f"0 to {rules.MAX_NOTICE_DAYS}"}],
         )
+
+
+def _details(**values: Any) -> dict[str, Any]:
+    """Details of a refusal, as JSON values (dates as ISO strings)."""
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}
 
 
 def _instant(value: str | datetime) -> str:
