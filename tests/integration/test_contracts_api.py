@@ -246,7 +246,8 @@ def test_a_contract_over_http(api, call):
     assert api("GET", f"/contracts/{contract.contract_id}", groups="customer").status == 403
 
 
-def test_contracts_by_account_and_status_are_paged(api, call):
+def test_contracts_by_account_and_status_are_paged(api, call, monkeypatch):
+    monkeypatch.setattr(store, "_BATCH_GET_SIZE", 2)  # a page's contracts read in batches
     ids = []
     for _ in range(5):
         ids.append(contract_for(call, account_id="account_many").contract_id)

@@ -421,8 +421,7 @@ def renewals_to_request(first_notice: date, last_notice: date) -> Iterator[Contr
             if not last:
                 break
             start = from_item(last)
-        for offset in range(0, len(listed), _BATCH_GET_SIZE):
-            yield from _contracts_of(listed[offset : offset + _BATCH_GET_SIZE], None, None)
+        yield from _contracts_of(listed, None, None)
 
 
 # ---- paging helpers ------------------------------------------------------------------------
@@ -565,12 +564,20 @@ def _contracts_of(
     """The listed contracts, read whole and consistently, in the listing's order; any the
     caller may not see are left out."""
     keys = [_pk(str(item["contract_id"])) for item in listed]
-    if not keys:
-        return []
+    unique = list(dict.fromkeys(keys))
+    read: dict[str, dict[str, Any]] = {}
+    for offset in range(0, len(unique), _BATCH_GET_SIZE):
+        read |= _batch_get(unique[offset : offset + _BATCH_GET_SIZE])
+    contracts = [Contract.model_validate(read[pk]) for pk in keys if pk in read]
+    return [c for c in contracts if visible(c, segments, agency_id)]
+
+
+def _batch_get(keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The contracts of up to 100 partitions, read consistently, by pk."""
     read: dict[str, dict[str, Any]] = {}
     request: dict[str, Any] = {
         _table.name: {
-            "Keys": [to_item({"pk": pk, "sk": "CONTRACT"}) for pk in dict.fromkeys(keys)],
+            "Keys": [to_item({"pk": pk, "sk": "CONTRACT"}) for pk in keys],
             "ConsistentRead": True,
         }
     }
@@ -581,9 +588,6 @@ def _contracts_of(
             read[str(item["pk"])] = item
         request = response.get("UnprocessedKeys") or {}
         if not request:
-            break
+            return read
         time.sleep(0.01 * 2**attempt)
-    else:
-        raise RuntimeError("contracts could not be read: the table kept throttling")
-    contracts = [Contract.model_validate(read[pk]) for pk in keys if pk in read]
-    return [c for c in contracts if visible(c, segments, agency_id)]
+    raise RuntimeError("contracts could not be read: the table kept throttling")
