@@ -557,7 +557,10 @@ def test_a_renewal_marked_but_not_published_is_sent_by_the_next_run(call, monkey
     assert renewal_events(published) == []
     again = call(service.run_renewals, dt.date(2026, 11, 20))  # a failed run runs again
     assert again["status"] == "succeeded" and again["resent"] == 1
-    assert [d["contract_id"] for d in renewal_events(published)] == [contract.contract_id]
+    (resent,) = renewal_events(published)
+    assert resent["contract_id"] == contract.contract_id
+    assert resent["monthly_total"] == contract.monthly_total
+    assert type(resent["monthly_total"]) is int and type(resent["term_months"]) is int
     assert call(service.run_renewals, dt.date(2026, 11, 21))["listed"] == 0
 
 

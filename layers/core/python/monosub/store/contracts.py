@@ -40,6 +40,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from monosub import clock
@@ -262,7 +263,13 @@ def mark_renewal_requested(
 
 
 def renewal_marker(contract_id: str, term_end: date) -> dict[str, Any] | None:
-    return _table.get(_pk(contract_id), f"RENEWAL#{term_end.isoformat()}")
+    """The marker of that term's renewal request (its ``detail`` as published: numbers are
+    whole yen and counts, so DynamoDB's Decimals come back as int)."""
+    item = _table.get(_pk(contract_id), f"RENEWAL#{term_end.isoformat()}")
+    if item is None:
+        return None
+    detail = {k: int(v) if isinstance(v, Decimal) else v for k, v in item["detail"].items()}
+    return {**item, "detail": detail}
 
 
 def renewal_published(contract_id: str, term_end: date, *, published_at: str) -> None:
