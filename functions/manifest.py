@@ -72,6 +72,13 @@ QUOTES_ROUTES: tuple[Route, ...] = (
     Route("POST", "/quotes/{quote_id}/send"),
 )
 
+CONTRACTS_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/contracts"),
+    Route("GET", "/contracts/expiring"),  # the expiring-contracts dashboard
+    Route("GET", "/contracts/{contract_id}"),
+    Route("POST", "/contracts/{contract_id}/notice"),
+)
+
 CONSENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/consent/{token}", auth="public"),  # the page a customer's link opens
     Route("POST", "/consent/{token}", auth="public"),  # 同意する / 同意しない
@@ -79,7 +86,7 @@ CONSENT_ROUTES: tuple[Route, ...] = (
 )
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
-API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES
+API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
@@ -189,6 +196,22 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes_to=(DOMAIN_EVENTS,),
         invokes=(DOCUMENT_RENDERER,),  # the contract PDF
         timeout_seconds=60,
+    ),
+    Function(
+        name="contract-renewals",
+        handler="functions.schedules.renewals.handler",
+        description="Daily: RenewalQuoteDue for each auto-renewing contract whose notice date "
+        "is near, once per contract term",
+        triggers=(
+            Schedule(
+                rule="contract-renewals-daily",
+                expression="cron(0 21 * * ? *)",  # 06:00 in Tokyo
+                description="Daily request of the renewal quotes that fall due",
+            ),
+        ),
+        tables={RECORDS: RW, RUNS: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=300,
     ),
     Function(
         name="event-journal",

@@ -493,6 +493,17 @@ def _quote_and_consent(story: Story) -> None:
     )
     if orders:
         story.write("order-confirmed.json", orders[0])
+    _, contract = story.http("GET", f"/contracts/{quote['contract_created']}", headers=story.sales)
+    pdf = story.cloud.s3.get_object(
+        Bucket=story.cloud.bucket("documents"), Key=contract["pdf_key"]
+    )["Body"].read()
+    saved = story.save_bytes(f"documents/{contract['number']}.pdf", pdf)
+    story.say(
+        f"Contract {contract['number']} is made from the accepted quote: {contract['status']} "
+        f"(starts when shipped or installed), {contract['term_months']} months, auto-renewal "
+        f"{'on' if contract['auto_renew'] else 'off'}, notice {contract['notice_days']} days; "
+        f"契約書 PDF {saved.name}"
+    )
 
 
 def _last_email(story: Story) -> Any:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import accounts, catalog, deals, idempotency, leads, quotes, runs
 from functions.api import consent as consent_api
+from functions.api import contracts as contracts_api
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -29,6 +30,7 @@ app.include_router(catalog.router)
 app.include_router(deals.router)
 app.include_router(quotes.router)
 app.include_router(consent_api.router)
+app.include_router(contracts_api.router)
 
 _PUBLIC = [
     (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))

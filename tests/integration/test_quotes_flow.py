@@ -180,6 +180,9 @@ def test_a_deal_is_quoted_sent_agreed_and_becomes_an_order(cloud: EmbeddedAWS, c
     after = call("GET", f"/quotes/{quote['quote_id']}").json()
     assert after["status"] == "accepted"
     assert after["order_confirmed_at"]
+    contract = call("GET", f"/contracts/{after['contract_created']}").json()
+    assert contract["status"] == "pending_start" and contract["quote_id"] == quote["quote_id"]
+    assert contract["term_months"] == 12
     assert call("GET", f"/deals/{deal['deal_id']}").json()["stage"] == "won"
     again = call.form(f"/consent/{token}", {"decision": "agree", "document": document.group(1)})
     assert again.status == 409
@@ -189,6 +192,7 @@ def test_a_deal_is_quoted_sent_agreed_and_becomes_an_order(cloud: EmbeddedAWS, c
     (order,) = [e for e in trail(cloud, "deal", deal["deal_id"]) if e["type"] == "OrderConfirmed"]
     detail = order["detail"]
     assert detail["quote_id"] == quote["quote_id"] and detail["ship_to"]["city"] == "港区"
+    assert detail["contract_id"] == contract["contract_id"]
     assert detail["evidence"]["ip"] == "203.0.113.7"
     assert detail["evidence"]["document_sha256"] == document.group(1)
     assert "QuoteAccepted" in types and "DealStageChanged" in types

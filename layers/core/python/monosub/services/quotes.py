@@ -39,8 +39,8 @@ from monosub.models.quotes import (
     SendQuote,
 )
 from monosub.observability import count, logger
+from monosub.services import contracts, pricing
 from monosub.services import deals as deal_service
-from monosub.services import pricing
 from monosub.store import quotes as store
 from monosub.store import records
 from monosub.store.dynamo import TransactionConflict
@@ -501,10 +501,14 @@ def on_consent_answer(
         quote = accepted
     if quote.status != "accepted":
         return f"quote is {quote.status}"
+    contract_id = _make_contract(quote, evidence, publisher)
+    if quote.purpose == "renewal":
+        if quote.contract_created is None:
+            _save(quote, quote.model_copy(update={"contract_created": contract_id}))
+        return "renewed"
     deal = deal_service.win_by_acceptance(
         quote.deal_id, quote_id=quote.quote_id, by=SYSTEM, publisher=publisher
     )
-    contract_id = _make_contract(quote, evidence, publisher)
     if quote.order_confirmed_at is None:
         _confirm_order(quote, deal, contract_id, evidence, publisher)
     return "accepted"
@@ -512,17 +516,17 @@ def on_consent_answer(
 
 def _make_contract(
     quote: Quote, evidence: Mapping[str, Any], publisher: EventPublisher | None
-) -> str | None:
-    """The contract of an accepted quote (once), recorded on the quote."""
-    try:
-        from monosub.services import contracts  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # contracts arrive with their own slice
-        return None
-    contract = contracts.create_from_quote(
+) -> str:
+    """The contract of an accepted quote (made once; a repeat returns the same one), or the
+    next term of the contract a renewal quote was for."""
+    agreed_at = str(evidence.get("answered_at") or clock.now_iso())
+    sha256 = str(evidence.get("document_sha256") or "")
+    make = contracts.renew_from_quote if quote.purpose == "renewal" else contracts.create_from_quote
+    contract = make(
         quote,
-        agreed_at=str(evidence.get("answered_at") or clock.now_iso()),
-        consent_id=str(quote.consent_id),
-        document_sha256=str(evidence.get("document_sha256") or ""),
+        agreed_at=agreed_at,
+        consent_id=quote.consent_id,
+        document_sha256=sha256,
         publisher=publisher,
     )
     return contract.contract_id
@@ -531,7 +535,7 @@ def _make_contract(
 def _confirm_order(
     quote: Quote,
     deal: Deal,
-    contract_id: str | None,
+    contract_id: str,
     evidence: Mapping[str, Any],
     publisher: EventPublisher | None,
 ) -> None:

@@ -1,0 +1,95 @@
+"""Contracts over HTTP (staff), declared in ``functions/manifest.py`` (CONTRACTS_ROUTES).
+
+``GET /contracts`` lists an account's contracts or those in a status, ``GET
+/contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/{contract_id}``
+reads one, ``POST /contracts/{contract_id}/notice`` records the customer's notice (with the
+``version`` read: a stale one is 409, as is a notice after the notice date).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from monosub import auth
+from monosub.models.contracts import ContractStatus, GiveNotice
+from monosub.services import contracts
+
+router = APIGatewayRouter()
+
+
+def _caller() -> str:
+    return auth.require_staff(auth.principal_from_event(router.current_event.raw_event)).user
+
+
+def _visibility() -> tuple[frozenset[str] | None, str | None]:
+    """The segments and agency the caller may see (None: no limit). Every staff member sees
+    every contract until the caller's role is mapped here (``monosub.access``)."""
+    return None, None
+
+
+@router.get("/contracts")
+def list_contracts(
+    account_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: Annotated[ContractStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    next_token: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+) -> dict[str, Any]:
+    """An account's contracts (optionally in one status), or the contracts in one status,
+    newest first; pass the answer's ``next`` for the next page."""
+    segments, agency_id = _visibility()
+    page = contracts.list_contracts(
+        account_id=account_id,
+        status=status,
+        limit=limit,
+        after=next_token,
+        segments=segments,
+        agency_id=agency_id,
+    )
+    return page.model_dump(mode="json")
+
+
+@router.get("/contracts/expiring")
+def list_expiring(
+    within_days: Annotated[
+        int, Query(ge=0, le=contracts.MAX_EXPIRING_DAYS, description="From today (Asia/Tokyo)")
+    ] = contracts.DEFAULT_EXPIRING_DAYS,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    next_token: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+) -> dict[str, Any]:
+    """Active contracts ending within ``within_days`` days, soonest first: customer, end and
+    notice dates, auto-renewal, monthly amount, owner."""
+    segments, agency_id = _visibility()
+    page = contracts.list_expiring(
+        within_days=within_days,
+        limit=limit,
+        after=next_token,
+        segments=segments,
+        agency_id=agency_id,
+    )
+    return page.model_dump(mode="json")
+
+
+@router.get("/contracts/<contract_id>")
+def get_contract(contract_id: str) -> dict[str, Any]:
+    segments, agency_id = _visibility()
+    contract = contracts.get_contract(contract_id, segments=segments, agency_id=agency_id)
+    return contract.model_dump(mode="json")
+
+
+@router.post("/contracts/<contract_id>/notice")
+def give_notice(contract_id: str, notice: GiveNotice) -> dict[str, Any]:
+    """The contract after the notice: it will not renew. 409 when ``version`` is stale, the
+    contract is not active, does not renew anyway, or its notice date has passed."""
+    segments, agency_id = _visibility()
+    contract = contracts.give_notice(
+        contract_id,
+        version=notice.version,
+        by=_caller(),
+        reason=notice.reason,
+        segments=segments,
+        agency_id=agency_id,
+    )
+    return contract.model_dump(mode="json")
