@@ -35,6 +35,7 @@ CORE_ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", auth="public"),
     Route("GET", "/runs"),
     Route("GET", "/runs/{run_id}"),
+    Route("POST", "/runs/{run_id}/retry"),  # ops only: re-drive a failed run's execution
 )
 LEADS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/leads", auth="public"),
@@ -96,6 +97,7 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
         secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
+        redrives=(FILE_INTAKE,),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
     ),
     Function(

@@ -167,6 +167,8 @@ class MonosubStack(Stack):
             self._acknowledge_bucket_grant(declared, bucket, access)
         for machine in declared.declaration.starts:
             self.workflows[machine].grant_start(function, acknowledge_on=declared)
+        for machine in declared.declaration.redrives:
+            self.workflows[machine].grant_redrive(function, acknowledge_on=declared)
         for bus in declared.declaration.publishes_to:
             self.storage.event_buses[bus].grant_put_events_to(function)
         for secret in declared.declaration.secrets:
