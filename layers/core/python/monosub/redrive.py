@@ -7,9 +7,10 @@ re-drives declares the machines it may re-drive (``redrives=`` in ``functions/ma
 which gives it ``STATE_MACHINE_<NAME>`` and ``states:RedriveExecution`` on those executions
 only.
 
-Order matters: the ledger says ``running`` again *before* the execution continues, because
-the first step of a re-driven execution may read the run (Inspect treats a finished run as
-already done). If Step Functions refuses, the run is put back as it was.
+Order matters: the ledger says ``running`` again (a conditional write on ``failed`` and the
+attempt number, so of two retries at once only one goes on) *before* the execution continues,
+so no step of the re-driven execution sees the run as it was. If Step Functions refuses, the
+run is put back as it was.
 """
 
 from __future__ import annotations

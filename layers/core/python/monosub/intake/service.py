@@ -227,7 +227,7 @@ def _unknown_kind_message(kind: str | None) -> str:
 def inspect(state: dict[str, Any]) -> dict[str, Any]:
     """Fingerprint, check the kind, parse and validate every row. Writes only the ledger."""
     run = runs.require(state["run_id"])
-    if run.final:
+    if run.final and run.status != "failed":  # a failed run is re-driven: inspect again
         return {"outcome": "already_done", "status": run.status}
     drop = _drop_from_state(state)
     if drop.size > MAX_FILE_BYTES:
