@@ -82,7 +82,7 @@ def test_a_run_that_failed_in_an_outage_is_re_driven_to_success_without_doubles(
 
     # The run continued at Apply and succeeded: four leads, each written exactly once.
     status, finished = http("GET", f"/runs/{run_id}", user="ops1", groups="ops")
-    assert status == 200 and finished["status"] == "succeeded"
+    assert status == 200 and finished["status"] == "succeeded" and finished["errors"] == []
     assert finished["counts"]["created"] == 4
     created = open_leads(cloud)
     assert len(created) == 4

@@ -340,6 +340,7 @@ def complete(
         status="succeeded",
         message=f"applied: {summary}",
         subject={**run.subject, "archived_as": target},
+        errors=[],  # a step that failed and was retried or re-driven is no error of the run
     )
     count("FilesProcessed")
     publisher.publish(
