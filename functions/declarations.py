@@ -143,6 +143,7 @@ class Function:
     tables: dict[str, Access] = field(default_factory=dict)
     buckets: dict[str, Access] = field(default_factory=dict)
     starts: tuple[str, ...] = ()  # state machines it starts
+    redrives: tuple[str, ...] = ()  # state machines whose failed executions it re-drives
     publishes_to: tuple[str, ...] = ()  # event buses it puts events on
     secrets: tuple[str, ...] = ()  # secrets it reads (GetSecretValue)
     sends_email: bool = False  # through SES, from the stage's sender address
@@ -172,7 +173,7 @@ class Function:
             environment[config.table_env(table)] = names.tables[table]
         for bucket in self.buckets:
             environment[config.bucket_env(bucket)] = names.buckets[bucket]
-        for machine in self.starts:
+        for machine in (*self.starts, *self.redrives):
             environment[config.state_machine_env(machine)] = names.state_machines[machine]
         if self.publishes_to:
             environment[config.EVENT_BUS_ENV] = names.event_buses[self.publishes_to[0]]

@@ -37,6 +37,7 @@ CORE_ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", auth="public"),
     Route("GET", "/runs"),
     Route("GET", "/runs/{run_id}"),
+    Route("POST", "/runs/{run_id}/retry"),  # ops only: re-drive a failed run's execution
 )
 LEADS_ROUTES: tuple[Route, ...] = (
     Route("POST", "/leads", auth="public"),
@@ -116,6 +117,7 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
         buckets={DOCUMENTS: R},  # issued PDFs, for download
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
+        redrives=(FILE_INTAKE,),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
     ),
     Function(

@@ -32,6 +32,7 @@ def check_functions(functions: Sequence[declarations.Function]) -> None:
         problems += _unknown(where, "table", function.tables, tables)
         problems += _unknown(where, "bucket", function.buckets, buckets)
         problems += _unknown(where, "state machine", function.starts, machines)
+        problems += _unknown(where, "state machine", function.redrives, machines)
         problems += _unknown(where, "event bus", function.publishes_to, buses)
         for trigger in function.triggers:
             if isinstance(trigger, declarations.ObjectCreated):

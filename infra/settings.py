@@ -69,10 +69,28 @@ class StageSettings:
         return "INFO"
 
     @property
+    def rate_limits(self) -> RateLimits:
+        """A person sends the lead form a few times and opens a consent link a few times; a
+        company's NAT puts many people behind one IP, hence the margin. Test stages allow
+        scripted tests."""
+        if self.is_production:
+            return RateLimits(lead_form=30, consent_page=100)
+        return RateLimits(lead_form=300, consent_page=300)
+
+    @property
     def email_sender(self) -> str:
         """The address customers receive mail from; an SES identity the stack declares.
         Override with ``-c email_sender=...`` (the identity must then be verified in SES)."""
         return f"no-reply+{self.name}@monosub.example.jp"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """WAF rate-based rules on the public API routes: requests per client IP per five
+    minutes (WAF's evaluation window) before that IP is blocked until it slows down."""
+
+    lead_form: int  # POST /leads, the public contact form
+    consent_page: int  # GET/POST /consent/{token}, the page a customer's link opens
 
 
 def pascal(name: str) -> str:

@@ -12,6 +12,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_ses as ses
@@ -22,6 +23,7 @@ from functions.declarations import Access
 from infra import nag
 from infra.checks import check_functions
 from infra.constructs.api import Api
+from infra.constructs.firewall import ApiFirewall
 from infra.constructs.functions import DeclaredFunction, functions_code
 from infra.constructs.layers import Layers
 from infra.constructs.operations import Operations
@@ -126,6 +128,14 @@ class MonosubStack(Stack):
             if any(isinstance(t, declarations.Api) for f in functions for t in f.triggers)
             else None
         )
+        self.firewall = (
+            ApiFirewall(
+                self, "Firewall", settings=settings, stage=self.api.rest_api.deployment_stage
+            )
+            if self.api
+            else None
+        )
+        self.rules: list[tuple[declarations.Schedule | declarations.EventRule, events.Rule]] = []
         for function in self.functions.values():
             self._grant(function)
             self._connect(function)
@@ -139,6 +149,9 @@ class MonosubStack(Stack):
             tables=self.storage.tables,
             rest_api=self.api.rest_api if self.api else None,
             alarm_email=self.node.try_get_context("alarm_email"),
+            rules=self.rules,
+            log_groups=self._log_groups(),
+            firewall=self.firewall,
         )
         self._outputs()
 
@@ -167,6 +180,8 @@ class MonosubStack(Stack):
             self._acknowledge_bucket_grant(declared, bucket, access)
         for machine in declared.declaration.starts:
             self.workflows[machine].grant_start(function, acknowledge_on=declared)
+        for machine in declared.declaration.redrives:
+            self.workflows[machine].grant_redrive(function, acknowledge_on=declared)
         for bus in declared.declaration.publishes_to:
             self.storage.event_buses[bus].grant_put_events_to(function)
         for secret in declared.declaration.secrets:
@@ -254,15 +269,16 @@ class MonosubStack(Stack):
                         s3.NotificationKeyFilter(prefix=prefix, suffix=suffix or None),
                     )
                 case declarations.Schedule():
-                    events.Rule(
+                    schedule = events.Rule(
                         self,
                         pascal(trigger.rule) + "Rule",
                         description=trigger.description,
                         schedule=events.Schedule.expression(trigger.expression),
                         targets=[targets.LambdaFunction(function)],
                     )
+                    self.rules.append((trigger, schedule))
                 case declarations.EventRule():
-                    events.Rule(
+                    rule = events.Rule(
                         self,
                         pascal(trigger.rule) + "Rule",
                         description=trigger.description,
@@ -272,8 +288,17 @@ class MonosubStack(Stack):
                         ),
                         targets=[targets.LambdaFunction(function)],
                     )
+                    self.rules.append((trigger, rule))
                 case declarations.StateMachineTask():
                     pass  # bound into the state machine's definition by its Workflow
+
+    def _log_groups(self) -> list[logs.ILogGroup]:
+        """Every log group of the stage: functions, state machines, API access logs."""
+        groups: list[logs.ILogGroup] = [f.log_group for f in self.functions.values()]
+        groups += [w.log_group for w in self.workflows.values()]
+        if self.api:
+            groups.append(self.api.access_logs)
+        return groups
 
     def _acknowledge_bucket_notifications_handler(self) -> None:
         handler = self.node.try_find_child(BUCKET_NOTIFICATIONS_HANDLER)

@@ -137,6 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"monosub is serving the embedded AWS (up in {cloud.started_seconds:.2f}s)")
     print(f"  API:            {server.url}")
     print(f"  OpenAPI:        {server.url}/openapi.json")
+    print(f"  ops page:       {server.url}/ops")
     print(f"  business clock: {clock.iso(cloud.now())}")
     print("  sign in:        TOKEN=$(uv run monosub token --user tanaka --groups sales)")
     print(f'  try:            curl -s {server.url}/leads -H "Authorization: Bearer $TOKEN"')

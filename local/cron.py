@@ -134,3 +134,17 @@ def fire_times(expression: str, after: datetime, until: datetime) -> Iterator[da
                     if after < moment <= until:
                         yield moment
         day += timedelta(days=1)
+
+
+def longest_gap(expression: str, within: timedelta = timedelta(days=400)) -> timedelta | None:
+    """The longest time between two consecutive firings over ``within`` (from 2026-01-01
+    UTC): what a "the scheduled run did not start" alarm must watch at least. None when the
+    schedule fires fewer than twice in that time."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    previous: datetime | None = None
+    longest: timedelta | None = None
+    for moment in fire_times(expression, start, start + within):
+        if previous is not None and (longest is None or moment - previous > longest):
+            longest = moment - previous
+        previous = moment
+    return longest

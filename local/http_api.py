@@ -8,7 +8,9 @@ authorizer). Tokens are JWTs signed with the local key (``local/identity.py``,
 ``monosub token``); their claims go into the request context as the authorizer's would. A
 public route with a valid token gets the claims too; with a bad one it is refused.
 
-``/_local/...`` endpoints let the CLI drive a running ``monosub serve`` (clock, drops).
+``/_local/...`` endpoints let the CLI drive a running ``monosub serve`` (clock, drops), and
+``GET /ops`` is the local ops page (``local/ops_page.py``). Neither is an API route: API
+Gateway has neither on AWS.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from functions.manifest import API_ROUTES
-from local import identity
+from local import identity, ops_page
 from local.runtime import EmbeddedAWS
 from monosub import clock
 
@@ -175,6 +177,10 @@ class LocalApiServer:
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/_local/"):
                     self._local(body)
+                    return
+                if self.command == "GET" and urlsplit(self.path).path.rstrip("/") == "/ops":
+                    page = ops_page.render(cloud).encode("utf-8")
+                    self._respond(200, page, {"Content-Type": "text/html; charset=utf-8"})
                     return
                 # API Gateway adds X-Forwarded-Proto (https there); this server speaks http.
                 headers = {"X-Forwarded-Proto": "http", **dict(self.headers.items())}

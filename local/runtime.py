@@ -30,7 +30,7 @@ import boto3
 
 from functions import manifest
 from functions.declarations import ResourceNames
-from local import cron, moto_fixes, provision
+from local import cron, moto_fixes, provision, redrive
 from monosub import aws, clock, config
 
 REGION = provision.REGION
@@ -43,6 +43,7 @@ class Invocation:
     seconds: float
     errored: bool
     error: str | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # wall clock, when it ended
 
 
 @dataclass
@@ -101,7 +102,10 @@ class EmbeddedAWS:
     def stop(self) -> None:
         self.wait_for_executions(timeout=30, raise_on_timeout=False)
         for target, name, original in reversed(self._patches):
-            setattr(target, name, original)
+            if original is _ABSENT:
+                delattr(target, name)
+            else:
+                setattr(target, name, original)
         self._patches.clear()
         if self._mock is not None:
             self._mock.stop()
@@ -366,10 +370,32 @@ class EmbeddedAWS:
         arn = self.state_machine_arn(logical)
         return list(self.sfn.list_executions(stateMachineArn=arn)["executions"])
 
+    def execution_metrics(self, logical: str, since: datetime | None = None) -> dict[str, int]:
+        """What CloudWatch's ``AWS/States`` metrics of this state machine would sum to, over
+        the executions that started (``ExecutionsStarted``) or ended (the others) at or
+        after ``since`` (wall-clock time, as Step Functions stamps them): the figures the
+        state machine's alarms compare with their thresholds."""
+        ended = {
+            "SUCCEEDED": "ExecutionsSucceeded",
+            "FAILED": "ExecutionsFailed",
+            "TIMED_OUT": "ExecutionsTimedOut",
+            "ABORTED": "ExecutionsAborted",
+        }
+        metrics = dict.fromkeys(("ExecutionsStarted", *ended.values()), 0)
+        for execution in self.executions(logical):
+            if since is None or execution["startDate"] >= since:
+                metrics["ExecutionsStarted"] += 1
+            stopped = execution.get("stopDate")
+            metric = ended.get(execution["status"])
+            if metric and (since is None or (stopped and stopped >= since)):
+                metrics[metric] += 1
+        return metrics
+
     # ---- patches -------------------------------------------------------------------------------
 
     def _patch(self, target: Any, name: str, replacement: Any) -> Any:
-        original = getattr(target, name)
+        """Replace (or add: moto lacks some actions) ``target.name`` until ``stop``."""
+        original = getattr(target, name, _ABSENT)
         self._patches.append((target, name, original))
         setattr(target, name, replacement)
         return original
@@ -383,6 +409,7 @@ class EmbeddedAWS:
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
             wait_function,
         )
+        from moto.stepfunctions.responses import StepFunctionResponse
 
         runtime = self
 
@@ -416,6 +443,14 @@ class EmbeddedAWS:
 
         self._patch(wait_function.WaitFunction, "_wait_interval", no_wait)
 
+        # RedriveExecution, which moto lacks, and the redrive fields of DescribeExecution.
+        self._patch(StepFunctionResponse, "redrive_execution", redrive.redrive_execution_response)
+        self._patch(
+            StepFunctionResponse,
+            "describe_execution",
+            redrive.with_redrive_fields(StepFunctionResponse.describe_execution),
+        )
+
 
 class FunctionError(Exception):
     def __init__(self, function: str, payload: Any) -> None:
@@ -436,6 +471,7 @@ class _InstantTime:
 
 
 _DYNAMODB_LOCK = threading.RLock()
+_ABSENT = object()  # what _patch remembers for an attribute it added
 
 
 def _iso(moment: datetime) -> str:

@@ -88,12 +88,6 @@ class Api(Construct):
             "with enable_validation=True and pydantic models), the one place that knows the "
             "schemas; API Gateway models would be a second copy that drifts.",
         )
-        nag.acknowledge(
-            self,
-            "AwsSolutions-APIG3",
-            "No WAF yet: staff routes need a Cognito token and the stage is throttled. A WAF "
-            "rate-based rule for the public lead form is an open cost decision (docs/infra.md).",
-        )
 
     def _user_pool(self, settings: StageSettings) -> cognito.UserPool:
         pool = cognito.UserPool(

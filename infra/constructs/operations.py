@@ -1,27 +1,95 @@
-"""What ops sees in the console: one dashboard with a section per workflow, and alarms to an
-SNS topic. Built from the declarations: every state machine, function and table gets its
-widgets and alarms without being named here."""
+"""What ops sees in the console: one dashboard with a section per workflow, alarms to an SNS
+topic, and saved Logs Insights queries. Built from the declarations: every state machine,
+function, table, schedule and rule gets its widgets and alarms without being named here.
+Each alarm's description names its runbook section in docs/operations.md."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions import declarations
+from infra.constructs.firewall import ApiFirewall
 from infra.constructs.functions import DeclaredFunction
 from infra.settings import StageSettings, pascal
+from local import cron
 
 NAMESPACE = "monosub"
 FIVE_MINUTES = Duration.minutes(5)
+RUNBOOK = "docs/operations.md"
+# CloudWatch: period x evaluation periods may not exceed 7 days (1 day under 1-hour periods).
+LONGEST_WATCH = timedelta(days=7)
+
+# Triggers through which Lambda is invoked asynchronously (its own retries, then dropped).
+ASYNC_TRIGGERS = (declarations.ObjectCreated, declarations.Schedule, declarations.EventRule)
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    """A saved Logs Insights query over every log group of the stage (functions, state
+    machines, API access logs). Replace ``placeholder`` in the query before running it."""
+
+    name: str
+    about: str
+    placeholder: str | None
+    filter: str
+
+
+SAVED_QUERIES: tuple[SavedQuery, ...] = (
+    SavedQuery(
+        "run",
+        "everything about one run: its file's drop, every step, the execution's events",
+        "RUN_ID",
+        'correlation_id = "RUN_ID" or run_id = "RUN_ID" or @message like "RUN_ID"',
+    ),
+    SavedQuery(
+        "file",
+        "everything about one partner file, by (part of) its key or name",
+        "FILE_NAME",
+        'key like "FILE_NAME" or correlation_id like "FILE_NAME" or @message like "FILE_NAME"',
+    ),
+    SavedQuery(
+        "customer",
+        "everything about one customer: a lead, account, contact or deal id",
+        "CUSTOMER_ID",
+        'lead_id = "CUSTOMER_ID" or account_id = "CUSTOMER_ID" or contact_id = "CUSTOMER_ID" '
+        'or deal_id = "CUSTOMER_ID" or @message like "CUSTOMER_ID"',
+    ),
+    SavedQuery(
+        "invoice",
+        "everything about one invoice, by its id or number",
+        "INVOICE_ID",
+        'invoice_id = "INVOICE_ID" or invoice_number = "INVOICE_ID" or @message like "INVOICE_ID"',
+    ),
+    SavedQuery(
+        "request",
+        "one API request, by the request id the client got (x-amzn-RequestId)",
+        "REQUEST_ID",
+        'correlation_id = "REQUEST_ID" or requestId = "REQUEST_ID"',
+    ),
+    SavedQuery(
+        "errors",
+        "every error, failed step and failed execution event, newest first",
+        None,
+        'level = "ERROR" or type like /(Failed|TimedOut|Aborted)$/',
+    ),
+)
+QUERY_FIELDS = ("@timestamp", "@log", "level", "function", "message", "type", "correlation_id")
 
 
 class Operations(Construct):
@@ -36,6 +104,9 @@ class Operations(Construct):
         tables: Mapping[str, dynamodb.Table],
         rest_api: apigw.RestApi | None,
         alarm_email: str | None,
+        rules: Sequence[tuple[declarations.Schedule | declarations.EventRule, events.Rule]] = (),
+        log_groups: Sequence[logs.ILogGroup] = (),
+        firewall: ApiFirewall | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True)
@@ -59,22 +130,40 @@ class Operations(Construct):
             self._api(rest_api)
         self._functions(functions)
         self._tables(tables)
+        self.unwatched_schedules: list[str] = []
+        self._rules(rules)
+        if firewall is not None:
+            self._firewall(firewall)
+        self.queries = [self._saved_query(settings, query, log_groups) for query in SAVED_QUERIES]
 
     def _alarm(
-        self, construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1
-    ) -> None:
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        description: str,
+        threshold: float = 1,
+        *,
+        runbook: str,
+        comparison: cloudwatch.ComparisonOperator = (
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        ),
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+        evaluation_periods: int = 1,
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=description,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            comparison_operator=comparison,
+            treat_missing_data=missing,
+            alarm_description=f"{description} Runbook: {RUNBOOK}, '{runbook}'.",
         )
         alarm.add_alarm_action(actions.SnsAction(self.topic))
         self.alarms.append(alarm)
+        return alarm
 
     def _workflow(self, name: str, machine: sfn.StateMachine) -> None:
         failed = machine.metric_failed(period=FIVE_MINUTES, statistic="Sum")
@@ -83,8 +172,14 @@ class Operations(Construct):
             f"{pascal(name)}Failed",
             failed,
             f"A {name} execution failed: open it in Step Functions, fix, re-drive.",
+            runbook="Alarm: a workflow execution failed",
         )
-        self._alarm(f"{pascal(name)}TimedOut", timed_out, f"A {name} execution timed out.")
+        self._alarm(
+            f"{pascal(name)}TimedOut",
+            timed_out,
+            f"A {name} execution timed out.",
+            runbook="Alarm: a workflow execution timed out",
+        )
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(markdown=f"## {name}", width=24, height=1),
             cloudwatch.GraphWidget(
@@ -120,6 +215,7 @@ class Operations(Construct):
             quarantined,
             "A dropped file was quarantined: read quarantine/<kind>/<date>/<run>/"
             "<name>.error.json, correct the file and drop it again.",
+            runbook="Alarm: a file was quarantined",
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
@@ -136,7 +232,13 @@ class Operations(Construct):
 
     def _api(self, rest_api: apigw.RestApi) -> None:
         server_errors = rest_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
-        self._alarm("ApiServerErrors", server_errors, "The API answered 5xx.", threshold=5)
+        self._alarm(
+            "ApiServerErrors",
+            server_errors,
+            "The API answered 5xx.",
+            threshold=5,
+            runbook="Alarm: the API answers 5xx",
+        )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="API: 4xx / 5xx",
@@ -162,6 +264,7 @@ class Operations(Construct):
                 f"{pascal(name)}Errors",
                 function_errors,
                 f"Lambda {name} raised errors: see its log group.",
+                runbook="Alarm: a function raised errors",
             )
             errors.append(function_errors)
             throttles.append(
@@ -170,6 +273,126 @@ class Operations(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Lambda errors", left=errors, width=12),
             cloudwatch.GraphWidget(title="Lambda throttles", left=throttles, width=12),
+        )
+        self._async_events_dropped(functions)
+
+    def _async_events_dropped(self, functions: Mapping[str, DeclaredFunction]) -> None:
+        """No dead-letter queue is declared: an event Lambda gives up on (after its two
+        retries of an asynchronous invocation) is only counted in ``AsyncEventsDropped``."""
+        dropped = []
+        for name, declared in functions.items():
+            if not any(isinstance(t, ASYNC_TRIGGERS) for t in declared.declaration.triggers):
+                continue
+            metric = declared.function.metric(
+                "AsyncEventsDropped", period=FIVE_MINUTES, statistic="Sum"
+            )
+            self._alarm(
+                f"{pascal(name)}EventsDropped",
+                metric,
+                f"Lambda {name} dropped an event after its retries (no dead-letter queue).",
+                runbook="Alarm: a function dropped events",
+            )
+            dropped.append(metric)
+        if dropped:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title="Lambda events dropped after retries", left=dropped, width=12
+                )
+            )
+
+    def _rules(
+        self, rules: Sequence[tuple[declarations.Schedule | declarations.EventRule, events.Rule]]
+    ) -> None:
+        invocations = []
+        failures = []
+        for declared, rule in rules:
+            failed = _rule_metric(rule, "FailedInvocations", FIVE_MINUTES)
+            self._alarm(
+                f"{pascal(declared.rule)}FailedInvocations",
+                failed,
+                f"EventBridge rule {declared.rule} could not invoke its target.",
+                runbook="Alarm: a rule could not invoke its target",
+            )
+            failures.append(failed)
+            if isinstance(declared, declarations.Schedule):
+                invocations.append(self._schedule_missed(declared, rule))
+        if invocations:
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(title="schedules: runs started", left=invocations, width=12),
+                cloudwatch.GraphWidget(
+                    title="EventBridge rules: failed invocations", left=failures, width=12
+                ),
+            )
+
+    def _schedule_missed(
+        self, declared: declarations.Schedule, rule: events.Rule
+    ) -> cloudwatch.Metric:
+        """An alarm when a schedule's rule invoked nothing over the longest time between two of
+        its firings (missing data is breaching: a rule that never fires reports nothing).
+        CloudWatch watches at most 7 days; a longer gap (a monthly run) gets no alarm and is
+        listed in ``unwatched_schedules``."""
+        gap = cron.longest_gap(declared.expression)
+        if gap is None or gap > LONGEST_WATCH:
+            self.unwatched_schedules.append(declared.rule)
+            return _rule_metric(rule, "Invocations", Duration.days(1))
+        period_seconds = min(_whole_minutes(gap), 86_400)
+        periods = math.ceil(gap.total_seconds() / period_seconds)
+        metric = _rule_metric(rule, "Invocations", Duration.seconds(period_seconds))
+        self._alarm(
+            f"{pascal(declared.rule)}Missed",
+            metric,
+            f"Schedule {declared.rule} ({declared.expression}) started no run in the time that "
+            "must contain one: check the rule is enabled and the function's permission.",
+            runbook="Alarm: a scheduled run did not start",
+            comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+            evaluation_periods=periods,
+        )
+        return metric
+
+    def _firewall(self, firewall: ApiFirewall) -> None:
+        def blocked(rule: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/WAFV2",
+                metric_name="BlockedRequests",
+                dimensions_map={
+                    "WebACL": firewall.web_acl_name,
+                    "Region": self._region,
+                    "Rule": firewall.metric_name(rule),
+                },
+                period=FIVE_MINUTES,
+                statistic="Sum",
+                label=rule,
+            )
+
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="WAF: requests blocked per rule",
+                left=[blocked(rule) for rule in firewall.rule_names],
+                width=12,
+            )
+        )
+
+    @property
+    def _region(self) -> str:
+        from aws_cdk import Stack
+
+        return Stack.of(self).region
+
+    def _saved_query(
+        self, settings: StageSettings, query: SavedQuery, log_groups: Sequence[logs.ILogGroup]
+    ) -> logs.QueryDefinition:
+        return logs.QueryDefinition(
+            self,
+            f"{pascal(query.name)}Query",
+            query_definition_name=f"monosub-{settings.name}/{query.name}",
+            query_string=logs.QueryString(
+                fields=list(QUERY_FIELDS),
+                filter_statements=[query.filter],
+                sort="@timestamp desc" if query.placeholder is None else "@timestamp asc",
+                limit=1000,
+            ),
+            log_groups=list(log_groups),
         )
 
     def _tables(self, tables: Mapping[str, dynamodb.Table]) -> None:
@@ -185,3 +408,18 @@ class Operations(Construct):
                 for name, table in tables.items()
             )
         )
+
+
+def _rule_metric(rule: events.Rule, name: str, period: Duration) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace="AWS/Events",
+        metric_name=name,
+        dimensions_map={"RuleName": rule.rule_name},
+        period=period,
+        statistic="Sum",
+    )
+
+
+def _whole_minutes(gap: timedelta) -> int:
+    """``gap`` in seconds, rounded up to a whole minute (alarm periods are multiples of 60)."""
+    return math.ceil(gap.total_seconds() / 60) * 60

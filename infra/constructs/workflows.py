@@ -150,23 +150,49 @@ class Workflow(Construct):
             "permissions; AWS documents Resource '*' for both.",
         )
 
-    def grant_start(self, function: lambda_.IFunction, acknowledge_on: Construct) -> None:
-        """Start executions, and read the status of executions (``DescribeExecution``): a
-        starter that cannot see what became of its start cannot retry or restart safely."""
-        self.state_machine.grant_start_execution(function)
-        executions = Stack.of(self).format_arn(
+    @property
+    def executions_arn(self) -> str:
+        """Every execution of this state machine (``execution:<name>:*``)."""
+        return Stack.of(self).format_arn(
             service="states",
             resource="execution",
             resource_name=f"{self.name}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
+
+    def grant_start(self, function: lambda_.IFunction, acknowledge_on: Construct) -> None:
+        """Start executions, and read the status of executions (``DescribeExecution``): a
+        starter that cannot see what became of its start cannot retry or restart safely."""
+        self.state_machine.grant_start_execution(function)
         function.add_to_role_policy(
-            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[executions])
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution"], resources=[self.executions_arn]
+            )
         )
-        nag.acknowledge(
+        self._acknowledge_executions(
             acknowledge_on,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{self.name}:*]",
             f"DescribeExecution on the executions of {self.name} only; execution names are "
             "chosen per run at start time, so they cannot be listed in advance.",
+        )
+
+    def grant_redrive(self, function: lambda_.IFunction, acknowledge_on: Construct) -> None:
+        """Re-drive failed executions (``RedriveExecution``), nothing else: the run ledger
+        knows which execution belongs to a run, so no list or describe is needed."""
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:RedriveExecution"], resources=[self.executions_arn]
+            )
+        )
+        self._acknowledge_executions(
+            acknowledge_on,
+            f"RedriveExecution on the executions of {self.name} only; execution names are "
+            "chosen per run at start time, so they cannot be listed in advance.",
+        )
+
+    def _acknowledge_executions(self, scope: Construct, reason: str) -> None:
+        nag.acknowledge(
+            scope,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{self.name}:*]",
+            reason,
         )

@@ -201,6 +201,7 @@ def test_grants_are_exactly_the_declared_access(dev: Synthesized, declared: Func
         assert ("states:StartExecution" in actions) == (name in declared.starts)
         following = _actions_on(statements, f":execution:{workflow.name}:*")
         assert ("states:DescribeExecution" in following) == (name in declared.starts)
+        assert ("states:RedriveExecution" in following) == (name in declared.redrives)
     for name, bus in storage.event_buses.items():
         actions = _actions_on(statements, dev.logical_id(bus))
         assert ("events:PutEvents" in actions) == (name in declared.publishes_to)
@@ -674,3 +675,290 @@ def test_the_document_renderer_image_is_built_from_its_dockerfile(dev: Synthesiz
     text = dockerfile.read_text()
     assert "pango" in text and "uv export --frozen" in text
     assert 'CMD ["functions.documents.render.handler"]' in text
+
+
+# ---- least privilege: nothing beyond the declarations ----------------------------------------
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tuple[str, set[str]]]:
+    """(reference in a resource, actions allowed on it) for everything ``declared`` may use:
+    its declared tables, buckets, state machines, buses, secrets and email, the stage's clock
+    parameter, and X-Ray (Resource '*')."""
+    storage = synthesized.stack.storage
+    grants: list[tuple[str, set[str]]] = [
+        ("*", {"xray:PutTelemetryRecords", "xray:PutTraceSegments"})
+    ]
+    for name in declared.tables:
+        grants.append((synthesized.logical_id(storage.tables[name]), {"dynamodb:*"}))
+        if resources.table(name).holds_personal_data:
+            grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
+    for name in declared.buckets:
+        grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:*"}))
+    for name in declared.starts:
+        workflow = synthesized.stack.workflows[name]
+        grants.append((synthesized.logical_id(workflow.state_machine), {"states:StartExecution"}))
+        grants.append((f":execution:{workflow.name}:*", {"states:DescribeExecution"}))
+    for name in declared.redrives:
+        workflow = synthesized.stack.workflows[name]
+        grants.append((f":execution:{workflow.name}:*", {"states:RedriveExecution"}))
+    for name in declared.publishes_to:
+        grants.append((synthesized.logical_id(storage.event_buses[name]), {"events:PutEvents"}))
+    for name in declared.secrets:
+        grants.append((synthesized.logical_id(storage.secrets[name]), {"secretsmanager:*"}))
+    if storage.business_clock:
+        grants.append((synthesized.logical_id(storage.business_clock), {"ssm:*"}))
+    if declared.sends_email:
+        grants.append((":identity/", {"ses:SendEmail", "ses:SendRawEmail"}))
+    for callee in declared.invokes:
+        target = synthesized.stack.functions[callee].function
+        grants.append((synthesized.logical_id(target), {"lambda:InvokeFunction"}))
+    return grants
+
+
+def _allowed(action: str, allowed: set[str]) -> bool:
+    return any(a == action or (a.endswith("*") and action.startswith(a[:-1])) for a in allowed)
+
+
+@pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_a_function_role_grants_nothing_its_declaration_does_not_explain(
+    dev: Synthesized, prod: Synthesized, stage: str, declared: Function
+):
+    """Every resource of every statement of the function's policy is one it declares, with
+    that resource's service actions only: a grant per declared access and none beyond it."""
+    synthesized = dev if stage == "dev" else prod
+    grants = _explained_grants(synthesized, declared)
+    for statement in _policy_statements(synthesized, declared.name):
+        assert statement["Effect"] == "Allow"
+        actions = _listed(statement["Action"])
+        for resource in _listed(statement["Resource"]):
+            text = json.dumps(resource) if not isinstance(resource, str) else resource
+            explaining = [
+                allowed
+                for reference, allowed in grants
+                if (reference == "*" and text == "*") or (reference != "*" and reference in text)
+            ]
+            assert explaining, f"{declared.name}: {text} is not declared"
+            for action in actions:
+                assert any(_allowed(action, allowed) for allowed in explaining), (
+                    f"{declared.name}: {action} on {text} is not explained by its declaration"
+                )
+    role_id = synthesized.function(declared.name)["Properties"]["Role"]["Fn::GetAtt"][0]
+    managed = synthesized.resources[role_id]["Properties"]["ManagedPolicyArns"]
+    assert all("AWSLambdaBasicExecutionRole" in json.dumps(arn) for arn in managed), (
+        "only the basic execution role (the function's own logs) is attached"
+    )
+
+
+def test_secrets_reach_functions_by_arn_never_in_clear(dev: Synthesized):
+    """Every environment variable is a reference to a declared resource or a plain setting;
+    a secret's variable holds the Secrets Manager ARN, never its value."""
+    plain = {
+        "STAGE",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        config.EMAIL_FROM_ENV,
+    }
+    secrets = {secret_env(s.name): dev.stack.storage.secrets[s.name] for s in resources.SECRETS}
+    for declared in manifest.FUNCTIONS:
+        environment = dev.function(declared.name)["Properties"]["Environment"]["Variables"]
+        for name, value in environment.items():
+            if name in secrets:
+                assert value == {"Ref": dev.logical_id(secrets[name])}
+            elif isinstance(value, str):
+                assert name in plain or name.startswith(("STATE_MACHINE_", "FUNCTION_")), (
+                    f"{declared.name}: {name} holds a literal value"
+                )
+            assert not re.search(r"(SECRET|PASSWORD|TOKEN|KEY)", name) or name in secrets, name
+
+
+# ---- operations: alarms, dashboard, saved queries, WAF ---------------------------------------
+
+OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def _async(function: Function) -> bool:
+    return any(isinstance(t, ObjectCreated | Schedule | EventRule) for t in function.triggers)
+
+
+def _expected_alarms() -> dict[str, dict[str, Any]]:
+    """Alarm construct id -> what the alarm watches, from the declarations alone."""
+    from infra.settings import pascal
+    from local import cron
+
+    expected: dict[str, dict[str, Any]] = {}
+    for machine in resources.STATE_MACHINES:
+        expected[f"{pascal(machine.name)}Failed"] = {"MetricName": "ExecutionsFailed"}
+        expected[f"{pascal(machine.name)}TimedOut"] = {"MetricName": "ExecutionsTimedOut"}
+    expected["FileQuarantined"] = {"MetricName": "FilesQuarantined"}
+    expected["ApiServerErrors"] = {"MetricName": "5XXError", "Threshold": 5}
+    for function in manifest.FUNCTIONS:
+        expected[f"{pascal(function.name)}Errors"] = {"MetricName": "Errors"}
+        if _async(function):
+            expected[f"{pascal(function.name)}EventsDropped"] = {"MetricName": "AsyncEventsDropped"}
+        for trigger in function.triggers:
+            if isinstance(trigger, Schedule | EventRule):
+                expected[f"{pascal(trigger.rule)}FailedInvocations"] = {
+                    "MetricName": "FailedInvocations",
+                    "Namespace": "AWS/Events",
+                }
+            if isinstance(trigger, Schedule):
+                gap = cron.longest_gap(trigger.expression)
+                assert gap is not None and gap.total_seconds() <= 7 * 86400, trigger.rule
+                expected[f"{pascal(trigger.rule)}Missed"] = {
+                    "MetricName": "Invocations",
+                    "Namespace": "AWS/Events",
+                    "ComparisonOperator": "LessThanThreshold",
+                    "TreatMissingData": "breaching",
+                    "Threshold": 1,
+                    "watches_seconds": gap.total_seconds(),
+                }
+    return expected
+
+
+def test_every_alarm_is_declared_by_a_workflow_function_rule_or_schedule(dev: Synthesized):
+    alarms = {
+        alarm.node.id: dev.resource(alarm)["Properties"] for alarm in dev.stack.operations.alarms
+    }
+    dev.template.resource_count_is("AWS::CloudWatch::Alarm", len(alarms))
+    expected = _expected_alarms()
+    assert set(alarms) == set(expected)
+    topic = {"Ref": dev.logical_id(dev.stack.operations.topic)}
+    for name, watched in expected.items():
+        properties = alarms[name]
+        watches = watched.pop("watches_seconds", None)
+        for key, value in watched.items():
+            assert properties[key] == value, (name, key)
+        if watches is not None:
+            window = properties["Period"] * properties["EvaluationPeriods"]
+            assert window >= watches and properties["Period"] <= 86400, name
+            assert properties["DatapointsToAlarm"] == properties["EvaluationPeriods"]
+        assert properties["AlarmActions"] == [topic], name
+        assert "Runbook: docs/operations.md" in properties["AlarmDescription"], name
+
+
+def test_every_alarm_has_its_runbook_section(dev: Synthesized):
+    headings = set(re.findall(r"^### (.+)$", OPERATIONS_DOC.read_text(), flags=re.MULTILINE))
+    for alarm in dev.stack.operations.alarms:
+        description = dev.resource(alarm)["Properties"]["AlarmDescription"]
+        (section,) = re.findall(r"Runbook: docs/operations.md, '([^']+)'", description)
+        assert section in headings, f"no runbook section '### {section}'"
+
+
+def test_no_schedule_is_left_unwatched(dev: Synthesized):
+    assert dev.stack.operations.unwatched_schedules == []
+
+
+def _dashboard_body(synthesized: Synthesized) -> str:
+    (dashboard,) = synthesized.of_type("AWS::CloudWatch::Dashboard").values()
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    return "".join(p if isinstance(p, str) else "<token>" for p in parts)
+
+
+def test_the_dashboard_has_a_widget_for_every_declared_thing(dev: Synthesized):
+    body = _dashboard_body(dev)
+    titles = set(re.findall(r'"title":"([^"]+)"', body))
+    expected = {
+        "partner files",
+        "API requests refused (4xx by the handlers)",
+        "API: 4xx / 5xx",
+        "API: latency p90 (ms)",
+        "Lambda errors",
+        "Lambda throttles",
+        "Lambda events dropped after retries",
+        "schedules: runs started",
+        "EventBridge rules: failed invocations",
+        "WAF: requests blocked per rule",
+    }
+    for machine in resources.STATE_MACHINES:
+        expected |= {f"{machine.name}: executions", f"{machine.name}: duration (ms)"}
+        assert f"## {machine.name}" in body
+    expected |= {f"DynamoDB {table.name}: throttled requests" for table in resources.TABLES}
+    assert titles == expected
+    for metric in (
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "FilesQuarantined",
+        "AsyncEventsDropped",
+        "FailedInvocations",
+        "Invocations",
+        "BlockedRequests",
+    ):
+        assert f'"{metric}"' in body, metric
+    assert dev.stack.firewall is not None
+    for rule in dev.stack.firewall.rule_names:
+        assert dev.stack.firewall.metric_name(rule) in body
+
+
+def test_saved_queries_cover_every_log_group_of_the_stage(dev: Synthesized):
+    from infra.constructs.operations import SAVED_QUERIES
+
+    queries = {
+        q["Properties"]["Name"]: q["Properties"]
+        for q in dev.of_type("AWS::Logs::QueryDefinition").values()
+    }
+    assert set(queries) == {f"monosub-dev/{q.name}" for q in SAVED_QUERIES}
+    assert {"run", "file", "customer", "invoice"} <= {q.name for q in SAVED_QUERIES}
+    log_groups = [dev.logical_id(f.log_group) for f in dev.stack.functions.values()]
+    log_groups += [dev.logical_id(w.log_group) for w in dev.stack.workflows.values()]
+    assert dev.stack.api is not None
+    log_groups.append(dev.logical_id(dev.stack.api.access_logs))
+    documented = OPERATIONS_DOC.read_text()
+    for query in SAVED_QUERIES:
+        properties = queries[f"monosub-dev/{query.name}"]
+        assert properties["LogGroupNames"] == [{"Ref": group} for group in log_groups]
+        assert f"| filter {query.filter}" in properties["QueryString"]
+        if query.placeholder:
+            assert query.placeholder in query.filter
+        assert f"`monosub-<stage>/{query.name}`" in documented
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_a_waf_web_acl_guards_the_api_stage(dev: Synthesized, prod: Synthesized, stage: str):
+    synthesized = dev if stage == "dev" else prod
+    limits = StageSettings(stage).rate_limits
+    (acl,) = synthesized.of_type("AWS::WAFv2::WebACL").values()
+    properties = acl["Properties"]
+    assert properties["Scope"] == "REGIONAL" and properties["DefaultAction"] == {"Allow": {}}
+    rules = {rule["Name"]: rule for rule in properties["Rules"]}
+    assert set(rules) == {"LeadFormRate", "ConsentPageRate", "AWSManagedRulesCommonRuleSet"}
+
+    lead = rules["LeadFormRate"]["Statement"]["RateBasedStatement"]
+    assert (lead["AggregateKeyType"], lead["Limit"]) == ("IP", limits.lead_form)
+    path, method = lead["ScopeDownStatement"]["AndStatement"]["Statements"]
+    assert path["ByteMatchStatement"]["SearchString"] == "/leads"
+    assert path["ByteMatchStatement"]["PositionalConstraint"] == "ENDS_WITH"
+    assert method["ByteMatchStatement"]["SearchString"] == "POST"
+    consent = rules["ConsentPageRate"]["Statement"]["RateBasedStatement"]
+    assert consent["Limit"] == limits.consent_page
+    assert consent["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"] == "/consent/"
+    for rule in ("LeadFormRate", "ConsentPageRate"):
+        assert rules[rule]["Action"] == {"Block": {}}
+    managed = rules["AWSManagedRulesCommonRuleSet"]
+    assert managed["Statement"]["ManagedRuleGroupStatement"]["VendorName"] == "AWS"
+    assert managed["OverrideAction"] == {"None": {}}
+
+    # the rate rules scope exactly the declared public routes they protect
+    public = {(r.method, r.path) for r in manifest.API_ROUTES if r.auth == "public"}
+    assert ("POST", "/leads") in public
+    assert {p for m, p in public if p.startswith("/consent/")} == {"/consent/{token}"}
+
+    (association,) = synthesized.of_type("AWS::WAFv2::WebACLAssociation").values()
+    assert synthesized.stack.api is not None
+    stage_id = synthesized.logical_id(synthesized.stack.api.rest_api.deployment_stage)
+    assert stage_id in json.dumps(association["Properties"]["ResourceArn"])
+    firewall = synthesized.stack.firewall
+    assert firewall is not None
+    web_acl = synthesized.stack.get_logical_id(firewall.web_acl)
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [web_acl, "Arn"]}
+
+
+def test_prod_limits_the_public_routes_harder_than_test_stages():
+    prod, dev = StageSettings("prod").rate_limits, StageSettings("dev").rate_limits
+    assert prod.lead_form < dev.lead_form and prod.consent_page <= dev.consent_page
+    assert min(prod.lead_form, prod.consent_page) >= 10  # WAF's minimum rate limit

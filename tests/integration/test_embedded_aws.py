@@ -124,13 +124,35 @@ def test_a_corrected_file_is_accepted_after_a_rejection(cloud):
     assert cloud.drop("test-lines", "e.txt", b"fixed\n")["status"] == "succeeded"
 
 
-def test_a_processor_failure_fails_the_execution_and_quarantines_the_file(cloud):
+def test_a_processor_failure_fails_the_execution_at_apply_and_keeps_the_file(cloud):
+    """No Catch: the execution fails at the step that failed, so a re-drive continues there;
+    the file waits in inbox/, and neither a re-drop nor the sweep removes it."""
     run = cloud.drop("test-lines", "f.txt", b"explode\n")
     assert run["status"] == "failed"
-    assert "the processor exploded" in run["message"]
-    assert run["subject"]["quarantined_as"].startswith("quarantine/test-lines/")
+    assert "Apply failed: RuntimeError: the processor exploded" in run["message"]
+    assert run["errors"] == [
+        {
+            "code": "step_failed",
+            "step": "Apply",
+            "error_type": "RuntimeError",
+            "message": "the processor exploded",
+        }
+    ]
+    assert "quarantined_as" not in run["subject"]
     (execution,) = cloud.executions("file-intake")
     assert execution["status"] == "FAILED"
+    assert cloud.sfn.describe_execution(executionArn=execution["executionArn"])["error"] == (
+        "RuntimeError"
+    )
+    assert inbox(cloud) == ["inbox/test-lines/f.txt"]
+    again = cloud.drop("test-lines", "f.txt", b"explode\n")
+    assert again["status"] == "failed"
+    cloud.advance(hours=1)
+    assert inbox(cloud) == ["inbox/test-lines/f.txt"]
+    with cloud.as_function("api"):
+        (sweep,) = runs.list_runs(kind="intake-sweep")
+    assert sweep.counts["awaiting_redrive"] == 1
+    assert len(cloud.executions("file-intake")) == 1
 
 
 def test_clock_advance_fires_the_hourly_sweep_in_order(cloud):

@@ -84,6 +84,7 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_doubles(cloud, mo
     body = (ROOT / "tests" / "data" / "leads-tradeshow.csv").read_bytes()
     run = drop(cloud, "inbox/leads/flaky.csv", body)
     assert run["status"] == "succeeded"
+    assert (run["errors"], run["error_count"]) == ([], 0), "the retried failure is no error"
     assert run["counts"]["created"] == 4
     with cloud.as_function("api"):
         page = leads.list_leads("open", 50, None)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from local.cron import ScheduleExpressionError, fire_times, parse_cron
+from local.cron import ScheduleExpressionError, fire_times, longest_gap, parse_cron
 
 MINUTE = timedelta(minutes=1)
 
@@ -559,3 +559,11 @@ def test_moving_the_clock_in_many_steps_fires_each_time_once(
         moments.append(moments[-1] + cut)
     stepwise = [t for a, b in itertools.pairwise(moments) for t in fires(expression, a, b)]
     assert stepwise == fires(expression, moments[0], moments[-1])
+
+
+def test_the_longest_gap_is_what_a_missed_run_alarm_must_watch():
+    assert longest_gap("cron(5 * * * ? *)") == timedelta(hours=1)
+    assert longest_gap("rate(90 minutes)") == timedelta(minutes=90)
+    assert longest_gap("cron(0 0 ? * MON *)") == timedelta(days=7)
+    assert longest_gap("cron(0 15 L * ? *)") == timedelta(days=31)
+    assert longest_gap("cron(0 0 1 1 ? 2026)") is None  # fires once

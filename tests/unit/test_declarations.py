@@ -44,6 +44,7 @@ def test_every_function_uses_only_declared_resources(function):
     assert set(function.tables) <= table_names
     assert set(function.buckets) <= bucket_names
     assert set(function.starts) <= machines
+    assert set(function.redrives) <= machines
     assert set(function.publishes_to) <= buses
     for trigger in function.triggers:
         if isinstance(trigger, ObjectCreated):

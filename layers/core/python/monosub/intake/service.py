@@ -79,6 +79,10 @@ def start(drop: Drop) -> dict[str, Any]:
         _start_execution(run, drop, attempt=1)
         count("FilesDropped")
         return {"run_id": run.run_id, "action": "started"}
+    if run.status == "failed":
+        # Its file stays in inbox/ until the run is re-driven: never remove it.
+        logger.info("drop of a failed run", extra={"run_id": run.run_id})
+        return {"run_id": run.run_id, "action": "awaiting_redrive", "status": run.status}
     if run.final:
         _remove_from_inbox(drop)
         runs.update(
@@ -104,7 +108,13 @@ def _start_execution(run: Run, drop: Drop, attempt: int) -> None:
 def sweep(business_key: str) -> dict[str, int]:
     """Everything under inbox/ is unfinished work: start what has no run, restart what is
     stuck, and remove re-drops of files already finished."""
-    totals = {"inbox_files": 0, "started": 0, "restarted": 0, "removed_duplicates": 0}
+    totals = {
+        "inbox_files": 0,
+        "started": 0,
+        "restarted": 0,
+        "removed_duplicates": 0,
+        "awaiting_redrive": 0,
+    }
     sweep_run, created = runs.open_run("intake-sweep", business_key, {})
     if not created and sweep_run.final:
         return dict(sweep_run.counts)
@@ -120,18 +130,18 @@ def sweep(business_key: str) -> dict[str, int]:
             if run is None:
                 start(drop)
                 totals["started"] += 1
+            elif run.status == "failed":
+                totals["awaiting_redrive"] += 1  # left for ops: fix, then re-drive
             elif run.final:
                 start(drop)
                 totals["removed_duplicates"] += 1
             elif _is_stuck(run) and runs.restart(run.run_id):
                 _start_execution(run, drop, attempt=run.attempts + 1)
                 totals["restarted"] += 1
-    runs.update(
-        sweep_run.run_id,
-        status="succeeded",
-        counts=totals,
-        message=f"{totals['inbox_files']} file(s) waiting in inbox/",
-    )
+    message = f"{totals['inbox_files']} file(s) waiting in inbox/"
+    if totals["awaiting_redrive"]:
+        message += f", {totals['awaiting_redrive']} of them of failed runs awaiting a re-drive"
+    runs.update(sweep_run.run_id, status="succeeded", counts=totals, message=message)
     return totals
 
 
@@ -147,6 +157,37 @@ def _is_stuck(run: Run) -> bool:
 
 
 # ---- the state machine's steps -----------------------------------------------------------
+
+
+def record_failure(state: dict[str, Any], step: str, error: BaseException) -> None:
+    """A step raised: the run says ``failed`` with what failed, where, and what to do. The
+    execution fails at that step (no Catch), so a re-drive continues there. If even the ledger
+    cannot be written (a DynamoDB outage), the run stays ``running`` and the hourly sweep
+    restarts it once it is stuck."""
+    run_id = state.get("run_id")
+    logger.exception("step failed", extra={"run_id": run_id, "step": step})
+    if not run_id:
+        return
+    message = (
+        f"{step} failed: {type(error).__name__}: {error}. The file stays in inbox/; fix the "
+        f"cause, then re-drive (POST /runs/{run_id}/retry)"
+    )
+    try:
+        runs.update(
+            run_id,
+            status="failed",
+            message=message,
+            errors=[
+                {
+                    "code": "step_failed",
+                    "step": step,
+                    "error_type": type(error).__name__,
+                    "message": str(error),
+                }
+            ],
+        )
+    except Exception:
+        logger.exception("could not record the failure in the run ledger", extra={"run_id": run_id})
 
 
 def _drop_from_state(state: dict[str, Any]) -> Drop:
@@ -186,7 +227,7 @@ def _unknown_kind_message(kind: str | None) -> str:
 def inspect(state: dict[str, Any]) -> dict[str, Any]:
     """Fingerprint, check the kind, parse and validate every row. Writes only the ledger."""
     run = runs.require(state["run_id"])
-    if run.final:
+    if run.final and run.status != "failed":  # a failed run is re-driven: inspect again
         return {"outcome": "already_done", "status": run.status}
     drop = _drop_from_state(state)
     if drop.size > MAX_FILE_BYTES:
@@ -299,6 +340,7 @@ def complete(
         status="succeeded",
         message=f"applied: {summary}",
         subject={**run.subject, "archived_as": target},
+        errors=[],  # a step that failed and was retried or re-driven is no error of the run
     )
     count("FilesProcessed")
     publisher.publish(
@@ -322,20 +364,10 @@ def quarantine(
     drop = _drop_from_state(state)
     run = runs.require(state["run_id"])
     inspection = state.get("inspection") or {}
-    failure = state.get("failure")
-    if failure:
-        error = {
-            "code": "processing_failed",
-            "message": _failure_message(failure),
-            "error_type": failure.get("Error"),
-        }
-        status = "failed"
-    else:
-        error = {
-            "code": inspection.get("error_code", "rejected"),
-            "message": inspection.get("message", "rejected"),
-        }
-        status = "quarantined"
+    error = {
+        "code": inspection.get("error_code", "rejected"),
+        "message": inspection.get("message", "rejected"),
+    }
     row_errors: list[dict[str, Any]] = []
     if error["code"] == "invalid_rows":
         data = _read(drop)
@@ -362,7 +394,7 @@ def quarantine(
         runs.release_fingerprint(drop.kind, inspection["sha256"], run.run_id)
     runs.update(
         run.run_id,
-        status=status,
+        status="quarantined",
         message=error["message"],
         errors=row_errors or [error],
         error_count=len(row_errors) or 1,
@@ -380,16 +412,7 @@ def quarantine(
             "quarantined_as": target,
         },
     )
-    return {"quarantined_as": target, "report": f"{target}.error.json", "status": status}
-
-
-def _failure_message(failure: dict[str, Any]) -> str:
-    cause = failure.get("Cause", "")
-    try:
-        parsed = json.loads(cause)
-        return str(parsed.get("errorMessage") or cause)
-    except (ValueError, AttributeError):
-        return str(cause) or str(failure.get("Error"))
+    return {"quarantined_as": target, "report": f"{target}.error.json", "status": "quarantined"}
 
 
 def _dated_key(area: str, drop: Drop, run_id: str) -> str:

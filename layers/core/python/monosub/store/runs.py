@@ -127,6 +127,42 @@ def restart(run_id: str) -> bool:
     )
 
 
+def mark_redriven(run: Run, by: str) -> bool:
+    """A failed run goes back to ``running`` for its re-drive (one more attempt), only if it
+    is still failed: of two retries at once, one wins."""
+    return _table.update(
+        _pk(run.run_id),
+        "RUN",
+        set_values={
+            "status": "running",
+            "ended_at": None,
+            "updated_at": clock.now_iso(),
+            "message": f"re-driven by {by} at {clock.now_iso()} (attempt {run.attempts + 1}); "
+            f"it had failed: {run.message or 'no message'}",
+        },
+        add_values={"attempts": 1},
+        condition="#status = :failed AND #attempts = :attempts",
+        condition_values={":failed": "failed", ":attempts": run.attempts},
+    )
+
+
+def undo_redrive(run: Run, reason: str) -> bool:
+    """Step Functions refused the re-drive: the run is failed again, as it was."""
+    return _table.update(
+        _pk(run.run_id),
+        "RUN",
+        set_values={
+            "status": "failed",
+            "ended_at": run.ended_at,
+            "updated_at": clock.now_iso(),
+            "message": f"{run.message or ''} (re-drive refused: {reason})".strip(),
+            "attempts": run.attempts,
+        },
+        condition="#status = :running AND #attempts = :attempts",
+        condition_values={":running": "running", ":attempts": run.attempts + 1},
+    )
+
+
 def list_runs(kind: str | None = None, limit: int = 50) -> Iterator[Run]:
     if kind:
         items = _table.query(f"RUNKIND#{kind}", index="gsi2", newest_first=True, limit=limit)
