@@ -1,7 +1,9 @@
 """The HTTP API: one Powertools resolver, one router per resource, errors mapped in one place.
 
-Which routes are public and which need staff is declared in ``functions/manifest.py`` and
-enforced here before any route runs.
+Which routes are public, and which staff groups may call each of the others, is declared in
+``functions/manifest.py`` and enforced here before any route runs (401 without a sign-in,
+403 for a caller outside the route's groups). What a caller may see is then enforced in the
+data layer (``monosub.access``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, catalog, deals, idempotency, leads, runs
+from functions.api import accounts, agency, catalog, deals, idempotency, leads, runs
 from functions.api import consent as consent_api
+from functions.declarations import Route
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -28,22 +31,25 @@ app.include_router(runs.router)
 app.include_router(catalog.router)
 app.include_router(deals.router)
 app.include_router(consent_api.router)
+app.include_router(agency.router)
 
-_PUBLIC = [
-    (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
+_ROUTES = [
+    (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
     for route in API_ROUTES
-    if route.auth == "public"
 ]
 
 
-def _is_public(method: str, path: str) -> bool:
-    return any(m == method and pattern.match(path) for m, pattern in _PUBLIC)
+def _route(method: str, path: str) -> Route | None:
+    return next((r for r, pattern in _ROUTES if r.method == method and pattern.match(path)), None)
 
 
 def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
     event = app.current_event
-    if not _is_public(event.http_method, event.path):
-        auth.require_staff(auth.principal_from_event(event.raw_event))
+    route = _route(event.http_method, event.path)
+    if route is None or route.auth != "public":
+        principal = auth.require_staff(auth.principal_from_event(event.raw_event))
+        if route is not None:
+            auth.require_groups(principal, route.groups, f"{route.method} {route.path}")
     response: Response[Any] = next_middleware(app)
     return response
 
