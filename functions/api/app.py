@@ -8,7 +8,9 @@ data layer (``monosub.access``).
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -43,18 +45,19 @@ def _route(method: str, path: str) -> Route | None:
     return next((r for r, pattern in _ROUTES if r.method == method and pattern.match(path)), None)
 
 
-def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
-    event = app.current_event
-    route = _route(event.http_method, event.path)
+def authorize(event: Mapping[str, Any]) -> None:
+    """Who may call this route at all: a public route anyone; any other only staff in the
+    route's groups (``Unauthorized`` / ``Forbidden`` saying who may). Checked before the
+    request is validated or anything is read: a caller who may not call a route learns
+    nothing from it, not even its schema."""
+    route = _route(str(event.get("httpMethod") or ""), str(event.get("path") or ""))
     if route is None or route.auth != "public":
-        principal = auth.require_staff(auth.principal_from_event(event.raw_event))
+        principal = auth.require_staff(auth.principal_from_event(event))
         if route is not None:
             auth.require_groups(principal, route.groups, f"{route.method} {route.path}")
-    response: Response[Any] = next_middleware(app)
-    return response
 
 
-app.use(middlewares=[_authorize, idempotency.middleware])
+app.use(middlewares=[idempotency.middleware])
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -119,4 +122,15 @@ def not_found(_: NotFoundError) -> Response[dict[str, Any]]:
 
 @entry_point(API)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        authorize(event)
+    except DomainError as refusal:
+        logger.info("request refused", extra={"error": refusal.code, "reason": refusal.message})
+        count("RequestsRefused")
+        return {
+            "statusCode": refusal.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(refusal.body(), ensure_ascii=False),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

@@ -96,6 +96,8 @@ class AgencyTerms(BaseModel):
 
 
 class Agency(AgencyTerms):
+    model_config = ConfigDict(extra="ignore")  # as stored: with its keys
+
     agency_id: str
     version: int = Field(default=1, description="+1 on every change")
     created_at: str
