@@ -5,8 +5,9 @@
     monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
     monosub clock show|set|advance
     monosub runs [--kind K]       the run ledger
-    monosub token USER GROUP... [--agency ID]   a signed token for the local API
-                                         (or --user U --groups G)
+    monosub token USER GROUP... [--agency ID]
+                                  a signed token for the local API (also --user U --groups G);
+                                  an agency user names its agency
 
 ``drop``, ``clock`` and ``runs`` talk to a running ``monosub serve`` when there is one
 (``.monosub/serve.json``); ``drop`` without one runs on a fresh embedded AWS of its own.

@@ -357,3 +357,29 @@ def test_an_agencys_month_against_target_and_its_commission(api, aws_storage):
     for month in ("2026-4", "2026-13", "april"):
         bad = api("GET", "/agency/performance", query={"month": month}, **AGENCY_A)
         assert bad.status == 400, month
+
+
+def test_the_registration_sample_event_is_a_real_request(api, aws_storage):
+    """events/api/agency-registration.json: what API Gateway hands over for an agency user
+    (its agency in the custom:agency_id claim), with an Idempotency-Key."""
+    import json
+    from pathlib import Path
+
+    from functions.api import app
+    from tests.conftest import FakeContext
+
+    set_clock(aws_storage, "2026-04-01T00:00:00Z")
+    set_up_agency(api, "hokkaido-security")
+    sample = Path(__file__).resolve().parents[2] / "events" / "api" / "agency-registration.json"
+    event = json.loads(sample.read_text(encoding="utf-8"))
+    with config.function_environment(api.environment):
+        raw = app.handler(event, FakeContext("api"))
+        again = app.handler(event, FakeContext("api"))
+    assert raw["statusCode"] == 201, raw
+    body = json.loads(raw["body"])
+    assert (body["agency_id"], body["registered_by"], body["segment"]) == (
+        "hokkaido-security",
+        "kitano.hokkaido",
+        "corporate",
+    )
+    assert json.loads(again["body"]) == body
