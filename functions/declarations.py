@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from monosub import auth as auth_groups
 from monosub import config
 
 
@@ -80,9 +81,14 @@ Auth = Literal["public", "staff"]
 
 @dataclass(frozen=True)
 class Route:
+    """One API route. A staff route needs a signed-in user in one of ``groups`` (403 for
+    anyone else, checked before the route runs); by default monosub's own staff, not
+    agencies. What each caller then sees is ``monosub.access``'s to decide."""
+
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
     path: str
     auth: Auth = "staff"
+    groups: frozenset[str] = auth_groups.INTERNAL_STAFF
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,19 @@ from functions.resources import (
     RECORDS,
     RUNS,
 )
+from monosub import auth
 from monosub.names import DOCUMENT_RENDERER
 
 R, W, RW = Access.READ, Access.WRITE, Access.READ_WRITE
+
+# Who may call a staff route (403 for anyone else), here and nowhere else. A route names no
+# groups: monosub's own staff (every staff group but agency). What a caller allowed on a
+# route then sees is decided by monosub.access, in the data layer.
+STAFF = auth.STAFF_GROUPS  # agencies too: they see only their own records
+AGENCIES = frozenset({auth.AGENCY})
+OPS = frozenset({auth.OPS})
+OPS_AND_SALES = frozenset({auth.OPS, auth.SALES})
+CATALOG_MANAGERS = frozenset({auth.OPS, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -44,24 +54,34 @@ LEADS_ROUTES: tuple[Route, ...] = (
     Route("GET", "/leads"),
     Route("GET", "/leads/{lead_id}"),
     Route("POST", "/leads/{lead_id}/convert"),
-    Route("GET", "/accounts/{account_id}"),
+    Route("GET", "/accounts/{account_id}", groups=STAFF),
 )
 CATALOG_ROUTES: tuple[Route, ...] = (
-    Route("GET", "/catalog/products"),
-    Route("GET", "/catalog/products/{sku}"),
-    Route("POST", "/catalog/products"),
-    Route("POST", "/catalog/products/{sku}/prices"),
-    Route("POST", "/catalog/products/{sku}/retire"),
-    Route("GET", "/campaigns"),
-    Route("POST", "/campaigns"),
-    Route("POST", "/prices/preview"),
+    Route("GET", "/catalog/products", groups=STAFF),
+    Route("GET", "/catalog/products/{sku}", groups=STAFF),
+    Route("POST", "/catalog/products", groups=CATALOG_MANAGERS),
+    Route("POST", "/catalog/products/{sku}/prices", groups=CATALOG_MANAGERS),
+    Route("POST", "/catalog/products/{sku}/retire", groups=CATALOG_MANAGERS),
+    Route("GET", "/campaigns", groups=STAFF),
+    Route("POST", "/campaigns", groups=CATALOG_MANAGERS),
+    Route("POST", "/prices/preview", groups=STAFF),
 )
 DEALS_ROUTES: tuple[Route, ...] = (
-    Route("POST", "/accounts/{account_id}/deals"),
-    Route("GET", "/deals"),
-    Route("GET", "/deals/{deal_id}"),
-    Route("PATCH", "/deals/{deal_id}"),
-    Route("POST", "/deals/{deal_id}/stage"),
+    Route("POST", "/accounts/{account_id}/deals", groups=STAFF),
+    Route("GET", "/deals", groups=STAFF),
+    Route("GET", "/deals/{deal_id}", groups=STAFF),
+    Route("PATCH", "/deals/{deal_id}", groups=STAFF),
+    Route("POST", "/deals/{deal_id}/stage", groups=STAFF),
+)
+AGENCY_ROUTES: tuple[Route, ...] = (
+    # the agency channel: an agency user, for its own agency (from its sign-in)
+    Route("POST", "/agency/registrations", groups=AGENCIES),
+    Route("GET", "/agency/registrations", groups=AGENCIES),
+    Route("GET", "/agency/performance", groups=AGENCIES),
+    # agencies as data: ops keeps them; staff read them (an agency its own)
+    Route("PUT", "/agencies/{agency_id}", groups=OPS),
+    Route("GET", "/agencies/{agency_id}", groups=STAFF),
+    Route("GET", "/agencies/{agency_id}/performance", groups=OPS_AND_SALES),
 )
 QUOTES_ROUTES: tuple[Route, ...] = (
     Route("POST", "/deals/{deal_id}/quotes"),
@@ -87,7 +107,7 @@ CONSENT_ROUTES: tuple[Route, ...] = (
 )
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
-API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES
+API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:

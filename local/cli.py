@@ -5,7 +5,9 @@
     monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
     monosub clock show|set|advance
     monosub runs [--kind K]       the run ledger
-    monosub token --user U --groups G   a signed token for the local API
+    monosub token USER GROUP... [--agency ID]
+                                  a signed token for the local API (also --user U --groups G);
+                                  an agency user names its agency
 
 ``drop``, ``clock`` and ``runs`` talk to a running ``monosub serve`` when there is one
 (``.monosub/serve.json``); ``drop`` without one runs on a fresh embedded AWS of its own.
@@ -258,9 +260,20 @@ def format_runs(listed: list[dict[str, Any]]) -> str:
 def cmd_token(args: argparse.Namespace) -> int:
     from local import identity
 
-    groups = [g for g in args.groups.replace(",", " ").split() if g]
+    user = args.user or (args.names[0] if args.names else None)
+    if not user:
+        raise SystemExit("monosub token: name the user (monosub token USER GROUP...)")
+    named = args.names[1:] if not args.user else args.names
+    groups = [g for text in (args.groups or "", *named) for g in text.replace(",", " ").split()]
+    groups = groups or ["sales"]
+    if "agency" in groups and not args.agency:
+        raise SystemExit("monosub token: an agency user needs --agency AGENCY_ID")
     token = identity.issue(
-        args.user, groups, key=identity.signing_key(), lifetime_seconds=int(args.hours * 3600)
+        user,
+        groups,
+        key=identity.signing_key(),
+        agency_id=args.agency,
+        lifetime_seconds=int(args.hours * 3600),
     )
     print(token)
     return 0
@@ -300,8 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     clock_parser.set_defaults(run=cmd_clock)
 
     token = commands.add_parser("token", help="a signed local token (the Cognito stand-in)")
-    token.add_argument("--user", required=True)
-    token.add_argument("--groups", default="sales", help="e.g. sales,regional-manager")
+    token.add_argument("names", nargs="*", metavar="USER GROUP", help="USER GROUP... (or flags)")
+    token.add_argument("--user")
+    token.add_argument("--groups", help="e.g. sales,regional-manager (default sales)")
+    token.add_argument("--agency", help="an agency user's agency (custom:agency_id)")
     token.add_argument("--hours", type=float, default=8)
     token.set_defaults(run=cmd_token)
 

@@ -48,7 +48,7 @@ class Story:
         for attribute, user, group in (
             ("sales", "tanaka", "sales"),
             ("ops", "ops-suzuki", "ops"),
-            ("manager", "yamada", "regional-manager"),
+            ("manager", "yamada", "corporate-manager"),
             ("customer", "c1", "customer"),
         ):
             headers = server.bearer(user, group)
@@ -433,7 +433,7 @@ def _quote_and_consent(story: Story) -> None:
     status, quote = story.http(
         "POST", f"/quotes/{quote_id}/approve", {"version": quote["version"]}, story.manager
     )
-    story.say(f"yamada (regional manager) approves -> {status}: {quote['status']}")
+    story.say(f"yamada (corporate relationship manager) approves -> {status}: {quote['status']}")
     pdf = story.cloud.s3.get_object(Bucket=story.cloud.bucket("documents"), Key=quote["pdf_key"])[
         "Body"
     ].read()

@@ -129,12 +129,13 @@ class LocalApiServer:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def token(self, user: str, *groups: str) -> str:
-        """A signed token for ``user`` in ``groups``, as a sign-in would give."""
-        return identity.issue(user, groups, key=self.key)
+    def token(self, user: str, *groups: str, agency_id: str | None = None) -> str:
+        """A signed token for ``user`` in ``groups`` (an agency user: of ``agency_id``), as a
+        sign-in would give."""
+        return identity.issue(user, groups, key=self.key, agency_id=agency_id)
 
-    def bearer(self, user: str, *groups: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user, *groups)}"}
+    def bearer(self, user: str, *groups: str, agency_id: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user, *groups, agency_id=agency_id)}"}
 
     @property
     def url(self) -> str:

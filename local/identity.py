@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ISSUER = "monosub-local"
+AGENCY_CLAIM = "custom:agency_id"  # as monosub.auth reads it
 KEY_FILE = Path(__file__).resolve().parent.parent / ".monosub" / "local-signing-key"
 DEFAULT_LIFETIME_SECONDS = 8 * 3600
 
@@ -50,11 +51,14 @@ def issue(
     groups: Iterable[str],
     *,
     key: bytes,
+    agency_id: str | None = None,
     lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
     now: float | None = None,
 ) -> str:
+    """A signed ID token for ``user`` in ``groups``; an agency user's names its agency
+    (``custom:agency_id``, the Cognito custom attribute)."""
     issued = int(now if now is not None else time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": ISSUER,
         "sub": user,
         "cognito:username": user,
@@ -63,6 +67,8 @@ def issue(
         "exp": issued + lifetime_seconds,
         "token_use": "id",
     }
+    if agency_id is not None:
+        claims[AGENCY_CLAIM] = agency_id
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     payload = _b64(json.dumps(claims, ensure_ascii=False).encode())
     signature = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -93,10 +99,13 @@ def verify(token: str, *, key: bytes, now: float | None = None) -> dict[str, Any
 def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
     """Claims as a REST API Cognito authorizer hands them on: strings, groups comma-joined."""
     groups = claims.get("cognito:groups") or []
-    return {
+    passed = {
         "sub": str(claims["sub"]),
         "cognito:username": str(claims.get("cognito:username", claims["sub"])),
         "cognito:groups": ",".join(groups) if isinstance(groups, list) else str(groups),
         "iss": str(claims["iss"]),
         "exp": str(claims["exp"]),
     }
+    if claims.get(AGENCY_CLAIM):
+        passed[AGENCY_CLAIM] = str(claims[AGENCY_CLAIM])
+    return passed

@@ -46,11 +46,18 @@ def proxy_event(
     *,
     groups: str | None = "sales",
     user: str = "tester",
+    agency_id: str | None = None,
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as API Gateway would send it."""
-    claims = {"cognito:username": user, "cognito:groups": groups} if groups is not None else None
+    """An API Gateway REST proxy event, as API Gateway would send it: the caller signed in
+    as ``user`` in ``groups`` (comma-joined; None: not signed in), an agency user with its
+    ``agency_id`` (the ``custom:agency_id`` claim)."""
+    claims: dict[str, str] | None = None
+    if groups is not None:
+        claims = {"cognito:username": user, "cognito:groups": groups}
+        if agency_id is not None:
+            claims["custom:agency_id"] = agency_id
     raw_body = body if isinstance(body, str) or body is None else json.dumps(body)
     return {
         "resource": path,

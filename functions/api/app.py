@@ -1,12 +1,16 @@
 """The HTTP API: one Powertools resolver, one router per resource, errors mapped in one place.
 
-Which routes are public and which need staff is declared in ``functions/manifest.py`` and
-enforced here before any route runs.
+Which routes are public, and which staff groups may call each of the others, is declared in
+``functions/manifest.py`` and enforced here before any route runs (401 without a sign-in,
+403 for a caller outside the route's groups). What a caller may see is then enforced in the
+data layer (``monosub.access``).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -14,9 +18,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, catalog, deals, idempotency, leads, quotes, runs
+from functions.api import accounts, agency, catalog, deals, idempotency, leads, quotes, runs
 from functions.api import consent as consent_api
 from functions.api import contracts as contracts_api
+from functions.declarations import Route
 from functions.manifest import API_ROUTES
 from monosub import auth
 from monosub.errors import DomainError
@@ -31,27 +36,31 @@ app.include_router(deals.router)
 app.include_router(quotes.router)
 app.include_router(consent_api.router)
 app.include_router(contracts_api.router)
+app.include_router(agency.router)
 
-_PUBLIC = [
-    (route.method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
+_ROUTES = [
+    (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
     for route in API_ROUTES
-    if route.auth == "public"
 ]
 
 
-def _is_public(method: str, path: str) -> bool:
-    return any(m == method and pattern.match(path) for m, pattern in _PUBLIC)
+def _route(method: str, path: str) -> Route | None:
+    return next((r for r, pattern in _ROUTES if r.method == method and pattern.match(path)), None)
 
 
-def _authorize(app: APIGatewayRestResolver, next_middleware: Any) -> Response[Any]:
-    event = app.current_event
-    if not _is_public(event.http_method, event.path):
-        auth.require_staff(auth.principal_from_event(event.raw_event))
-    response: Response[Any] = next_middleware(app)
-    return response
+def authorize(event: Mapping[str, Any]) -> None:
+    """Who may call this route at all: a public route anyone; any other only staff in the
+    route's groups (``Unauthorized`` / ``Forbidden`` saying who may). Checked before the
+    request is validated or anything is read: a caller who may not call a route learns
+    nothing from it, not even its schema."""
+    route = _route(str(event.get("httpMethod") or ""), str(event.get("path") or ""))
+    if route is None or route.auth != "public":
+        principal = auth.require_staff(auth.principal_from_event(event))
+        if route is not None:
+            auth.require_groups(principal, route.groups, f"{route.method} {route.path}")
 
 
-app.use(middlewares=[_authorize, idempotency.middleware])
+app.use(middlewares=[idempotency.middleware])
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -116,4 +125,15 @@ def not_found(_: NotFoundError) -> Response[dict[str, Any]]:
 
 @entry_point(API)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        authorize(event)
+    except DomainError as refusal:
+        logger.info("request refused", extra={"error": refusal.code, "reason": refusal.message})
+        count("RequestsRefused")
+        return {
+            "statusCode": refusal.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(refusal.body(), ensure_ascii=False),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

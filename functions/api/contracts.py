@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from monosub import auth
+from monosub import access, auth
 from monosub.models.contracts import ContractStatus, GiveNotice
 from monosub.services import contracts
 
@@ -25,9 +25,13 @@ def _caller() -> str:
 
 
 def _visibility() -> tuple[frozenset[str] | None, str | None]:
-    """The segments and agency the caller may see (None: no limit). Every staff member sees
-    every contract until the caller's role is mapped here (``monosub.access``)."""
-    return None, None
+    """The segments and agency the caller may see (None: no limit), from its groups
+    (``monosub.access``): a corporate manager never gets a residential customer's contract."""
+    principal = auth.require_staff(auth.principal_from_event(router.current_event.raw_event))
+    scope = access.scope_for(principal)
+    if scope.everything:
+        return None, None
+    return frozenset(scope.segments) or None, access.acting_agency(scope)
 
 
 @router.get("/contracts")

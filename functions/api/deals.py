@@ -4,6 +4,9 @@
 them (by owner, stage, account), ``GET /deals/{deal_id}`` reads one, ``PATCH
 /deals/{deal_id}`` edits an open one and ``POST /deals/{deal_id}/stage`` moves it through
 the pipeline. Changes carry the ``version`` read: a stale one is 409.
+
+Agencies use these routes too; every one passes the caller's scope (``monosub.access``), so
+a deal or account the caller may not see is 404 and lists hold only what it may see.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from monosub import auth
+from functions.api import caller
 from monosub.models.deals import (
     OWNER_MAX_LENGTH,
     DealChanges,
@@ -27,14 +30,11 @@ from monosub.services import deals
 router = APIGatewayRouter()
 
 
-def _caller() -> str:
-    return auth.require_staff(auth.principal_from_event(router.current_event.raw_event)).user
-
-
 @router.post("/accounts/<account_id>/deals")
 def create_deal(account_id: str, draft: DealDraft) -> Response[dict[str, Any]]:
     """201 with the new deal (prospecting), owned by ``owner`` or the caller."""
-    deal = deals.create_deal(account_id, draft, by=_caller())
+    principal = caller.principal(router)
+    deal = deals.create_deal(account_id, draft, by=principal.user, scope=caller.scope(router))
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -58,24 +58,29 @@ def list_deals(
         account_id=account_id,
         limit=limit,
         after=next_token,
-        caller=_caller(),
+        caller=caller.principal(router).user,
+        scope=caller.scope(router),
     )
     return page.model_dump(mode="json")
 
 
 @router.get("/deals/<deal_id>")
 def get_deal(deal_id: str) -> dict[str, Any]:
-    return deals.get_deal(deal_id).model_dump(mode="json")
+    return deals.get_deal(deal_id, scope=caller.scope(router)).model_dump(mode="json")
 
 
 @router.patch("/deals/<deal_id>")
 def update_deal(deal_id: str, changes: DealChanges) -> dict[str, Any]:
     """The deal after the change; 409 when ``version`` is stale or the deal is closed."""
-    return deals.update_deal(deal_id, changes, by=_caller()).model_dump(mode="json")
+    principal = caller.principal(router)
+    deal = deals.update_deal(deal_id, changes, by=principal.user, scope=caller.scope(router))
+    return deal.model_dump(mode="json")
 
 
 @router.post("/deals/<deal_id>/stage")
 def change_stage(deal_id: str, change: StageChange) -> dict[str, Any]:
     """The deal in its new stage; 409 with the allowed stages for a move the pipeline
     does not allow."""
-    return deals.change_stage(deal_id, change, by=_caller()).model_dump(mode="json")
+    principal = caller.principal(router)
+    deal = deals.change_stage(deal_id, change, by=principal.user, scope=caller.scope(router))
+    return deal.model_dump(mode="json")

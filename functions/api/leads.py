@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from monosub import auth
+from functions.api import caller
 from monosub.models.crm import ConvertLead, LeadStatus, LeadSubmission
 from monosub.services import leads
 
@@ -39,20 +39,24 @@ def list_leads(
     next_token: Annotated[str | None, Query(alias="next", max_length=512)] = None,
 ) -> dict[str, Any]:
     """Leads with ``status``, newest first; pass the answer's ``next`` for the next page."""
-    return leads.list_leads(status, limit, next_token).model_dump(mode="json")
+    page = leads.list_leads(status, limit, next_token, scope=caller.scope(router))
+    return page.model_dump(mode="json")
 
 
 @router.get("/leads/<lead_id>")
 def get_lead(lead_id: str) -> dict[str, Any]:
     """The lead and its history (its submissions, newest first)."""
-    return leads.lead_history(lead_id).model_dump(mode="json")
+    return leads.lead_history(lead_id, scope=caller.scope(router)).model_dump(mode="json")
 
 
 @router.post("/leads/<lead_id>/convert")
 def convert_lead(
     lead_id: str, request: Annotated[ConvertLead | None, Body()] = None
 ) -> dict[str, Any]:
-    """Account + contact + empty deal from the lead, owned by the caller; 409 if converted."""
-    staff = auth.require_staff(auth.principal_from_event(router.current_event.raw_event))
-    conversion = leads.convert_lead(lead_id, request or ConvertLead(), owner=staff.user)
+    """Account (of ``segment``, corporate unless given) + contact + empty deal from the lead,
+    owned by the caller; 409 if converted."""
+    staff = caller.principal(router)
+    conversion = leads.convert_lead(
+        lead_id, request or ConvertLead(), owner=staff.user, scope=caller.scope(router)
+    )
     return conversion.model_dump(mode="json")

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from monosub import auth
+from monosub import access, auth
 from monosub.consent import service as consent
 from monosub.models.quotes import QuoteRequest, QuoteRevision, SendQuote, VersionedAction
 from monosub.services import quotes
@@ -24,6 +24,10 @@ router = APIGatewayRouter()
 
 def _principal() -> auth.Principal:
     return auth.require_staff(auth.principal_from_event(router.current_event.raw_event))
+
+
+def _scope() -> access.Scope:
+    return access.scope_for(_principal())
 
 
 def _json(quote: Any, status: int = 200) -> Response[dict[str, Any]]:
@@ -43,15 +47,13 @@ def create_quote(deal_id: str, request: QuoteRequest) -> Response[dict[str, Any]
 
 @router.get("/quotes/<quote_id>")
 def get_quote(quote_id: str) -> dict[str, Any]:
-    _principal()
-    return quotes.get_quote(quote_id).model_dump(mode="json")
+    return quotes.get_quote(quote_id, scope=_scope()).model_dump(mode="json")
 
 
 @router.get("/quotes/<quote_id>/versions")
 def quote_versions(quote_id: str) -> dict[str, Any]:
     """Every version as it was last shown, newest first."""
-    _principal()
-    found = quotes.versions(quote_id)
+    found = quotes.versions(quote_id, scope=_scope())
     return {"quote_id": quote_id, "versions": [q.model_dump(mode="json") for q in found]}
 
 
@@ -61,11 +63,10 @@ def quote_pdf(  # type: ignore[no-untyped-def]
 ):  # no return annotation: Powertools then passes the PDF's bytes through unvalidated
     """The 見積書 PDF of a version (the current one by default), base64 on the wire
     (``application/pdf`` is a binary media type of the REST API)."""
-    _principal()
     return Response(
         status_code=200,
         content_type="application/pdf",
-        body=quotes.pdf(quote_id, version),
+        body=quotes.pdf(quote_id, version, scope=_scope()),
         headers={"Content-Disposition": f'inline; filename="{quote_id}.pdf"'},
         compress=False,
     )

@@ -14,8 +14,8 @@ from infra import nag
 from infra.settings import StageSettings, pascal
 from monosub import auth
 
-# Staff groups are declared by the domain package; customers sign in to the same pool.
-USER_GROUPS: tuple[str, ...] = (*sorted(auth.STAFF_GROUPS), "customer")
+# The groups are declared by the domain package (staff, and customers in the same pool).
+USER_GROUPS: tuple[str, ...] = tuple(sorted(auth.USER_GROUPS))
 
 
 class DuplicateRoute(ValueError):
@@ -26,11 +26,20 @@ class Api(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
         super().__init__(scope, construct_id)
         self.user_pool = self._user_pool(settings)
+        # An agency user's agency is set by ops (admin API) and read from the ID token
+        # (custom:agency_id); the client may read it but never write it, or a user could
+        # make itself another agency.
         self.client = self.user_pool.add_client(
             "StaffClient",
             auth_flows=cognito.AuthFlow(user_srp=True),
             generate_secret=False,
             prevent_user_existence_errors=True,
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, fullname=True)
+            .with_custom_attributes(auth.AGENCY_ATTRIBUTE),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(
+                email=True, fullname=True
+            ),
         )
         self.access_logs = logs.LogGroup(
             self,
@@ -108,6 +117,10 @@ class Api(Construct):
             ),
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            # custom:agency_id: the reseller an agency user acts for (monosub.access)
+            custom_attributes={
+                auth.AGENCY_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=64, mutable=True)
+            },
             feature_plan=cognito.FeaturePlan.ESSENTIALS,
             deletion_protection=settings.is_production,
             removal_policy=settings.removal_policy,

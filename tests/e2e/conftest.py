@@ -29,11 +29,12 @@ class Http:
         *,
         user: str | None = None,
         groups: str = "sales",
+        agency: str | None = None,
     ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"}
         if user:
-            headers |= self.server.bearer(user, *groups.split(","))
+            headers |= self.server.bearer(user, *groups.split(","), agency_id=agency)
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:

@@ -290,6 +290,22 @@ def test_api_stage_user_pool_and_groups(dev: Synthesized):
     assert groups == {"sales", "regional-manager", "corporate-manager", "agency", "ops", "customer"}
 
 
+def test_an_agency_user_carries_its_agency_and_cannot_change_it(dev: Synthesized):
+    [pool] = dev.of_type("AWS::Cognito::UserPool").values()
+    custom = [a for a in pool["Properties"]["Schema"] if a["Name"] == "agency_id"]
+    assert custom == [
+        {
+            "AttributeDataType": "String",
+            "Mutable": True,
+            "Name": "agency_id",
+            "StringAttributeConstraints": {"MaxLength": "64", "MinLength": "1"},
+        }
+    ]
+    [client] = dev.of_type("AWS::Cognito::UserPoolClient").values()
+    assert "custom:agency_id" in client["Properties"]["ReadAttributes"]
+    assert "custom:agency_id" not in client["Properties"]["WriteAttributes"]
+
+
 # ---- storage -------------------------------------------------------------------------------
 
 

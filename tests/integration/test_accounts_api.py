@@ -3,7 +3,7 @@ history carried over, and later leads of the same company or person merged into 
 
 from __future__ import annotations
 
-from monosub import config
+from monosub import access, config
 from monosub.store import records
 from tests.conftest import set_clock
 
@@ -49,6 +49,8 @@ def test_converting_a_lead_makes_one_customer_record_with_its_history(api, aws_s
         "account_id": result["account_id"],
         "name": "株式会社フライク",
         "name_key": "フライク",
+        "segment": "corporate",
+        "agency_id": None,
         "created_at": "2026-04-05T15:00:00Z",
         "updated_at": "2026-04-05T15:00:00Z",
     }
@@ -99,9 +101,13 @@ def test_converting_a_lead_makes_one_customer_record_with_its_history(api, aws_s
         {**result, "converted_by": "yamada"},
     )
     with config.function_environment(api.environment):
-        found = records.find_deal(result["deal_id"])
+        found = records.find_deal(result["deal_id"], scope=access.EVERYTHING)
+        hidden = records.find_deal(
+            result["deal_id"], scope=access.Scope(segments=frozenset({"residential"}))
+        )
     assert found is not None
     assert found.account_id == result["account_id"]
+    assert hidden is None, "a corporate customer's deal is not found for a residential scope"
 
 
 def test_without_a_deal_name_the_deal_is_named_after_the_company(api):

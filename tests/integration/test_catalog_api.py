@@ -274,7 +274,7 @@ def test_managers_may_change_the_catalog(api, group):
 
 def test_reading_is_for_staff(catalog):
     assert catalog("GET", "/catalog/products", groups="sales").status == 200
-    assert catalog("GET", "/campaigns", groups="agency").status == 200
+    assert catalog("GET", "/campaigns", groups="agency", agency_id="agency-1").status == 200
     assert catalog("GET", "/catalog/products", groups="customer").status == 403
     assert catalog("GET", "/campaigns", groups=None).status == 401
 

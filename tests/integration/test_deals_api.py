@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monosub import config
+from monosub import access, config
 from monosub.errors import Conflict
 from monosub.models.deals import Deal, DealChanges
 from monosub.names import RECORDS
@@ -348,7 +348,7 @@ def test_a_write_that_loses_a_race_is_409(api, monkeypatch):
     deal = create(api, account_id, contact_id)
     as_read = Deal.model_validate(deal)
     patch(api, deal["deal_id"], {"version": 1, "name": "先に保存"})
-    monkeypatch.setattr(store, "get_deal", lambda deal_id: as_read)
+    monkeypatch.setattr(store, "get_deal", lambda deal_id, **_: as_read)
     with config.function_environment(api.environment):
         with pytest.raises(TransactionConflict):
             store.save_deal(
@@ -359,7 +359,10 @@ def test_a_write_that_loses_a_race_is_409(api, monkeypatch):
             )
         with pytest.raises(Conflict, match="changed meanwhile"):
             service.update_deal(
-                deal["deal_id"], DealChanges(version=1, name="後で保存"), by="suzuki"
+                deal["deal_id"],
+                DealChanges(version=1, name="後で保存"),
+                by="suzuki",
+                scope=access.EVERYTHING,
             )
     monkeypatch.undo()
     assert read(api, deal["deal_id"])["name"] == "先に保存"

@@ -68,6 +68,7 @@ def test_an_undecodable_file_is_quarantined(cloud):
 def test_a_batch_interrupted_midway_completes_on_retry_without_doubles(cloud, monkeypatch):
     """Apply fails transiently after two rows; the state machine retries; every row is
     applied exactly once (writes are keyed by run and line)."""
+    from monosub import access
     from monosub.intake.kinds import TransientError
     from monosub.services import leads
 
@@ -87,7 +88,7 @@ def test_a_batch_interrupted_midway_completes_on_retry_without_doubles(cloud, mo
     assert (run["errors"], run["error_count"]) == ([], 0), "the retried failure is no error"
     assert run["counts"]["created"] == 4
     with cloud.as_function("api"):
-        page = leads.list_leads("open", 50, None)
+        page = leads.list_leads("open", 50, None, scope=access.EVERYTHING)
     assert len(page.leads) == 4
     history = cloud.sfn.get_execution_history(
         executionArn=cloud.executions("file-intake")[0]["executionArn"]

@@ -215,7 +215,7 @@ def test_a_discount_above_the_reps_limit_waits_for_a_manager(call: Calls):
         "POST",
         f"/quotes/{quote['quote_id']}/approve",
         {"version": 1},
-        groups="regional-manager",
+        groups="corporate-manager",
         user="suzuki",
     )
     assert approved.status == 200 and approved.json()["status"] == "draft"
@@ -255,3 +255,17 @@ def test_a_second_quote_for_the_deal_is_a_conflict(call: Calls):
     second = call("POST", f"/deals/{deal['deal_id']}/quotes", {})
     assert first.status == 201 and second.status == 409
     assert second.json()["details"]["quote_id"] == first.json()["quote_id"]
+
+
+def test_a_manager_of_the_other_segment_never_gets_the_quote(call: Calls):
+    deal = a_deal(call)  # a corporate customer
+    quote = call("POST", f"/deals/{deal['deal_id']}/quotes", {}).json()
+    for path in ("", "/versions", "/pdf"):
+        hidden = call("GET", f"/quotes/{quote['quote_id']}{path}", groups="regional-manager")
+        assert hidden.status == 404, (path, hidden)
+    refused = call(
+        "POST", f"/quotes/{quote['quote_id']}/approve", {"version": 1}, groups="regional-manager"
+    )
+    assert refused.status == 404
+    seen = call("GET", f"/quotes/{quote['quote_id']}", groups="corporate-manager")
+    assert seen.status == 200

@@ -110,6 +110,38 @@ def test_token_claims_become_cognito_authorizer_claims() -> None:
     assert claims["cognito:groups"] == "ops,sales"
 
 
+def test_an_agency_users_token_carries_its_agency_as_cognito_would() -> None:
+    from monosub.auth import principal_from_event
+
+    token = identity.issue("a-tanaka", ["agency"], key=KEY, agency_id="agency-a")
+    built = event("GET", "/deals", {"Authorization": f"Bearer {token}"})
+    claims = built["requestContext"]["authorizer"]["claims"]
+    assert claims["custom:agency_id"] == "agency-a"
+    principal = principal_from_event(built)
+    assert principal is not None and principal.agency_id == "agency-a"
+    assert (
+        "custom:agency_id" not in event("GET", "/deals")["requestContext"]["authorizer"]["claims"]
+    )
+
+
+def test_monosub_token_names_the_agency(monkeypatch, capsys) -> None:
+    from local import cli
+
+    monkeypatch.setattr(identity, "signing_key", lambda: KEY)
+    assert cli.main(["token", "a-tanaka", "agency", "--agency", "agency-a"]) == 0
+    claims = identity.verify(capsys.readouterr().out.strip(), key=KEY)
+    assert (claims["cognito:username"], claims["cognito:groups"], claims["custom:agency_id"]) == (
+        "a-tanaka",
+        ["agency"],
+        "agency-a",
+    )
+    assert cli.main(["token", "--user", "sato", "--groups", "sales,ops"]) == 0
+    claims = identity.verify(capsys.readouterr().out.strip(), key=KEY)
+    assert (claims["cognito:groups"], "custom:agency_id" in claims) == (["ops", "sales"], False)
+    with pytest.raises(SystemExit, match="needs --agency"):
+        cli.main(["token", "x", "agency"])
+
+
 def test_the_authorization_header_name_is_case_insensitive() -> None:
     built = event("GET", "/runs", {"authorization": bearer("sato", "ops")["Authorization"]})
     assert built["requestContext"]["authorizer"]["claims"]["cognito:username"] == "sato"

@@ -1,22 +1,42 @@
 """Who is calling. On AWS, API Gateway's Cognito authorizer puts the verified claims in the
 request context; the embedded HTTP server puts the same claims there for a local identity.
-Handlers never read identity from anything else."""
+Handlers never read identity from anything else.
+
+Which records a caller may see follows from the groups and the agency here:
+``monosub.access``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from monosub.errors import Forbidden, Unauthorized
 
-STAFF_GROUPS = frozenset({"sales", "regional-manager", "corporate-manager", "agency", "ops"})
+# The Cognito user pool groups (infra/constructs/api.py creates exactly these).
+SALES = "sales"
+REGIONAL_MANAGER = "regional-manager"
+CORPORATE_MANAGER = "corporate-manager"
+AGENCY = "agency"
+OPS = "ops"
+CUSTOMER = "customer"
+
+STAFF_GROUPS = frozenset({SALES, REGIONAL_MANAGER, CORPORATE_MANAGER, AGENCY, OPS})
+# monosub's own people: every staff group but the resellers (agencies).
+INTERNAL_STAFF = STAFF_GROUPS - {AGENCY}
+USER_GROUPS = STAFF_GROUPS | {CUSTOMER}
+
+# The Cognito custom attribute naming an agency user's reseller; its claim in the ID token.
+AGENCY_ATTRIBUTE = "agency_id"
+AGENCY_CLAIM = f"custom:{AGENCY_ATTRIBUTE}"
 
 
 @dataclass(frozen=True)
 class Principal:
     user: str
     groups: frozenset[str]
+    agency_id: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -35,12 +55,26 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
         # REST API Cognito authorizers send "a,b"; JWT authorizers send "[a b]".
         text = str(raw_groups).strip().removeprefix("[").removesuffix("]")
         groups = frozenset(g for g in text.replace(",", " ").split() if g)
-    return Principal(user=str(user), groups=groups)
+    agency_id = str(claims.get(AGENCY_CLAIM) or "").strip() or None
+    return Principal(user=str(user), groups=groups, agency_id=agency_id)
 
 
 def require_staff(principal: Principal | None) -> Principal:
+    """The caller, if staff; an agency user must name its agency (``custom:agency_id``)."""
     if principal is None:
         raise Unauthorized("sign in first")
     if not principal.is_staff:
         raise Forbidden("this is for monosub staff only")
+    if AGENCY in principal.groups and principal.agency_id is None:
+        raise Forbidden(
+            f"an agency user needs the {AGENCY_CLAIM} attribute: ask ops to set it on your user"
+        )
+    return principal
+
+
+def require_groups(principal: Principal, allowed: Iterable[str], action: str) -> Principal:
+    """The caller, if in one of the ``allowed`` groups; else 403 saying who may."""
+    allowed = frozenset(allowed)
+    if not principal.groups & allowed:
+        raise Forbidden(f"{action} is for {', '.join(sorted(allowed))} only")
     return principal

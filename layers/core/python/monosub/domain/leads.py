@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from monosub.access import DEFAULT_SEGMENT, Segment
 from monosub.domain.text import company_key, email_key, fold, nfkc, phone_key
 from monosub.errors import Conflict
 from monosub.models.crm import (
@@ -350,6 +351,7 @@ def plan_conversion(
     deal_name: str | None,
     owner: str,
     now: str,
+    segment: Segment = DEFAULT_SEGMENT,
 ) -> ConversionPlan:
     """Convert ``lead`` (取引開始): company → account, person → contact, plus an empty deal.
 
@@ -359,7 +361,7 @@ def plan_conversion(
     phone if it is ``same_person`` (a colleague at the same switchboard is not), else a new
     contact. A new contact does not take a phone another contact of the account has. A
     reused contact gains the lead's email or phone when it has none and no other contact of
-    the account has it.
+    the account has it. A new account is of ``segment``; the deal is of its account's.
     """
     ensure_convertible(lead)
     same_phone = (
@@ -374,6 +376,7 @@ def plan_conversion(
             account_id=new_ids.account_id,
             name=lead.company,
             name_key=lead.keys.company,
+            segment=segment,
             created_at=now,
             updated_at=now,
         )
@@ -405,6 +408,7 @@ def plan_conversion(
         stage="prospecting",
         owner=owner,
         lead_id=lead.lead_id,
+        segment=account.segment,
         created_at=now,
         updated_at=now,
     )

@@ -22,17 +22,44 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from monosub.access import DEFAULT_SEGMENT, Segment
 from monosub.domain.text import PHONE_SEPARATORS, nfkc, phone_digits
 from monosub.models.deals import Deal, DealStage  # noqa: F401 (re-exported from there)
 
 LeadSource = Literal["web-form", "event", "referral", "csv-import"]
 LeadStatus = Literal["open", "converted"]
 ReceiptStatus = Literal["created", "merged"]
-ActivityKind = Literal["submission", "conversion", "stage-change"]
+ActivityKind = Literal["submission", "conversion", "stage-change", "registration"]
 
 MESSAGE_MAX_LENGTH = 2000
 PHONE_MIN_DIGITS = 9
 PHONE_MAX_DIGITS = 15
+
+
+def check_email(value: str | None) -> str | None:
+    """A person's email address, normalized; ``ValueError`` saying what is wrong."""
+    if value is None:
+        return None
+    try:
+        # check_deliverability=False: no DNS lookups while a form is being submitted.
+        # Full-width input (ｔａｒｏ＠…) is accepted: the address is checked as NFKC.
+        checked = validate_email(nfkc(value), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from error
+    return checked.normalized
+
+
+def check_phone(value: str | None) -> str | None:
+    """A phone number as typed (kept for display), if it is one; ``ValueError`` if not."""
+    if value is None:
+        return None
+    text = nfkc(value)
+    if any(not (ch.isascii() and ch.isdigit()) and ch not in PHONE_SEPARATORS for ch in text):
+        raise ValueError("use digits, spaces, hyphens or parentheses, and an optional +")
+    digits = phone_digits(text)
+    if not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
+        raise ValueError(f"a phone number has {PHONE_MIN_DIGITS} to {PHONE_MAX_DIGITS} digits")
+    return value
 
 
 class LeadSubmission(BaseModel):
@@ -58,28 +85,12 @@ class LeadSubmission(BaseModel):
     @field_validator("email")
     @classmethod
     def valid_email(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            # check_deliverability=False: no DNS lookups while a form is being submitted.
-            # Full-width input (ｔａｒｏ＠…) is accepted: the address is checked as NFKC.
-            checked = validate_email(nfkc(value), check_deliverability=False)
-        except EmailNotValidError as error:
-            raise ValueError(f"not a valid email address: {error}") from error
-        return checked.normalized
+        return check_email(value)
 
     @field_validator("phone")
     @classmethod
     def valid_phone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        text = nfkc(value)
-        if any(not (ch.isascii() and ch.isdigit()) and ch not in PHONE_SEPARATORS for ch in text):
-            raise ValueError("use digits, spaces, hyphens or parentheses, and an optional +")
-        digits = phone_digits(text)
-        if not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
-            raise ValueError(f"a phone number has {PHONE_MIN_DIGITS} to {PHONE_MAX_DIGITS} digits")
-        return value
+        return check_phone(value)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -211,12 +222,23 @@ class ConvertLead(BaseModel):
         default=None, min_length=1, description="Merge into this existing account"
     )
     deal_name: str | None = Field(default=None, min_length=1, max_length=200)
+    segment: Segment | None = Field(
+        default=None,
+        description="residential (個人) or corporate (法人) for a new account (default "
+        "corporate); an existing account keeps its own, and a different one is refused",
+    )
 
 
 class Account(BaseModel):
     account_id: str
     name: str
     name_key: str | None = Field(default=None, description="Normalized company name")
+    segment: Segment = Field(
+        default=DEFAULT_SEGMENT,
+        description="residential (個人) or corporate (法人): who may see the customer "
+        "(monosub.access); an account stored before segments is corporate",
+    )
+    agency_id: str | None = Field(default=None, description="The reseller that registered it")
     created_at: str
     updated_at: str
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monosub.access import DEFAULT_SEGMENT, Segment
 from monosub.domain import deals as rules
 from monosub.domain.deals import DealStage
 
@@ -28,6 +29,7 @@ __all__ = [
     "DealLineInput",
     "DealPage",
     "DealStage",
+    "NewDealLine",
     "PaymentMethod",
     "ShipTo",
     "StageChange",
@@ -127,6 +129,10 @@ class DealLine(_LineItems):
     line_id: str
 
 
+class NewDealLine(_LineItems):
+    """A line of a deal being made (its ``line_id`` is given when it is stored)."""
+
+
 class Deal(BaseModel):
     """A deal as stored and shown. ``version`` grows by one with every change."""
 
@@ -138,6 +144,10 @@ class Deal(BaseModel):
     owner: str = Field(description="The responsible sales rep")
     lead_id: str | None = Field(default=None, description="The lead it was converted from")
     agency_id: str | None = Field(default=None, description="The reseller that registered it")
+    segment: Segment = Field(
+        default=DEFAULT_SEGMENT,
+        description="Its account's segment, copied when the deal is made (who may see it)",
+    )
     lines: list[DealLine] = Field(default_factory=list)
     device_owner_account_id: str = Field(
         default="",

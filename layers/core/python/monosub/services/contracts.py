@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from monosub import clock, events, ids
+from monosub import access, clock, events, ids
 from monosub.documents import storage
 from monosub.domain import contracts as rules
 from monosub.domain.leads import is_record_id
@@ -169,7 +169,7 @@ def create_from_quote(
     _check_settings(notice_days)
     agreed = _instant(agreed_at)
     contract_date = clock.parse_instant(agreed).astimezone(clock.TOKYO).date()
-    deal = deal_store.get_deal(quote.deal_id)
+    deal = deal_store.get_deal(quote.deal_id, scope=access.EVERYTHING)  # a system act
     payment_method = deal.payment_method if deal else None
     number = store.reserve_number(contract_id, contract_date.year)
     document = rules.contract_document(

@@ -6,6 +6,10 @@ the version (and stage) it read, and publishes its domain event (source ``monosu
 only after the write succeeded. The caller holds the version (``PATCH`` and stage changes
 carry it), so a write that loses a race is not retried: it is a 409 for the caller to read
 the deal again.
+
+Every function takes the caller's ``scope`` (``monosub.access``): a deal or account it may
+not see is "not found", and it cannot make a deal it would not see (another segment's,
+another agency's: 403).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from monosub import clock, events, ids
+from monosub import access, clock, events, ids
+from monosub.access import Scope
 from monosub.domain import deals as rules
 from monosub.domain.leads import is_record_id
 from monosub.errors import Conflict, NotFound, ValidationFailed
@@ -32,29 +37,45 @@ from monosub.models.deals import (
 )
 from monosub.observability import logger
 from monosub.store import deals as store
+from monosub.store import records
 from monosub.store.dynamo import TransactionConflict
 
 SOURCE = "monosub.deals"
 
 
-def get_deal(deal_id: str) -> Deal:
-    deal = store.get_deal(deal_id) if is_record_id(deal_id, "deal") else None
+def get_deal(deal_id: str, *, scope: Scope) -> Deal:
+    deal = store.get_deal(deal_id, scope=scope) if is_record_id(deal_id, "deal") else None
     if deal is None:
         raise NotFound(f"deal {deal_id} does not exist")
     return deal
 
 
 def create_deal(
-    account_id: str, draft: DealDraft, *, by: str, publisher: EventPublisher | None = None
+    account_id: str,
+    draft: DealDraft,
+    *,
+    by: str,
+    scope: Scope,
+    publisher: EventPublisher | None = None,
 ) -> Deal:
     """A new deal (prospecting) for an existing account and one of its contacts.
 
     The owner is ``draft.owner``, else the caller (``by``); the device owner and billing
-    accounts are the deal's account unless given (they must exist). Publishes
-    ``DealCreated``.
+    accounts are the deal's account unless given (they must exist). The deal is of its
+    account's segment; its agency is ``draft.agency_id``, and an agency user's deal is
+    always its own agency's (another agency is refused, 403). Publishes ``DealCreated``.
     """
-    if not (is_record_id(account_id, "account") and store.account_exists(account_id)):
+    account = (
+        records.get_account(account_id, scope=scope)
+        if is_record_id(account_id, "account")
+        else None
+    )
+    if account is None:
         raise NotFound(f"account {account_id} does not exist")
+    agency_id = (
+        draft.agency_id if "agency_id" in draft.model_fields_set else access.acting_agency(scope)
+    )
+    access.require_creatable(scope, segment=account.segment, agency_id=agency_id)
     problems = _reference_problems(
         account_id,
         contact_id=draft.contact_id,
@@ -62,6 +83,7 @@ def create_deal(
             "device_owner_account_id": draft.device_owner_account_id,
             "billing_account_id": draft.billing_account_id,
         },
+        scope=scope,
     )
     problems += _line_problems(draft.lines or [], existing=())
     _raise_if(problems)
@@ -73,7 +95,8 @@ def create_deal(
         contact_id=draft.contact_id,
         name=draft.name,
         owner=draft.owner or by,
-        agency_id=draft.agency_id,
+        agency_id=agency_id,
+        segment=account.segment,
         lines=_lines(draft.lines or [], existing=()),
         device_owner_account_id=draft.device_owner_account_id or account_id,
         requested_delivery_date=draft.requested_delivery_date,
@@ -100,24 +123,33 @@ def create_deal(
 
 
 def update_deal(
-    deal_id: str, request: DealChanges, *, by: str, publisher: EventPublisher | None = None
+    deal_id: str,
+    request: DealChanges,
+    *,
+    by: str,
+    scope: Scope,
+    publisher: EventPublisher | None = None,
 ) -> Deal:
     """Change an open deal's fields and lines, if it is still at ``request.version``.
 
     ``lines`` replaces every line: a line given with its ``line_id`` keeps it, a line without
-    one is new. A request that changes nothing writes nothing. Publishes ``DealUpdated``
-    with the names of the changed fields.
+    one is new. A request that changes nothing writes nothing. The caller cannot hand the
+    deal to an agency whose records it may not see (403). Publishes ``DealUpdated`` with the
+    names of the changed fields.
     """
-    deal = get_deal(deal_id)
+    deal = get_deal(deal_id, scope=scope)
     rules.ensure_version(deal_id, request.version, deal.version, deal.stage)
     rules.ensure_open(deal_id, deal.stage)
     values = request.changes()
+    if "agency_id" in values:
+        access.require_creatable(scope, segment=deal.segment, agency_id=values["agency_id"])
     problems = _reference_problems(
         deal.account_id,
         contact_id=values.get("contact_id"),
         accounts={
             name: values.get(name) for name in ("device_owner_account_id", "billing_account_id")
         },
+        scope=scope,
     )
     if "lines" in values:
         problems += _line_problems(values["lines"], existing=[x.line_id for x in deal.lines])
@@ -134,7 +166,7 @@ def update_deal(
         return deal
     now = clock.now_iso()
     updated = changed_deal.model_copy(update={"version": deal.version + 1, "updated_at": now})
-    _save(deal, updated, relist="owner" in changed)
+    _save(deal, updated, relist=bool({"owner", "agency_id"} & set(changed)))
     (publisher or events.default_publisher).publish(
         SOURCE,
         "DealUpdated",
@@ -150,7 +182,12 @@ def update_deal(
 
 
 def change_stage(
-    deal_id: str, request: StageChange, *, by: str, publisher: EventPublisher | None = None
+    deal_id: str,
+    request: StageChange,
+    *,
+    by: str,
+    scope: Scope,
+    publisher: EventPublisher | None = None,
 ) -> Deal:
     """Move a deal to ``request.to`` if the pipeline allows it and the deal is still at
     ``request.version``; a lost deal says why. Won needs an order that can be shipped and
@@ -160,7 +197,7 @@ def change_stage(
     in the same transaction, then ``DealStageChanged`` is published.
     """
     rules.require_reason(request.to, request.reason)
-    deal = get_deal(deal_id)
+    deal = get_deal(deal_id, scope=scope)
     rules.ensure_version(deal_id, request.version, deal.version, deal.stage)
     rules.check_transition(deal_id, deal.stage, request.to)
     return _move(deal, request.to, request.reason, by=by, publisher=publisher)
@@ -172,7 +209,7 @@ def win_by_acceptance(
     """The customer accepted the deal's quote: the deal is won from whichever open stage it
     is in (the customer's agreement is the decision). A deal already won stays as it is
     (the same acceptance delivered twice); a lost one is a 409."""
-    deal = get_deal(deal_id)
+    deal = get_deal(deal_id, scope=access.EVERYTHING)  # the customer's answer: a system act
     if deal.stage == "won":
         return deal
     rules.ensure_open(deal_id, deal.stage)
@@ -259,12 +296,14 @@ def list_deals(
     limit: int,
     after: str | None,
     caller: str,
+    scope: Scope,
 ) -> DealPage:
-    """Deals matching every filter given, newest first; with no filter, the caller's."""
+    """Deals the caller may see matching every filter given, newest first; with no filter,
+    the caller's own."""
     if owner is None and stage is None and account_id is None:
         owner = caller
     deals, next_token = store.list_deals(
-        owner=owner, stage=stage, account_id=account_id, limit=limit, after=after
+        scope=scope, owner=owner, stage=stage, account_id=account_id, limit=limit, after=after
     )
     return DealPage(deals=deals, next=next_token)
 
@@ -290,7 +329,7 @@ def _save(deal: Deal, updated: Deal, *, relist: bool, **activity: Any) -> None:
         )
     except TransactionConflict as conflict:
         logger.info("deal write lost a race", extra={"reasons": conflict.reasons})
-        current = store.get_deal(deal.deal_id)
+        current = store.get_deal(deal.deal_id, scope=access.EVERYTHING)
         raise Conflict(
             f"deal {deal.deal_id} was changed meanwhile: read it again",
             details={
@@ -302,17 +341,25 @@ def _save(deal: Deal, updated: Deal, *, relist: bool, **activity: Any) -> None:
 
 
 def _reference_problems(
-    account_id: str, *, contact_id: str | None, accounts: dict[str, str | None]
+    account_id: str,
+    *,
+    contact_id: str | None,
+    accounts: dict[str, str | None],
+    scope: Scope,
 ) -> list[dict[str, str]]:
     """Field problems for a contact that is not the account's, or accounts that do not
-    exist (the device owner, the billing account)."""
+    exist for the caller (the device owner, the billing account)."""
     problems = []
     if contact_id is not None and not store.contact_exists(account_id, contact_id):
         problems.append(
             {"field": "contact_id", "message": f"{contact_id} is not a contact of {account_id}"}
         )
     for field, other in accounts.items():
-        if other is not None and other != account_id and not store.account_exists(other):
+        if (
+            other is not None
+            and other != account_id
+            and records.get_account(other, scope=scope) is None
+        ):
             problems.append({"field": field, "message": f"account {other} does not exist"})
     return problems
 

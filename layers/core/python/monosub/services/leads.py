@@ -10,11 +10,13 @@ from __future__ import annotations
 import random
 import time
 
-from monosub import clock, events, ids
+from monosub import access, clock, events, ids
+from monosub.access import DEFAULT_SEGMENT, Scope, Segment
 from monosub.domain import leads as rules
-from monosub.errors import Conflict, NotFound
+from monosub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.models.crm import (
+    Account,
     Conversion,
     ConvertLead,
     Lead,
@@ -162,12 +164,15 @@ def _publish_receipt(
         publisher.publish(SOURCE, "LeadMerged", detail)
 
 
-def list_leads(status: LeadStatus, limit: int, after: str | None) -> LeadPage:
+def list_leads(status: LeadStatus, limit: int, after: str | None, *, scope: Scope) -> LeadPage:
+    """Leads are prospects without a segment: internal staff see them, agencies do not."""
+    access.require_leads(scope)
     leads, next_token = records.list_leads(status, limit, after)
     return LeadPage(leads=leads, next=next_token)
 
 
-def lead_history(lead_id: str) -> LeadHistory:
+def lead_history(lead_id: str, *, scope: Scope) -> LeadHistory:
+    access.require_leads(scope)
     lead = records.get_lead(lead_id) if rules.is_record_id(lead_id, "lead") else None
     if lead is None:
         raise NotFound(f"lead {lead_id} does not exist")
@@ -180,29 +185,45 @@ def convert_lead(
     request: ConvertLead,
     *,
     owner: str,
+    scope: Scope,
     publisher: EventPublisher | None = None,
 ) -> Conversion:
     """Convert an open lead (取引開始) into an account, a contact and an empty deal.
 
     The account is ``request.account_id``, else the account with the lead's normalized
-    company, else a new one; the contact is the account's contact with the lead's email, else
-    the one with its phone if it is the same person (same name, no other email), else a new
-    one. The deal is owned by ``owner``. The lead's history moves onto the
-    account and the lead becomes "converted", all in one transaction that holds only while
-    the lead is open and unchanged: a second conversion gets ``Conflict`` (409).
-    Publishes ``LeadConverted`` (source ``monosub.leads``).
+    company, else a new one of ``request.segment`` (corporate unless given); the contact is
+    the account's contact with the lead's email, else the one with its phone if it is the
+    same person (same name, no other email), else a new one. The deal is owned by ``owner``
+    and of its account's segment. The lead's history moves onto the account and the lead
+    becomes "converted", all in one transaction that holds only while the lead is open and
+    unchanged: a second conversion gets ``Conflict`` (409).
+
+    Who may see what (``monosub.access``): an agency converts no lead (403); an account the
+    caller may not see is "not found" when named, and refused (403) when it is the lead's
+    company; a new account must be of a segment the caller sees (403); a segment given for
+    an existing account must be its own (400). Publishes ``LeadConverted`` (source
+    ``monosub.leads``).
     """
+    access.require_leads(scope)
     for attempt in range(ATTEMPTS):
         lead = records.get_lead(lead_id) if rules.is_record_id(lead_id, "lead") else None
         if lead is None:
             raise NotFound(f"lead {lead_id} does not exist")
         rules.ensure_convertible(lead)
         if request.account_id is not None:
-            account = records.get_account(request.account_id)
+            account = records.get_account(request.account_id, scope=scope)
             if account is None:
                 raise NotFound(f"account {request.account_id} does not exist")
         else:
             account = records.account_for_company(lead.keys.company)
+            if account is not None and not access.visible(
+                scope, segment=account.segment, agency_id=account.agency_id
+            ):
+                raise Forbidden(
+                    f"the company of lead {lead_id} is a customer you may not see: a manager "
+                    "of its segment converts this lead"
+                )
+        segment = _conversion_segment(request.segment, account, scope)
         by_email, by_phone = (
             records.contacts_by_keys(account.account_id, lead.keys) if account else (None, None)
         )
@@ -220,6 +241,7 @@ def convert_lead(
             deal_name=request.deal_name,
             owner=owner,
             now=clock.now_iso(),
+            segment=segment,
         )
         try:
             records.save_conversion(plan)
@@ -235,6 +257,28 @@ def convert_lead(
         )
         return conversion
     raise Conflict(f"lead {lead_id} kept changing while it was converted; try again")
+
+
+def _conversion_segment(
+    requested: Segment | None, account: Account | None, scope: Scope
+) -> Segment:
+    """The segment of the conversion's account: an existing account's own (a different one
+    requested is refused), else the requested one or the default, if the caller sees it."""
+    if account is not None:
+        if requested is not None and requested != account.segment:
+            raise ValidationFailed(
+                "the request is not valid",
+                details=[
+                    {
+                        "field": "segment",
+                        "message": f"account {account.account_id} is {account.segment}",
+                    }
+                ],
+            )
+        return account.segment
+    segment = requested or DEFAULT_SEGMENT
+    access.require_creatable(scope, segment=segment, agency_id=None)
+    return segment
 
 
 def _pause(attempt: int) -> None:

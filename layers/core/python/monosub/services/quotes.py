@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from monosub import clock, company, events, ids
+from monosub import access, clock, company, events, ids
+from monosub.access import Scope
 from monosub.auth import Principal
 from monosub.consent import service as consent
 from monosub.documents import Recipient, storage
@@ -60,30 +61,37 @@ def quote_id_for_deal(deal_id: str) -> str:
 # ---- reading -------------------------------------------------------------------------------
 
 
-def get_quote(quote_id: str) -> Quote:
+def get_quote(quote_id: str, *, scope: Scope) -> Quote:
+    """A quote the caller may see (its customer's segment, or its agency); else 404."""
     quote = store.get(quote_id) if quote_id.startswith("quote_") else None
     if quote is None:
         raise NotFound(f"quote {quote_id} does not exist")
+    access.require_visible(
+        scope, "quote", quote_id, segment=quote.segment, agency_id=quote.agency_id
+    )
     return quote
 
 
-def get_version(quote_id: str, version: int) -> Quote:
-    quote = store.get_version(quote_id, version) if quote_id.startswith("quote_") else None
+def get_version(quote_id: str, version: int, *, scope: Scope) -> Quote:
+    get_quote(quote_id, scope=scope)
+    quote = store.get_version(quote_id, version)
     if quote is None:
         raise NotFound(f"quote {quote_id} has no version {version}")
     return quote
 
 
-def versions(quote_id: str) -> list[Quote]:
-    found = list(store.versions(quote_id)) if quote_id.startswith("quote_") else []
-    if not found:
-        raise NotFound(f"quote {quote_id} does not exist")
-    return found
+def versions(quote_id: str, *, scope: Scope) -> list[Quote]:
+    get_quote(quote_id, scope=scope)
+    return list(store.versions(quote_id))
 
 
-def pdf(quote_id: str, version: int | None = None) -> bytes:
+def pdf(quote_id: str, version: int | None = None, *, scope: Scope) -> bytes:
     """The stored PDF of a version (the current one by default)."""
-    quote = get_quote(quote_id) if version is None else get_version(quote_id, version)
+    quote = (
+        get_quote(quote_id, scope=scope)
+        if version is None
+        else get_version(quote_id, version, scope=scope)
+    )
     if not quote.pdf_key:
         raise NotFound(f"quote {quote_id} version {quote.version} has no PDF")
     return storage.read_pdf(quote.pdf_key)
@@ -101,7 +109,7 @@ def create_quote(
     publisher: EventPublisher | None = None,
 ) -> Quote:
     """Version 1 of the deal's quote. 409 when the deal has one already (revise it)."""
-    deal = deal_service.get_deal(deal_id)
+    deal = deal_service.get_deal(deal_id, scope=access.scope_for(principal))
     rules_open(deal)
     quote_id = quote_id_for_deal(deal_id)
     existing = store.get(quote_id)
@@ -142,12 +150,13 @@ def revise_quote(
 ) -> Quote:
     """The next version, priced again from the deal's lines as they are now. A link sent
     for the version before stops working."""
-    current = get_quote(quote_id)
+    scope = access.scope_for(principal)
+    current = get_quote(quote_id, scope=scope)
     rules.check_version(quote_id, revision.version, current.version)
     rules.check_status(
         quote_id, current.status, ("draft", "awaiting_approval", "sent", "declined"), "revised"
     )
-    deal = deal_service.get_deal(current.deal_id)
+    deal = deal_service.get_deal(current.deal_id, scope=scope)
     rules_open(deal)
     quote = _priced_version(
         deal,
@@ -198,7 +207,7 @@ def _quote_date(requested: date | None) -> date:
 
 
 def _customer(deal: Deal) -> CustomerRecord:
-    record = records.customer_record(deal.account_id)
+    record = records.customer_record(deal.account_id, scope=access.EVERYTHING)  # deal seen
     if record is None:
         raise NotFound(f"account {deal.account_id} does not exist")
     return record
@@ -321,7 +330,7 @@ def approve_quote(
     publisher: EventPublisher | None = None,
 ) -> Quote:
     """A manager approves the manual discount of the current version."""
-    current = get_quote(quote_id)
+    current = get_quote(quote_id, scope=access.scope_for(principal))
     rules.check_version(quote_id, version, current.version)
     rules.check_status(quote_id, current.status, ("awaiting_approval",), "approved")
     assert current.approval is not None
@@ -356,7 +365,8 @@ def send_quote(
 ) -> Quote:
     """Email the customer a link to agree to this version (a page with no login). Sending
     again sends a new link; the one before stops working."""
-    current = get_quote(quote_id)
+    scope = access.scope_for(principal)
+    current = get_quote(quote_id, scope=scope)
     rules.check_version(quote_id, request.version, current.version)
     if current.status == "awaiting_approval":
         share = current.approval.required_percent if current.approval else 0
@@ -371,7 +381,7 @@ def send_quote(
             f"quote {quote_id} expired on {current.valid_until}: revise it",
             details={"valid_until": current.valid_until.isoformat()},
         )
-    deal = deal_service.get_deal(current.deal_id)
+    deal = deal_service.get_deal(current.deal_id, scope=scope)
     rules_open(deal)
     gaps = deal_service.order_gaps(deal)
     if gaps:

@@ -32,6 +32,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from monosub import access
+from monosub.access import Scope
 from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge, PersonLead
 from monosub.models.crm import (
     Account,
@@ -260,17 +262,24 @@ def _decode_cursor(token: str) -> str:
 # ---- conversion ----------------------------------------------------------------------------
 
 
-def get_account(account_id: str) -> Account | None:
+def get_account(account_id: str, *, scope: Scope) -> Account | None:
+    """The account, if ``scope`` may see it (else None, as for one that does not exist)."""
     item = _table.get(_account_pk(account_id), "ACCOUNT")
-    return Account.model_validate(item) if item else None
+    account = Account.model_validate(item) if item else None
+    if account is None or not access.visible(
+        scope, segment=account.segment, agency_id=account.agency_id
+    ):
+        return None
+    return account
 
 
 def account_for_company(company_key: str | None) -> Account | None:
-    """The account whose normalized company name is ``company_key``."""
+    """The account whose normalized company name is ``company_key``, whoever may see it (the
+    caller decides what to do with one it may not see)."""
     if not company_key:
         return None
     pointer = _table.get(_key_pk("company", company_key), "ACCOUNT")
-    return get_account(str(pointer["account_id"])) if pointer else None
+    return get_account(str(pointer["account_id"]), scope=access.EVERYTHING) if pointer else None
 
 
 def contacts_by_keys(account_id: str, keys: LeadKeys) -> tuple[Contact | None, Contact | None]:
@@ -374,11 +383,28 @@ def _account_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
                 condition="attribute_exists(pk)",
             )
         ]
+    return new_account_operations(account)
+
+
+def new_account_operations(account: Account) -> list[dict[str, Any]]:
+    """A new account and its company key (both only if absent: one account per company)."""
+    account_pk = _account_pk(account.account_id)
     operations = [_table.put_operation({"pk": account_pk, "sk": "ACCOUNT"} | _dump(account))]
     if account.name_key:
         key_item = {"pk": _key_pk("company", account.name_key), "sk": "ACCOUNT"}
         operations.append(_table.put_operation(key_item | {"account_id": account.account_id}))
     return operations
+
+
+def company_key_operation(operations: list[dict[str, Any]]) -> int | None:
+    """The index, in ``operations``, of the put of a company key (one account per company):
+    a cancelled transaction names the failed operation by its index."""
+    for index, operation in enumerate(operations):
+        put = operation.get("Put") or {}
+        pk = (put.get("Item") or {}).get("pk", {}).get("S", "")
+        if pk.startswith("KEY#company#"):
+            return index
+    return None
 
 
 def _contact_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
@@ -388,23 +414,39 @@ def _contact_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
     account_pk = _account_pk(contact.account_id)
     contact_sk = f"CONTACT#{contact.contact_id}"
     if plan.contact_created:
-        item = {"pk": account_pk, "sk": contact_sk, "gsi1pk": contact_sk, "gsi1sk": "CONTACT"}
-        operations = [_table.put_operation(item | _dump(contact))]
-        taken = {"email": contact.email_key, "phone": contact.phone_key}
-    else:
-        fill = plan.contact_fill
-        still_missing = "".join(
-            f" AND attribute_not_exists(#{name})" for name in ("email", "phone") if name in fill
-        )
-        operations = [
-            _table.update_operation(
-                account_pk,
-                contact_sk,
-                set_values={**fill, "updated_at": contact.updated_at},
-                condition="attribute_exists(pk)" + still_missing,
-            )
-        ]
-        taken = {"email": fill.get("email_key"), "phone": fill.get("phone_key")}
+        return new_contact_operations(contact)
+    fill = plan.contact_fill
+    still_missing = "".join(
+        f" AND attribute_not_exists(#{name})" for name in ("email", "phone") if name in fill
+    )
+    update = _table.update_operation(
+        account_pk,
+        contact_sk,
+        set_values={**fill, "updated_at": contact.updated_at},
+        condition="attribute_exists(pk)" + still_missing,
+    )
+    taken = {"email": fill.get("email_key"), "phone": fill.get("phone_key")}
+    return [update, *_contact_key_operations(contact, taken)]
+
+
+def new_contact_operations(contact: Contact) -> list[dict[str, Any]]:
+    """A new contact and the email/phone keys it takes (only if absent: one contact per email
+    and per phone in an account)."""
+    contact_sk = f"CONTACT#{contact.contact_id}"
+    item = {
+        "pk": _account_pk(contact.account_id),
+        "sk": contact_sk,
+        "gsi1pk": contact_sk,
+        "gsi1sk": "CONTACT",
+    }
+    taken = {"email": contact.email_key, "phone": contact.phone_key}
+    return [_table.put_operation(item | _dump(contact)), *_contact_key_operations(contact, taken)]
+
+
+def _contact_key_operations(
+    contact: Contact, taken: Mapping[str, str | None]
+) -> list[dict[str, Any]]:
+    operations = []
     for kind, key in taken.items():
         if key:
             key_item = {"pk": _key_pk(kind, key), "sk": f"CONTACT#{contact.account_id}"}
@@ -419,8 +461,11 @@ def _contact_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
 # ---- accounts ------------------------------------------------------------------------------
 
 
-def customer_record(account_id: str) -> CustomerRecord | None:
-    """The account with its contacts, deals, originating leads and history: one query."""
+def customer_record(account_id: str, *, scope: Scope) -> CustomerRecord | None:
+    """The account with its contacts, deals, originating leads and history (one query), if
+    ``scope`` may see the account (else None, as for one that does not exist). A caller who
+    sees the account through its agency only sees that agency's deals in it, and the history
+    of no other deal."""
     account = None
     contacts, deals, activities, lead_ids = [], [], [], []
     for item in _query_all(_account_pk(account_id)):
@@ -435,21 +480,31 @@ def customer_record(account_id: str) -> CustomerRecord | None:
             activities.append(Activity.model_validate(item))
         elif kind == "LEAD":
             lead_ids.append(str(item["lead_id"]))
-    if account is None:
+    if account is None or not access.visible(
+        scope, segment=account.segment, agency_id=account.agency_id
+    ):
         return None
+    hidden = {
+        deal.deal_id
+        for deal in deals
+        if not access.visible(scope, segment=deal.segment, agency_id=deal.agency_id)
+    }
     return CustomerRecord(
         account=account,
         contacts=sorted(contacts, key=lambda c: c.created_at),
-        deals=sorted(deals, key=lambda d: d.created_at),
-        activities=list(reversed(activities)),
+        deals=sorted((d for d in deals if d.deal_id not in hidden), key=lambda d: d.created_at),
+        activities=[a for a in reversed(activities) if a.deal_id not in hidden],
         lead_ids=lead_ids,
     )
 
 
-def find_deal(deal_id: str) -> Deal | None:
-    """A deal by its id alone (gsi1), for the capabilities that start from a deal."""
+def find_deal(deal_id: str, *, scope: Scope) -> Deal | None:
+    """A deal by its id alone (gsi1), for the capabilities that start from a deal, if
+    ``scope`` may see it (``access.EVERYTHING`` for system processes)."""
     for item in _table.query(f"DEAL#{deal_id}", index="gsi1", limit=1):
-        return Deal.model_validate(item)
+        deal = Deal.model_validate(item)
+        if access.visible(scope, segment=deal.segment, agency_id=deal.agency_id):
+            return deal
     return None
 
 

@@ -1,0 +1,148 @@
+"""Agencies and their registrations in table ``records``: the only code that knows their keys.
+
+==============  =================================  =========================================
+item            pk / sk                            gsi1pk / gsi1sk
+==============  =================================  =========================================
+agency          AGENCY#<agency> / AGENCY
+registration    ACCOUNT#<acc> / REGISTRATION       REGISTRATIONS#<agency> / <at>#<acc>
+registered      ACCOUNT#<acc> / ACT#<at>#<deal>#0001   (in the account's history)
+==============  =================================  =========================================
+
+A registration writes the customer as lead conversion does (account, company key, contact
+and its keys: ``monosub.store.records``; the deal and its listing items:
+``monosub.store.deals``), plus the registration item, which lists the agency's customers
+newest first (``GET /agency/registrations``) and counts them per month (performance).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from monosub.domain.agencies import RegistrationPlan
+from monosub.models.agencies import Agency, Registration
+from monosub.names import RECORDS
+from monosub.store import cursor, deals, listing, records
+from monosub.store.dynamo import Table, TransactionConflict, to_item, to_value, transact
+
+_table = Table(RECORDS)
+
+
+def _agency_pk(agency_id: str) -> str:
+    return f"AGENCY#{agency_id}"
+
+
+def _registrations(agency_id: str) -> str:
+    return f"REGISTRATIONS#{agency_id}"
+
+
+# ---- agencies ------------------------------------------------------------------------------
+
+
+def get_agency(agency_id: str) -> Agency | None:
+    item = _table.get(_agency_pk(agency_id), "AGENCY")
+    return Agency.model_validate(item) if item else None
+
+
+def put_agency(agency: Agency, *, expected_version: int | None) -> bool:
+    """Write the agency if it is still at ``expected_version`` (None: if it does not exist
+    yet); False when it changed meanwhile."""
+    request: dict[str, Any] = {
+        "TableName": _table.name,
+        "Item": to_item(
+            {"pk": _agency_pk(agency.agency_id), "sk": "AGENCY"} | agency.model_dump(mode="json")
+        ),
+    }
+    if expected_version is None:
+        request["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        request["ConditionExpression"] = "#version = :version"
+        request["ExpressionAttributeNames"] = {"#version": "version"}
+        request["ExpressionAttributeValues"] = {":version": to_value(expected_version)}
+    try:
+        _table.client.put_item(**request)
+    except _table.client.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+# ---- registrations -------------------------------------------------------------------------
+
+
+def registration_operations(plan: RegistrationPlan) -> list[dict[str, Any]]:
+    """The writes of one registration, for one ``transact``: account (+ company key),
+    contact (+ its keys), deal (+ listing items), the registration, the history entry;
+    every one only if absent."""
+    registration = plan.registration
+    account_pk = f"ACCOUNT#{registration.account_id}"
+    activity = plan.activity
+    return [
+        *records.new_account_operations(plan.account),
+        *records.new_contact_operations(plan.contact),
+        *deals.new_deal_operations(plan.deal),
+        _table.put_operation(
+            {
+                "pk": account_pk,
+                "sk": "REGISTRATION",
+                "gsi1pk": _registrations(registration.agency_id),
+                "gsi1sk": f"{registration.registered_at}#{registration.account_id}",
+                **registration.model_dump(mode="json"),
+            }
+        ),
+        _table.put_operation(
+            {
+                "pk": account_pk,
+                "sk": f"ACT#{activity.occurred_at}#{registration.deal_id}#{activity.seq:04d}",
+                **activity.model_dump(mode="json"),
+            }
+        ),
+    ]
+
+
+class CompanyTaken(Exception):
+    """The registered company is a customer already (one account per company)."""
+
+
+def save_registration(plan: RegistrationPlan) -> None:
+    """All of a registration or nothing: ``CompanyTaken`` when the company is a customer
+    already, ``TransactionConflict`` when anything else was taken meanwhile."""
+    operations = registration_operations(plan)
+    try:
+        transact(operations)
+    except TransactionConflict as conflict:
+        index = records.company_key_operation(operations)
+        if (
+            index is not None
+            and index < len(conflict.reasons)
+            and conflict.reasons[index] == "ConditionalCheckFailed"
+        ):
+            raise CompanyTaken(plan.account.name) from conflict
+        raise
+
+
+def list_registrations(
+    agency_id: str, *, limit: int, after: str | None
+) -> tuple[list[Registration], str | None]:
+    """One page of the agency's registrations, newest first (only its own partition is
+    read), and the token of the next page."""
+    before = None if after is None else cursor.decode(after, _CURSOR)
+    page, position = listing.newest_first(
+        _table,
+        [listing.Source(_registrations(agency_id))],
+        limit=limit,
+        before=before,
+        identity="account_id",
+    )
+    registrations = [Registration.model_validate(item) for item in page]
+    return registrations, None if position is None else cursor.encode(position)
+
+
+def count_registrations(agency_id: str, low: str, high: str) -> int:
+    """How many customers the agency registered with ``low <= <at>#<acc> <= high``."""
+    return sum(
+        int(answer["count"])
+        for answer in listing.between(_table, _registrations(agency_id), low, high, count_only=True)
+    )
+
+
+_CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#account_[0-9a-z]{1,64}")
