@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from monosub import access
 from monosub.services import leads
 from monosub.store import audit
 
@@ -39,7 +40,7 @@ def outage(monkeypatch):
 
 def open_leads(cloud) -> list:
     with cloud.as_function("api"):
-        return leads.list_leads("open", 100, None).leads
+        return leads.list_leads("open", 100, None, scope=access.EVERYTHING).leads
 
 
 def test_a_run_that_failed_in_an_outage_is_re_driven_to_success_without_doubles(
