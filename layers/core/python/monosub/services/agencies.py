@@ -55,13 +55,10 @@ def put_agency(
     _check_agency_id(agency_id)
     for _ in range(_WRITE_ATTEMPTS):
         current = store.get_agency(agency_id)
-        if (
-            current is not None
-            and AgencyTerms.model_validate(
-                current.model_dump(include=set(AgencyTerms.model_fields))
-            )
-            == terms
-        ):
+        unchanged = current is not None and (
+            current.model_dump(include=set(AgencyTerms.model_fields)) == terms.model_dump()
+        )
+        if current is not None and unchanged:
             return current, False
         now = clock.now_iso()
         agency = Agency(
