@@ -130,7 +130,13 @@ def test_a_segment_manager_never_receives_the_other_segment(api, customers, monk
 
 def test_ops_and_sales_see_both_segments_merged_newest_first(api, customers, monkeypatch):
     read = partitions_read(monkeypatch)
-    both = [customers["corporate"]["deal_id"], customers["residential"]["deal_id"]]
+    deals = [
+        api("GET", f"/deals/{customers[segment]['deal_id']}", **OPS).json()
+        for segment in ("corporate", "residential")
+    ]
+    # newest first; deals made in the same instant come in deal-id order, newest-first too
+    both = [d["deal_id"] for d in sorted(deals, key=lambda d: (d["created_at"], d["deal_id"]))]
+    both.reverse()
     for who in (OPS, SALES):
         assert ids(api("GET", "/deals", query={"stage": "prospecting"}, **who)) == both
     assert set(read) == {"DEALS#residential#stage#prospecting", "DEALS#corporate#stage#prospecting"}
