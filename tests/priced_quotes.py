@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from monosub import ids
-from monosub.documents.model import Issuer, Line, Recipient, TaxSubtotal
+from monosub.documents.model import Issuer, Recipient
 from monosub.documents.model import Quote as QuoteDocument
 from monosub.domain import pricing
+from monosub.domain import quotes as quote_rules
 from monosub.domain.pricing import CatalogEntry
-from monosub.domain.tax import TAX_RATE_PERCENT
-from monosub.models.catalog import PricedItem, PricedResult, PriceVersion, PricingRequest, Product
+from monosub.models.catalog import PricedResult, PriceVersion, PricingRequest, Product
 from monosub.models.deals import DealLine
 from monosub.models.quotes import Quote
 
@@ -99,61 +99,14 @@ def price(lines: list[DealLine], day: dt.date, segment: str, term_months: int) -
     return pricing.price(request, catalog(), [])
 
 
-def _document_lines(item: PricedItem) -> list[Line]:
-    rate = TAX_RATE_PERCENT[item.tax]
-    shown = []
-    if item.list_one_time_yen:
-        shown.append(
-            Line(
-                name=item.name,
-                quantity=item.quantity,
-                unit="台",
-                unit_price=item.unit_one_time_yen or 0,
-                amount=item.list_one_time_yen,
-                billing="one_time",
-                tax_rate=rate,  # type: ignore[arg-type]
-            )
-        )
-    if item.list_monthly_yen:
-        shown.append(
-            Line(
-                name=item.name,
-                quantity=item.quantity,
-                unit="台",
-                unit_price=item.unit_monthly_yen or 0,
-                amount=item.list_monthly_yen,
-                billing="monthly",
-                tax_rate=rate,  # type: ignore[arg-type]
-            )
-        )
-    return shown
-
-
 def quote_document(
     priced: PricedResult, *, number: str, version: int, company: str, valid_days: int = 30
 ) -> QuoteDocument:
+    """The 見積書 of ``priced`` as the quotes service prints it (``domain.quotes``)."""
     sample = json.loads(SAMPLE.read_text(encoding="utf-8"))
-    lines: list[Line] = []
-    for line in priced.lines:
-        lines += _document_lines(line)
-        for option in line.options:
-            lines += _document_lines(option)
-    charges = [("one_time", priced.one_time.taxes)]
-    if priced.monthly:
-        charges.append(("monthly", priced.monthly[0].taxes))
-    subtotals = [
-        TaxSubtotal.model_validate(
-            {
-                "billing": billing,
-                "rate": t.rate_percent,
-                "taxable_amount": t.base_yen,
-                "tax": t.tax_yen,
-            }
-        )
-        for billing, taxes in charges
-        for t in taxes
-    ]
-    return QuoteDocument(
+    return quote_rules.price_document(
+        priced,
+        None,
         number=number,
         version=version,
         issue_date=priced.date,
@@ -161,12 +114,9 @@ def quote_document(
         issuer=Issuer.model_validate(sample["issuer"]),
         recipient=Recipient(company=company, department="総務部", person="山田 太郎"),
         subject="店舗防犯カメラ導入",
-        lines=tuple(lines),
-        tax_subtotals=tuple(subtotals),
-        one_time_total=priced.one_time.total_yen,
-        monthly_total=priced.monthly[0].total_yen if priced.monthly else 0,
         terms=sample["terms"],
-    )
+        rounding=priced.tax_rounding,
+    ).document
 
 
 def priced_quote(
