@@ -16,7 +16,6 @@ from typing import Any
 
 from monosub import ids
 from monosub.documents.model import Issuer, Recipient
-from monosub.documents.model import Quote as QuoteDocument
 from monosub.domain import pricing
 from monosub.domain import quotes as quote_rules
 from monosub.domain.pricing import CatalogEntry
@@ -99,10 +98,10 @@ def price(lines: list[DealLine], day: dt.date, segment: str, term_months: int) -
     return pricing.price(request, catalog(), [])
 
 
-def quote_document(
+def quote_faces(
     priced: PricedResult, *, number: str, version: int, company: str, valid_days: int = 30
-) -> QuoteDocument:
-    """The 見積書 of ``priced`` as the quotes service prints it (``domain.quotes``)."""
+) -> quote_rules.PricedQuote:
+    """The 見積書 of ``priced`` and its consent lines, as the quotes service makes them."""
     sample = json.loads(SAMPLE.read_text(encoding="utf-8"))
     return quote_rules.price_document(
         priced,
@@ -116,7 +115,7 @@ def quote_document(
         subject="店舗防犯カメラ導入",
         terms=sample["terms"],
         rounding=priced.tax_rounding,
-    ).document
+    )
 
 
 def priced_quote(
@@ -142,7 +141,8 @@ def priced_quote(
     priced = price(lines, quote_date, segment, term_months)
     quote_id = quote_id or ids.new_id("quote")
     number = f"Q{quote_date.year}-{zlib.crc32(quote_id.encode()) % 1_000_000:06d}"
-    document = quote_document(priced, number=number, version=version, company=company)
+    faces = quote_faces(priced, number=number, version=version, company=company)
+    document = faces.document
     return Quote(
         quote_id=quote_id,
         version=version,
@@ -163,6 +163,7 @@ def priced_quote(
         lines=lines,
         priced=priced,
         document=document,
+        consent_lines=faces.consent_lines,
         terms=document.terms,
         created_by=owner,
         created_at=f"{quote_date.isoformat()}T01:00:00Z",

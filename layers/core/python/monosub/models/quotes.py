@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monosub.consent.models import ConsentLine
 from monosub.documents.model import Quote as QuoteDocument
 from monosub.models.catalog import Channel, PricedResult, Segment
 from monosub.models.deals import DealLine
@@ -125,6 +126,9 @@ class Quote(BaseModel):
     manual_discount: ManualDiscount | None = None
     approval: Approval | None = None
     document: QuoteDocument = Field(description="Exactly what the PDF and the page print")
+    consent_lines: tuple[ConsentLine, ...] = Field(
+        description="The same figures line by line, as the consent page shows them"
+    )
     terms: str = Field(description="The terms the customer agrees to (plain text)")
     pdf_key: str | None = None
     pdf_sha256: str | None = None

@@ -17,7 +17,7 @@ on the customer's answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from monosub import access, clock, company, events, ids
@@ -297,6 +297,7 @@ def _priced_version(
         manual_discount=request.manual_discount,
         approval=approval,
         document=faces.document,
+        consent_lines=faces.consent_lines,
         terms=terms,
         pdf_key=stored.key,
         pdf_sha256=stored.sha256,
@@ -398,7 +399,7 @@ def send_quote(
         )
     document = rules.consent_document(
         current.document,
-        _consent_lines(current),
+        current.consent_lines,
         pdf_key=current.pdf_key,
     )
     expires = min(
@@ -433,28 +434,9 @@ def send_quote(
     return sent
 
 
-def _until_end_of(day: date) -> Any:
+def _until_end_of(day: date) -> datetime:
     """The end of ``day`` in Asia/Tokyo, as an aware datetime."""
-    from datetime import datetime, time
-
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=clock.TOKYO)
-
-
-def _consent_lines(quote: Quote) -> tuple[Any, ...]:
-    """The consent page's lines, computed again from the stored version (same figures)."""
-    return rules.price_document(
-        quote.priced,
-        quote.manual_discount,
-        number=quote.number,
-        version=quote.version,
-        issue_date=quote.quote_date,
-        valid_until=quote.valid_until,
-        issuer=quote.document.issuer,
-        recipient=quote.document.recipient,
-        subject=quote.document.subject or "",
-        terms=quote.terms,
-        rounding=pricing.TAX_ROUNDING,
-    ).consent_lines
 
 
 # ---- the customer's answer -----------------------------------------------------------------
