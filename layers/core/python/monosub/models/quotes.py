@@ -114,6 +114,9 @@ class Quote(BaseModel):
     account_id: str
     contact_id: str
     contract_id: str | None = Field(default=None, description="For a renewal: the contract")
+    renews_term_end: date | None = Field(
+        default=None, description="For a renewal: the end of the contract term it follows"
+    )
     owner: str = Field(description="The deal's sales rep")
     agency_id: str | None = None
     segment: Segment
