@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from monosub import auth as auth_groups
 from monosub import config
@@ -124,6 +124,14 @@ class EventRule:
     bus: str
     source_prefix: str
     description: str
+    detail_types: tuple[str, ...] = ()  # none: every detail-type of those sources
+
+    def pattern(self) -> dict[str, list[Any]]:
+        """The rule's event pattern, as EventBridge reads it."""
+        pattern: dict[str, list[Any]] = {"source": [{"prefix": self.source_prefix}]}
+        if self.detail_types:
+            pattern["detail-type"] = list(self.detail_types)
+        return pattern
 
 
 @dataclass(frozen=True)

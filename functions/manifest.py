@@ -41,6 +41,7 @@ AGENCIES = frozenset({auth.AGENCY})
 OPS = frozenset({auth.OPS})
 OPS_AND_SALES = frozenset({auth.OPS, auth.SALES})
 CATALOG_MANAGERS = frozenset({auth.OPS, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
+SALES_TEAM = frozenset({auth.SALES, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -106,8 +107,13 @@ CONSENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/consents/{consent_id}"),
 )
 
+SIGNUP_ROUTES: tuple[Route, ...] = (
+    # the sales team takes a customer's order on the phone: customer, deal, quote, 契約書
+    Route("POST", "/phone-signups", groups=SALES_TEAM),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
-API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES
+API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
 
 
 def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
@@ -217,6 +223,25 @@ FUNCTIONS: tuple[Function, ...] = (
         buckets={DOCUMENTS: R},
         publishes_to=(DOMAIN_EVENTS,),
         invokes=(DOCUMENT_RENDERER,),  # the contract PDF
+        timeout_seconds=60,
+    ),
+    Function(
+        name="renewal-quotes",
+        handler="functions.events.renewal_quotes.handler",
+        description="RenewalQuoteDue: price the contract's next term as a renewal quote "
+        "(a draft for the rep to send), once per term",
+        triggers=(
+            EventRule(
+                rule="renewal-quotes-due",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.contracts",
+                detail_types=("RenewalQuoteDue",),
+                description="A contract's renewal quote is due",
+            ),
+        ),
+        tables={RECORDS: RW, CATALOG: R},
+        publishes_to=(DOMAIN_EVENTS,),
+        invokes=(DOCUMENT_RENDERER,),  # the quote PDF
         timeout_seconds=60,
     ),
     Function(

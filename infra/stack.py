@@ -284,7 +284,8 @@ class MonosubStack(Stack):
                         description=trigger.description,
                         event_bus=self.storage.event_buses[trigger.bus],
                         event_pattern=events.EventPattern(
-                            source=events.Match.prefix(trigger.source_prefix)
+                            source=events.Match.prefix(trigger.source_prefix),
+                            detail_type=list(trigger.detail_types) or None,
                         ),
                         targets=[targets.LambdaFunction(function)],
                     )

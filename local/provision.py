@@ -186,7 +186,7 @@ def provision_compute(session: Any, names: ResourceNames) -> None:
                 events.put_rule(
                     Name=f"monosub-{stage}-{trigger.rule}",
                     EventBusName=bus,
-                    EventPattern=json.dumps({"source": [{"prefix": trigger.source_prefix}]}),
+                    EventPattern=json.dumps(trigger.pattern()),
                     Description=trigger.description,
                 )
                 events.put_targets(

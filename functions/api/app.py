@@ -18,7 +18,17 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import accounts, agency, catalog, deals, idempotency, leads, quotes, runs
+from functions.api import (
+    accounts,
+    agency,
+    catalog,
+    deals,
+    idempotency,
+    leads,
+    quotes,
+    runs,
+    signups,
+)
 from functions.api import consent as consent_api
 from functions.api import contracts as contracts_api
 from functions.declarations import Route
@@ -37,6 +47,7 @@ app.include_router(quotes.router)
 app.include_router(consent_api.router)
 app.include_router(contracts_api.router)
 app.include_router(agency.router)
+app.include_router(signups.router)
 
 _ROUTES = [
     (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))

@@ -8,140 +8,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
 from local.runtime import EmbeddedAWS
-from monosub import config
 from monosub.documents import pdf_rendering_available
 from monosub.names import DOCUMENTS
-from tests.conftest import ApiResponse, FakeContext, proxy_event
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-HOST = {"Host": "127.0.0.1:8787", "X-Forwarded-Proto": "http"}
+from tests.sales_flow import Calls, a_deal, priced_cloud, sent_mail, token_of, trail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
 )
 
 
-class Calls:
-    def __init__(self, cloud: EmbeddedAWS) -> None:
-        from functions import manifest
-
-        self.cloud = cloud
-        self.environment = manifest.function("api").environment(cloud.names)
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        groups: str | None = "sales",
-        user: str = "tanaka",
-        headers: dict[str, str] | None = None,
-        query: dict[str, str] | None = None,
-    ) -> ApiResponse:
-        from functions.api import app
-
-        event = proxy_event(
-            method,
-            path,
-            body,
-            groups=groups,
-            user=user,
-            headers={**HOST, **(headers or {})},
-            query=query,
-        )
-        event["requestContext"]["identity"] = {"sourceIp": "203.0.113.7", "userAgent": "Test/1"}
-        with config.function_environment(self.environment):
-            return ApiResponse(app.handler(event, FakeContext("api")))
-
-    def form(self, path: str, form: dict[str, str]) -> ApiResponse:
-        return self(
-            "POST",
-            path,
-            urlencode(form),
-            groups=None,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-
-
 @pytest.fixture
 def cloud() -> Iterator[EmbeddedAWS]:
-    with EmbeddedAWS(business_time=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
-        for kind, name in (("price-book", "price-book.csv"), ("campaigns", "campaigns.json")):
-            embedded.drop(kind, name, (DATA / "catalog" / name).read_bytes())
-        embedded.wait_for_executions()
+    with priced_cloud(datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
         yield embedded
 
 
 @pytest.fixture
 def call(cloud: EmbeddedAWS) -> Calls:
     return Calls(cloud)
-
-
-def sent_mail() -> list[Any]:
-    from moto.ses.models import ses_backends
-
-    return list(ses_backends["123456789012"]["ap-northeast-1"].sent_messages)
-
-
-def trail(cloud: EmbeddedAWS, kind: str, identifier: str) -> list[dict[str, Any]]:
-    """The audit trail of a subject: every domain event that named it (event-journal)."""
-    from monosub.store import audit
-
-    with cloud.as_function("event-journal"):
-        return list(audit.trail(kind, identifier))
-
-
-def a_deal(call: Calls, *, quantity: int = 12) -> dict[str, Any]:
-    lead = call(
-        "POST",
-        "/leads",
-        {
-            "company": "株式会社みなと物流",
-            "person_name": "佐藤 花子",
-            "email": "hanako@minato.example.jp",
-        },
-        groups=None,
-    ).json()
-    converted = call("POST", f"/leads/{lead['lead_id']}/convert", {}).json()
-    deal = call("GET", f"/deals/{converted['deal_id']}").json()
-    changes = {
-        "version": deal["version"],
-        "lines": [
-            {
-                "device_sku": "CAM-ONE-SALE",
-                "plan_sku": "PLAN-30D",
-                "quantity": quantity,
-                "option_skus": ["OPT-DOWNLOAD"],
-            }
-        ],
-        "payment_method": "bank-transfer",
-        "requested_delivery_date": "2026-12-15",
-        "ship_to": {
-            "postal_code": "105-0022",
-            "prefecture": "東京都",
-            "city": "港区",
-            "address_line1": "海岸1-2-3",
-            "recipient_name": "佐藤 花子",
-            "recipient_phone": "03-1234-5678",
-        },
-    }
-    response = call("PATCH", f"/deals/{deal['deal_id']}", changes)
-    assert response.status == 200, response
-    return response.json()
-
-
-def token_of(message: Any) -> str:
-    tokens = re.findall(r'<a href="[^"]+/consent/([^"]+)"', message.body)
-    assert len(set(tokens)) == 1
-    return tokens[0]
 
 
 def test_a_deal_is_quoted_sent_agreed_and_becomes_an_order(cloud: EmbeddedAWS, call: Calls):

@@ -144,23 +144,29 @@ class RegistrationIds:
 
 @dataclass(frozen=True)
 class RegistrationPlan:
+    """A new customer with its deal: registered by an agency (``registration`` lists it for
+    the agency), or signed up by the sales team on the phone (no registration)."""
+
     account: Account
     contact: Contact
     deal: Deal
-    registration: Registration
+    registration: Registration | None
     activity: Activity
 
 
 def plan_registration(
     request: RegistrationRequest,
     *,
-    agency_id: str,
+    agency_id: str | None,
     by: str,
     new_ids: RegistrationIds,
     now: str,
+    how: str | None = None,
 ) -> RegistrationPlan:
     """A new customer of ``agency_id``: account (of the request's segment, registered by
     the agency), contact and deal (owned by the registering user ``by``, of the agency).
+    With no agency it is a customer the sales team signed up on the phone (``how`` says
+    so in the account's history); nothing lists it for an agency.
 
     A corporate customer is found by its normalized company name like any other (one
     account per company); a residential customer's name is a person's, so it is no key."""
@@ -207,18 +213,22 @@ def plan_registration(
         created_at=now,
         updated_at=now,
     )
-    registration = Registration(
-        agency_id=agency_id,
-        account_id=account.account_id,
-        contact_id=contact.contact_id,
-        deal_id=deal.deal_id,
-        segment=account.segment,
-        name=account.name,
-        registered_at=now,
-        registered_by=by,
+    registration = (
+        None
+        if agency_id is None
+        else Registration(
+            agency_id=agency_id,
+            account_id=account.account_id,
+            contact_id=contact.contact_id,
+            deal_id=deal.deal_id,
+            segment=account.segment,
+            name=account.name,
+            registered_at=now,
+            registered_by=by,
+        )
     )
     activity = Activity(
-        kind="registration",
+        kind="registration" if agency_id is not None else "phone-signup",
         occurred_at=now,
         lead_id="",
         seq=1,
@@ -226,7 +236,7 @@ def plan_registration(
         person_name=contact.person_name,
         email=contact.email,
         phone=contact.phone,
-        message=f"registered by agency {agency_id}",
+        message=how or f"registered by agency {agency_id}",
         by=by,
         account_id=account.account_id,
         contact_id=contact.contact_id,

@@ -225,6 +225,14 @@ def standard_articles(*, auto_renew: bool, notice_days: int) -> tuple[Article, .
     )
 
 
+def articles_text(articles: Iterable[Article]) -> str:
+    """The articles as plain text, numbered as the 契約書 prints them (第1条（目的） …)."""
+    return "\n".join(
+        f"第{number}条（{article.title}）\n{article.body}"
+        for number, article in enumerate(articles, start=1)
+    )
+
+
 def contract_document(
     quote: Quote,
     number: str,

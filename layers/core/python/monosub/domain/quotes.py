@@ -406,6 +406,8 @@ def consent_document(
     *,
     title: str = "お見積り内容のご確認",
     pdf_key: str | None = None,
+    reference: str | None = None,
+    terms_after: str | None = None,
 ) -> ConsentDocument:
     """What the customer sees on the page: the lines with list price, discount and
     discounted price, the tax-inclusive totals and the terms."""
@@ -431,6 +433,7 @@ def consent_document(
             f"見積有効期限: {document.valid_until.isoformat()}",
             "",
             document.terms,
+            *(["", terms_after] if terms_after else []),
         ]
     )
     return ConsentDocument(
@@ -438,7 +441,7 @@ def consent_document(
         issuer=issuer.name,
         issuer_contact=contact or None,
         recipient=addressed[:200],
-        reference=f"{document.number} 第{document.version}版",
+        reference=reference or f"{document.number} 第{document.version}版",
         issued_on=document.issue_date,
         lines=tuple(lines),
         price_basis="tax_excluded",

@@ -102,6 +102,18 @@ class Approval(BaseModel):
     approved_at: str | None = None
 
 
+class ContractDraft(BaseModel):
+    """The 契約書 a phone sign-up's customer agrees to (rendered with the quote version):
+    on agreement the contract keeps exactly this number, date and PDF."""
+
+    contract_id: str
+    number: str = Field(description="契約番号 reserved for the contract")
+    contract_date: date
+    pdf_key: str
+    pdf_sha256: str
+    pdf_size: int = 0
+
+
 class Quote(BaseModel):
     """One version of a quote, as stored and shown."""
 
@@ -135,6 +147,9 @@ class Quote(BaseModel):
     terms: str = Field(description="The terms the customer agrees to (plain text)")
     pdf_key: str | None = None
     pdf_sha256: str | None = None
+    contract_draft: ContractDraft | None = Field(
+        default=None, description="Phone sign-ups: the contract PDF sent for consent"
+    )
     consent_id: str | None = None
     sent_to: str | None = None
     sent_at: str | None = None

@@ -128,6 +128,7 @@ def register(
             details=[{"field": "name", "message": "registered already"}],
         ) from None
     registration = plan.registration
+    assert registration is not None  # an agency's
     (publisher or events.default_publisher).publish(
         SOURCE,
         "CustomerRegistered",

@@ -33,7 +33,7 @@ from monosub.models.contracts import (
     ExpiringPage,
     Notice,
 )
-from monosub.models.quotes import Quote
+from monosub.models.quotes import ContractDraft, Quote
 from monosub.observability import count, logger
 from monosub.store import contracts as store
 from monosub.store import deals as deal_store
@@ -168,18 +168,23 @@ def create_from_quote(
     _check_quote(quote, purpose="order")
     _check_settings(notice_days)
     agreed = _instant(agreed_at)
-    contract_date = clock.parse_instant(agreed).astimezone(clock.TOKYO).date()
     deal = deal_store.get_deal(quote.deal_id, scope=access.EVERYTHING)  # a system act
     payment_method = deal.payment_method if deal else None
-    number = store.reserve_number(contract_id, contract_date.year)
-    document = rules.contract_document(
-        quote,
-        number,
-        contract_date,
-        rules.standard_articles(auto_renew=auto_renew, notice_days=notice_days),
-        payment_method=payment_method,
-    )
-    stored = storage.store_pdf("contract", document, storage.contract_pdf_key(contract_id))
+    draft = quote.contract_draft
+    if draft is not None and draft.contract_id == contract_id:
+        # The customer agreed to this very 契約書 (a phone sign-up): keep it as it was.
+        number, contract_date = draft.number, draft.contract_date
+        stored = storage.StoredDocument(draft.pdf_key, draft.pdf_sha256, draft.pdf_size)
+    else:
+        contract_date = clock.parse_instant(agreed).astimezone(clock.TOKYO).date()
+        number, stored = _render(
+            quote,
+            contract_id,
+            contract_date,
+            payment_method,
+            auto_renew=auto_renew,
+            notice_days=notice_days,
+        )
     consent = ConsentReference(
         consent_id=consent_id, document_sha256=document_sha256, agreed_at=agreed
     )
@@ -237,6 +242,57 @@ def create_from_quote(
         },
     )
     return contract
+
+
+def draft_contract(
+    quote: Quote,
+    payment_method: str | None,
+    *,
+    auto_renew: bool = True,
+    notice_days: int = rules.DEFAULT_NOTICE_DAYS,
+) -> ContractDraft:
+    """The 契約書 of a quote version before the customer agreed (phone sign-ups send it for
+    consent): the contract's number is reserved for the contract id that version would
+    make, dated the quote date, rendered where the contract's PDF goes. Rendering again
+    (a retry) gives the same number and document."""
+    _check_settings(notice_days)
+    contract_id = contract_id_for(quote.quote_id, quote.version)
+    number, stored = _render(
+        quote,
+        contract_id,
+        quote.quote_date,
+        payment_method,
+        auto_renew=auto_renew,
+        notice_days=notice_days,
+    )
+    return ContractDraft(
+        contract_id=contract_id,
+        number=number,
+        contract_date=quote.quote_date,
+        pdf_key=stored.key,
+        pdf_sha256=stored.sha256,
+        pdf_size=stored.size,
+    )
+
+
+def _render(
+    quote: Quote,
+    contract_id: str,
+    contract_date: date,
+    payment_method: str | None,
+    *,
+    auto_renew: bool,
+    notice_days: int,
+) -> tuple[str, storage.StoredDocument]:
+    number = store.reserve_number(contract_id, contract_date.year)
+    document = rules.contract_document(
+        quote,
+        number,
+        contract_date,
+        rules.standard_articles(auto_renew=auto_renew, notice_days=notice_days),
+        payment_method=payment_method,
+    )
+    return number, storage.store_pdf("contract", document, storage.contract_pdf_key(contract_id))
 
 
 # ---- start ---------------------------------------------------------------------------------

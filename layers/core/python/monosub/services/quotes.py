@@ -24,11 +24,14 @@ from monosub import access, clock, company, events, ids
 from monosub.access import Scope
 from monosub.auth import Principal
 from monosub.consent import service as consent
+from monosub.consent.models import ConsentDocument
 from monosub.documents import Recipient, storage
+from monosub.domain import contracts as rules_contracts
 from monosub.domain import quotes as rules
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.models.catalog import Channel, PricedResult, PricingRequest, Segment
+from monosub.models.contracts import Contract
 from monosub.models.crm import CustomerRecord
 from monosub.models.deals import Deal
 from monosub.models.quotes import (
@@ -42,6 +45,7 @@ from monosub.models.quotes import (
 from monosub.observability import count, logger
 from monosub.services import contracts, pricing
 from monosub.services import deals as deal_service
+from monosub.store import deals as deal_store
 from monosub.store import quotes as store
 from monosub.store import records
 from monosub.store.dynamo import TransactionConflict
@@ -56,6 +60,12 @@ SYSTEM = "system"
 def quote_id_for_deal(deal_id: str) -> str:
     """A deal has one order quote, whose id follows from the deal's."""
     return ids.derived_id("quote", f"order#{deal_id}")
+
+
+def renewal_quote_id(renewal_id: str) -> str:
+    """A contract term has at most one renewal quote, whose id follows from the renewal's
+    (``RenewalQuoteDue.renewal_id``: the contract and the end of the term)."""
+    return ids.derived_id("quote", f"renewal#{renewal_id}")
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -157,9 +167,11 @@ def revise_quote(
         quote_id, current.status, ("draft", "awaiting_approval", "sent", "declined"), "revised"
     )
     deal = deal_service.get_deal(current.deal_id, scope=scope)
-    rules_open(deal)
+    renewal = _renewal_of(current)
+    if renewal is None:
+        rules_open(deal)
     quote = _priced_version(
-        deal,
+        deal if renewal is None else renewal_order(deal, renewal),
         _customer(deal),
         revision,
         quote_id=quote_id,
@@ -169,6 +181,7 @@ def revise_quote(
         channel=current.channel,
         principal=principal,
         created_at=current.created_at,
+        renewal=renewal,
     )
     _save(current, quote)
     if current.status == "sent":
@@ -193,6 +206,40 @@ def rules_open(deal: Deal) -> None:
         raise ValidationFailed(
             f"deal {deal.deal_id} has no lines to quote",
             details=[{"field": "lines", "message": "add the order's lines to the deal first"}],
+        )
+
+
+def renewal_order(deal: Deal, contract: Contract) -> Deal:
+    """What a renewal quote prices: the contract's lines as they are now, without the
+    devices (the customer has them): plans and options for the next term."""
+    return deal.model_copy(
+        update={"lines": [line.model_copy(update={"device_sku": None}) for line in contract.lines]}
+    )
+
+
+def _renewal_of(quote: Quote) -> Contract | None:
+    """The contract a renewal quote is for, while that term can still be renewed by it
+    (409 otherwise: the contract ended, renewed meanwhile, or the customer gave notice)."""
+    if quote.purpose != "renewal" or quote.contract_id is None:
+        return None
+    contract = contracts.get_contract(quote.contract_id)
+    _check_renewable(contract, quote.renews_term_end)
+    return contract
+
+
+def _check_renewable(contract: Contract, term_end: date | None) -> None:
+    if contract.status != "active" or contract.notice is not None or not contract.auto_renew:
+        raise Conflict(
+            f"contract {contract.number} does not renew (status {contract.status}"
+            + (", the customer gave notice" if contract.notice is not None else "")
+            + ")",
+            details={"contract_id": contract.contract_id, "status": contract.status},
+        )
+    if term_end is not None and contract.end_date != term_end:
+        raise Conflict(
+            f"contract {contract.number}'s term ending {term_end} is over: it now ends on "
+            f"{contract.end_date}",
+            details={"contract_id": contract.contract_id},
         )
 
 
@@ -230,38 +277,32 @@ def _priced_version(
     channel: Channel,
     principal: Principal,
     created_at: str,
+    renewal: Contract | None = None,
+    renews_term_end: date | None = None,
+    valid_until: date | None = None,
 ) -> Quote:
+    """A priced version of ``deal``'s lines (a renewal: of ``renewal``'s next term), with its
+    見積書 PDF rendered; a phone sign-up's version also gets its 契約書 draft."""
     segment = _segment(customer)
-    new_customer = not any(
+    new_customer = renewal is None and not any(
         other.stage == "won" for other in customer.deals if other.deal_id != deal.deal_id
     )
-    try:
-        priced = pricing.preview(
-            PricingRequest(
-                date=quote_date,
-                segment=segment,
-                channel=channel,
-                new_customer=new_customer,
-                term_months=request.term_months,
-                lines=rules.pricing_lines(deal.lines),
-            )
-        )
-    except ValidationFailed as error:
-        details = [
-            {**problem, "field": rules.pricing_field(problem.get("field", ""), deal.lines)}
-            for problem in (error.details or [])
-        ]
-        raise ValidationFailed(
-            f"deal {deal.deal_id}'s lines cannot be priced on {quote_date}", details=details
-        ) from None
-    approval = _approval(request.manual_discount, priced, principal)
+    priced, approval = _price(
+        deal,
+        request,
+        segment=segment,
+        channel=channel,
+        new_customer=new_customer,
+        quote_date=quote_date,
+        principal=principal,
+    )
     contact = next((c for c in customer.contacts if c.contact_id == deal.contact_id), None)
     recipient = Recipient(
         company=customer.account.name,
         person=contact.person_name if contact else None,
     )
     terms = rules.STANDARD_TERMS + (f"\n{request.terms}" if request.terms else "")
-    valid_until = quote_date + timedelta(days=request.valid_days)
+    valid_until = valid_until or quote_date + timedelta(days=request.valid_days)
     faces = rules.price_document(
         priced,
         request.manual_discount,
@@ -277,14 +318,19 @@ def _priced_version(
     )
     stored = storage.store_pdf("quote", faces.document, storage.quote_pdf_key(quote_id, version))
     now = clock.now_iso()
-    return Quote(
+    quote = Quote(
         quote_id=quote_id,
         version=version,
         number=number,
+        purpose="order" if renewal is None else "renewal",
         status="awaiting_approval" if approval and approval.needs_manager else "draft",
         deal_id=deal.deal_id,
         account_id=deal.account_id,
         contact_id=deal.contact_id,
+        contract_id=None if renewal is None else renewal.contract_id,
+        renews_term_end=renews_term_end
+        if renews_term_end is not None or renewal is None
+        else renewal.end_date,
         owner=deal.owner,
         agency_id=deal.agency_id,
         segment=segment,
@@ -305,6 +351,64 @@ def _priced_version(
         created_at=created_at,
         updated_at=now,
     )
+    if channel == "phone" and renewal is None:
+        draft = contracts.draft_contract(quote, deal.payment_method)
+        quote = quote.model_copy(update={"contract_draft": draft})
+    return quote
+
+
+def check_quotable(
+    deal: Deal, request: QuoteRequest, *, principal: Principal, channel: Channel
+) -> None:
+    """Refuse (400, naming ``deal.``'s fields) a new customer's order that would not price,
+    or a discount above every limit, before anything of it is written."""
+    _price(
+        deal,
+        request,
+        segment=deal.segment,
+        channel=channel,
+        new_customer=True,
+        quote_date=_quote_date(request.quote_date),
+        principal=principal,
+        field_prefix="deal.",
+    )
+
+
+def _price(
+    deal: Deal,
+    request: QuoteRequest,
+    *,
+    segment: Segment,
+    channel: Channel,
+    new_customer: bool,
+    quote_date: date,
+    principal: Principal,
+    field_prefix: str = "",
+) -> tuple[PricedResult, Approval | None]:
+    """The deal's lines priced on ``quote_date`` and the approval its manual discount needs."""
+    try:
+        priced = pricing.preview(
+            PricingRequest(
+                date=quote_date,
+                segment=segment,
+                channel=channel,
+                new_customer=new_customer,
+                term_months=request.term_months,
+                lines=rules.pricing_lines(deal.lines),
+            )
+        )
+    except ValidationFailed as error:
+        details = [
+            {
+                **problem,
+                "field": field_prefix + rules.pricing_field(problem.get("field", ""), deal.lines),
+            }
+            for problem in (error.details or [])
+        ]
+        raise ValidationFailed(
+            f"deal {deal.deal_id}'s lines cannot be priced on {quote_date}", details=details
+        ) from None
+    return priced, _approval(request.manual_discount, priced, principal)
 
 
 def _approval(
@@ -318,6 +422,70 @@ def _approval(
         creator_limit_percent=rules.own_limit(principal.groups),
         needs_manager=rules.needs_approval(share, principal.groups),
     )
+
+
+# ---- renewal quotes ------------------------------------------------------------------------
+
+
+def on_renewal_due(detail: Mapping[str, Any], *, publisher: EventPublisher | None = None) -> str:
+    """``RenewalQuoteDue`` (the daily contract-renewals run): the renewal quote of that
+    contract term, priced on today's price book and campaigns for the contract's plans and
+    options (no devices: the customer has them), for the next term, valid until the term
+    ends. It is a draft for the contract's rep to review (a discount, a revision) and send.
+    Made once per term: a repeated event finds it; a contract that no longer renews (the
+    customer gave notice, it ended or renewed meanwhile) gets none. Returns what was done."""
+    renewal_id = str(detail.get("renewal_id") or "")
+    contract_id = str(detail.get("contract_id") or "")
+    if not renewal_id or not contract_id:
+        logger.warning("RenewalQuoteDue without renewal_id/contract_id", extra={"detail": detail})
+        return "malformed"
+    quote_id = renewal_quote_id(renewal_id)
+    if store.get(quote_id) is not None:
+        return "exists"
+    term_end = date.fromisoformat(str(detail["term_end"]))
+    contract = contracts.get_contract(contract_id)
+    try:
+        _check_renewable(contract, term_end)
+    except Conflict as refusal:
+        logger.info("no renewal quote", extra={"contract_id": contract_id, "why": str(refusal)})
+        return "not renewable"
+    deal = deal_store.get_deal(contract.deal_id, scope=access.EVERYTHING)  # a system act
+    if deal is None:
+        raise NotFound(f"deal {contract.deal_id} of contract {contract.number} does not exist")
+    quote_date = clock.today()
+    number = rules.quote_number(quote_date.year, store.next_number(quote_date.year))
+    system = Principal(user=SYSTEM, groups=frozenset())
+    quote = _priced_version(
+        renewal_order(deal, contract),
+        _customer(deal),
+        QuoteRequest(term_months=int(detail.get("term_months") or contract.term_months)),
+        quote_id=quote_id,
+        number=number,
+        version=1,
+        quote_date=quote_date,
+        channel="agency" if contract.agency_id else "direct",
+        principal=system,
+        created_at=clock.now_iso(),
+        renewal=contract,
+        renews_term_end=term_end,
+        valid_until=max(quote_date, term_end),
+    )
+    try:
+        store.create(quote)
+    except TransactionConflict:
+        return "exists"  # the same event, delivered twice at once
+    count("RenewalQuotesCreated")
+    _publish(
+        publisher,
+        "QuoteCreated",
+        quote,
+        by=SYSTEM,
+        purpose="renewal",
+        contract_id=contract.contract_id,
+        renews_term_end=term_end.isoformat(),
+        renewal_id=renewal_id,
+    )
+    return "created"
 
 
 # ---- approval and sending ------------------------------------------------------------------
@@ -383,13 +551,14 @@ def send_quote(
             details={"valid_until": current.valid_until.isoformat()},
         )
     deal = deal_service.get_deal(current.deal_id, scope=scope)
-    rules_open(deal)
-    gaps = deal_service.order_gaps(deal)
-    if gaps:
-        raise Conflict(
-            f"deal {deal.deal_id}'s order is incomplete: the customer cannot agree to it yet",
-            details={"missing": gaps},
-        )
+    if _renewal_of(current) is None:
+        rules_open(deal)
+        gaps = deal_service.order_gaps(deal)
+        if gaps:
+            raise Conflict(
+                f"deal {deal.deal_id}'s order is incomplete: the customer cannot agree to it yet",
+                details={"missing": gaps},
+            )
     customer = _customer(deal)
     contact = next((c for c in customer.contacts if c.contact_id == deal.contact_id), None)
     if contact is None or not contact.email:
@@ -397,11 +566,7 @@ def send_quote(
             f"contact {deal.contact_id} has no email address to send the quote to",
             details={"contact_id": deal.contact_id},
         )
-    document = rules.consent_document(
-        current.document,
-        current.consent_lines,
-        pdf_key=current.pdf_key,
-    )
+    document = _consent_document(current)
     expires = min(
         timedelta(days=request.expires_in_days),
         _until_end_of(current.valid_until) - clock.now(),
@@ -432,6 +597,32 @@ def send_quote(
     _save(current, sent)
     _publish(publisher, "QuoteSent", sent, by=principal.user, consent_id=requested.consent_id)
     return sent
+
+
+def _consent_document(quote: Quote) -> ConsentDocument:
+    """What the page shows: the quote's lines and terms; for a phone sign-up, the 契約書
+    (its number and articles) the customer agrees to; for a renewal, the next term."""
+    draft = quote.contract_draft
+    if draft is not None:
+        articles = rules_contracts.standard_articles(
+            auto_renew=True, notice_days=rules_contracts.DEFAULT_NOTICE_DAYS
+        )
+        return rules.consent_document(
+            quote.document,
+            quote.consent_lines,
+            title="ご契約内容のご確認",
+            pdf_key=draft.pdf_key,
+            reference=f"契約番号 {draft.number}（見積番号 {quote.number} 第{quote.version}版）",
+            terms_after=rules_contracts.articles_text(articles),
+        )
+    if quote.purpose == "renewal":
+        return rules.consent_document(
+            quote.document,
+            quote.consent_lines,
+            title="ご契約更新内容のご確認",
+            pdf_key=quote.pdf_key,
+        )
+    return rules.consent_document(quote.document, quote.consent_lines, pdf_key=quote.pdf_key)
 
 
 def _until_end_of(day: date) -> datetime:

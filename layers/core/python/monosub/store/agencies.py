@@ -74,25 +74,32 @@ def registration_operations(plan: RegistrationPlan) -> list[dict[str, Any]]:
     contact (+ its keys), deal (+ listing items), the registration, the history entry;
     every one only if absent."""
     registration = plan.registration
-    account_pk = f"ACCOUNT#{registration.account_id}"
+    account_pk = f"ACCOUNT#{plan.account.account_id}"
     activity = plan.activity
+    listed = (
+        []
+        if registration is None
+        else [
+            _table.put_operation(
+                {
+                    "pk": account_pk,
+                    "sk": "REGISTRATION",
+                    "gsi1pk": _registrations(registration.agency_id),
+                    "gsi1sk": f"{registration.registered_at}#{registration.account_id}",
+                    **registration.model_dump(mode="json"),
+                }
+            )
+        ]
+    )
     return [
         *records.new_account_operations(plan.account),
         *records.new_contact_operations(plan.contact),
         *deals.new_deal_operations(plan.deal),
+        *listed,
         _table.put_operation(
             {
                 "pk": account_pk,
-                "sk": "REGISTRATION",
-                "gsi1pk": _registrations(registration.agency_id),
-                "gsi1sk": f"{registration.registered_at}#{registration.account_id}",
-                **registration.model_dump(mode="json"),
-            }
-        ),
-        _table.put_operation(
-            {
-                "pk": account_pk,
-                "sk": f"ACT#{activity.occurred_at}#{registration.deal_id}#{activity.seq:04d}",
+                "sk": f"ACT#{activity.occurred_at}#{plan.deal.deal_id}#{activity.seq:04d}",
                 **activity.model_dump(mode="json"),
             }
         ),
