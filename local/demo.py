@@ -179,6 +179,7 @@ def run(out: Path) -> int:
             _partner_files(story)
             _sales_pipeline(story)
             _quote_and_consent(story)
+            _phone_signup(story)
             _schedules(story)
             _ledger_and_audit(story)
             story.transcript.close()
@@ -503,6 +504,73 @@ def _quote_and_consent(story: Story) -> None:
         f"(starts when shipped or installed), {contract['term_months']} months, auto-renewal "
         f"{'on' if contract['auto_renew'] else 'off'}, notice {contract['notice_days']} days; "
         f"契約書 PDF {saved.name}"
+    )
+
+
+def _phone_signup(story: Story) -> None:
+    story.chapter("A phone sign-up: the contract itself goes out for consent")
+    order = {
+        "segment": "residential",
+        "name": "山本 健一",
+        "contact": {
+            "person_name": "山本 健一",
+            "email": "kenichi.yamamoto@example.jp",
+            "phone": "090-2345-6789",
+        },
+        "deal": {
+            "name": "自宅見守りカメラ 2台",
+            "lines": [
+                {"device_sku": "CAM-ONE-SALE", "plan_sku": "PLAN-30D", "quantity": 2},
+            ],
+            "payment_method": "card",
+            "requested_delivery_date": "2026-11-20",
+            "ship_to": {
+                "postal_code": "220-0012",
+                "prefecture": "神奈川県",
+                "city": "横浜市西区",
+                "address_line1": "みなとみらい2-2-1",
+                "recipient_name": "山本 健一",
+                "recipient_phone": "090-2345-6789",
+            },
+        },
+        "quote": {"term_months": 12},
+        "call_note": "ご自宅の玄関と駐車場に設置希望",
+    }
+    headers = {**story.sales, "Idempotency-Key": "call-2026-11-02-0001"}
+    status, made = story.http("POST", "/phone-signups", order, headers)
+    story.say(
+        f"tanaka takes an order on the phone and enters it once -> {status}: customer, deal and "
+        f"quote {made['quote_number']}, 契約書 {made['contract_number']} emailed to "
+        f"{made['sent_to']} for consent"
+    )
+    status, again, answered = story.http_with_headers("POST", "/phone-signups", order, headers)
+    story.detail(
+        f"the browser retries the same request -> {status}, replayed "
+        f"{answered.get('Idempotent-Replayed') == 'true'}: the same customer "
+        f"({again['account_id'] == made['account_id']}), no second email"
+    )
+    draft = story.cloud.s3.get_object(
+        Bucket=story.cloud.bucket("documents"), Key=made["contract_pdf_key"]
+    )["Body"].read()
+    story.save_bytes(f"documents/{made['contract_number']}-sent-for-consent.pdf", draft)
+    message = _last_email(story)
+    story.save_bytes("email-phone-signup.html", message.body.encode("utf-8"))
+    link = re.findall(r'href="([^"]+/consent/[^"]+)"', message.body)[0]
+    status, page = story.page("GET", link)
+    shown = re.search(r'name="document" value="([0-9a-f]{64})"', page)
+    assert shown is not None, "the consent page carries the document's hash"
+    story.say(
+        f"The customer opens 「{message.subject}」 -> {status}: the contract's lines, prices and "
+        "articles (第1条…), no login"
+    )
+    status, _ = story.page("POST", link, {"decision": "agree", "document": shown.group(1)})
+    story.cloud.wait_for_executions()
+    _, quote = story.http("GET", f"/quotes/{made['quote_id']}", headers=story.sales)
+    _, contract = story.http("GET", f"/contracts/{quote['contract_created']}", headers=story.sales)
+    same = contract["pdf_sha256"] == quote["contract_draft"]["pdf_sha256"]
+    story.say(
+        f"同意する -> {status}: contract {contract['number']} ({contract['status']}) keeps the "
+        f"very 契約書 agreed to (same PDF: {same}); OrderConfirmed goes to fulfilment"
     )
 
 
