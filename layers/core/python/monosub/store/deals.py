@@ -34,7 +34,6 @@ left out. ``LIST#account`` also locates a deal's account by a consistent read.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -45,7 +44,7 @@ from monosub.models.crm import Activity
 from monosub.models.deals import Deal, DealStage
 from monosub.names import RECORDS
 from monosub.store import cursor, listing
-from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
+from monosub.store.dynamo import Table, to_item, to_value, transact
 
 _table = Table(RECORDS)
 
@@ -53,8 +52,6 @@ Listing = Literal["owner", "stage", "owner-stage", "account", "agency", "agency-
 # Every deal has these; the agency listings only a deal with an agency (won: once won).
 LISTINGS: tuple[Listing, ...] = ("owner", "stage", "owner-stage", "account")
 AGENCY_LISTINGS: tuple[Listing, ...] = ("agency", "agency-won")
-
-_BATCH_GET_ATTEMPTS = 8
 
 
 def _account_pk(account_id: str) -> str:
@@ -356,24 +353,7 @@ def _deals_of(listed: Iterable[Mapping[str, Any]]) -> list[Deal]:
     keys = [(_account_pk(str(i["account_id"])), _deal_sk(str(i["deal_id"]))) for i in listed]
     if not keys:
         return []
-    read: dict[tuple[str, str], dict[str, Any]] = {}
-    request: dict[str, Any] = {
-        _table.name: {
-            "Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in keys],
-            "ConsistentRead": True,
-        }
-    }
-    for attempt in range(_BATCH_GET_ATTEMPTS):
-        response = _table.client.batch_get_item(RequestItems=request)
-        for raw in response.get("Responses", {}).get(_table.name, []):
-            item = from_item(raw)
-            read[(str(item["pk"]), str(item["sk"]))] = item
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            break
-        time.sleep(0.01 * 2**attempt)
-    else:
-        raise RuntimeError("deals could not be read: the table kept throttling")
+    read = _table.batch_get(keys)
     return [Deal.model_validate(read[key]) for key in keys if key in read]
 
 

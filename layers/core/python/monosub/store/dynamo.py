@@ -6,7 +6,8 @@ Items are plain dicts of Python values; numbers come back as ``Decimal`` (money 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from monosub import aws, config
 
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -117,6 +119,36 @@ class Table:
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def batch_get(
+        self, keys: Sequence[tuple[str, str]], *, attempts: int = 6
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items of ``keys`` (pk, sk) that exist, read consistently, 100 keys a call;
+        unprocessed keys are asked again with a short back-off."""
+        read: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self.name: {
+                    "Keys": [
+                        to_item({"pk": pk, "sk": sk})
+                        for pk, sk in unique[start : start + BATCH_GET_LIMIT]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(attempts):
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.name, []):
+                    item = from_item(raw)
+                    read[(str(item["pk"]), str(item["sk"]))] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.01 * 2**attempt)
+            else:
+                raise RuntimeError(f"table {self.logical_name} kept throttling a batch read")
+        return read
 
     def put(self, item: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.name, Item=to_item(item))
