@@ -63,10 +63,14 @@ class EventBus:
 
 @dataclass(frozen=True)
 class Secret:
-    """A Secrets Manager secret with a generated random value (e.g. a signing key)."""
+    """A Secrets Manager secret. ``filled_by="deploy"``: the deploy generates a random value
+    that only we use (a signing key). ``filled_by="ops"``: credentials an outside party issues
+    (a partner's API key); the deploy creates the secret with a random placeholder and ops
+    put the real value (docs/operations.md), which later deploys leave alone."""
 
     name: str
     purpose: str
+    filled_by: Literal["deploy", "ops"] = "deploy"
 
 
 def secret_env(logical: str) -> str:

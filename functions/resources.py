@@ -10,6 +10,7 @@ from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
     CATALOG,
+    DEVICE_PLATFORM,
     DOCUMENTS,
     DOMAIN_EVENTS,
     EXCHANGE,
@@ -23,6 +24,7 @@ __all__ = [
     "AUDIT",
     "CATALOG",
     "CONSENT_SIGNING",
+    "DEVICE_PLATFORM",
     "DOCUMENTS",
     "DOMAIN_EVENTS",
     "EXCHANGE",
@@ -94,6 +96,12 @@ SECRETS: tuple[Secret, ...] = (
     Secret(
         name=CONSENT_SIGNING,
         purpose="HMAC-SHA256 key that signs consent links (customer agreement without a login)",
+    ),
+    Secret(
+        name=DEVICE_PLATFORM,
+        purpose="The device platform's base URL and API key, as JSON "
+        '{"base_url": ..., "api_key": ...}: kitting pushes each shipped device\'s binding there',
+        filled_by="ops",
     ),
 )
 

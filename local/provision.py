@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,14 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
         )
 
 
-def provision_storage(session: Any, names: ResourceNames) -> None:
-    """Tables, buckets, the clock parameter: enough for handler-level tests."""
+def provision_storage(
+    session: Any, names: ResourceNames, secret_values: Mapping[str, str] | None = None
+) -> None:
+    """Tables, buckets, the clock parameter: enough for handler-level tests.
+
+    A secret gets its value from ``secret_values`` (by logical name) when given there: what
+    ops put in an ops-filled secret (the local device platform's URL and key). Any other
+    gets a random value, as the deploy generates one."""
     dynamodb = session.client("dynamodb", region_name=REGION)
     for table in resources.TABLES:
         create_table(dynamodb, table, names.tables[table.name])
@@ -115,11 +122,11 @@ def provision_storage(session: Any, names: ResourceNames) -> None:
             EmailAddress=names.email_sender
         )
     secrets_manager = session.client("secretsmanager", region_name=REGION)
-    for secret in resources.SECRETS:  # a random value, as CloudFormation generates one
+    for secret in resources.SECRETS:
         secrets_manager.create_secret(
             Name=names.secrets[secret.name],
             Description=secret.purpose,
-            SecretString=secrets.token_urlsafe(48),
+            SecretString=(secret_values or {}).get(secret.name) or secrets.token_urlsafe(48),
         )
 
 

@@ -8,7 +8,9 @@
 - the business clock lives in the SSM parameter every function reads; moving it fires the
   EventBridge schedules that fall due, in order;
 - Step Functions Retry and Wait do not sleep in real time;
-- moto's DynamoDB is serialised with one lock (it is not thread-safe).
+- moto's DynamoDB is serialised with one lock (it is not thread-safe);
+- the device platform, an outside service, is played by a local HTTP server
+  (``local/device_platform.py``) whose URL and key are in the ``device-platform`` secret.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ import boto3
 from functions import manifest
 from functions.declarations import ResourceNames
 from local import cron, moto_fixes, provision, redrive
+from local.device_platform import DevicePlatformServer
 from monosub import aws, clock, config
+from monosub.names import DEVICE_PLATFORM
 
 REGION = provision.REGION
 
@@ -75,6 +79,7 @@ class EmbeddedAWS:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._by_physical = {f"monosub-{stage}-{f.name}": f for f in manifest.FUNCTIONS}
         self._invocation_lock = threading.Lock()
+        self.device_platform = DevicePlatformServer()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -88,7 +93,12 @@ class EmbeddedAWS:
         aws.reset_clients()
         self._patch_moto()
         session = boto3.session.Session(region_name=REGION)
-        provision.provision_storage(session, self.names)
+        self.device_platform.start()
+        provision.provision_storage(
+            session,
+            self.names,
+            secret_values={DEVICE_PLATFORM: self._device_platform_secret()},
+        )
         provision.provision_compute(session, self.names)
         assert self.names.clock_parameter
         self.ssm.put_parameter(
@@ -110,6 +120,7 @@ class EmbeddedAWS:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self.device_platform.stop()
         aws.reset_clients()
 
     def __enter__(self) -> EmbeddedAWS:
@@ -117,6 +128,12 @@ class EmbeddedAWS:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _device_platform_secret(self) -> str:
+        """What ops put in the ``device-platform`` secret, pointing at the local server."""
+        return json.dumps(
+            {"base_url": self.device_platform.url, "api_key": self.device_platform.api_key}
+        )
 
     # ---- clients -----------------------------------------------------------------------------
 

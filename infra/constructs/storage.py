@@ -18,6 +18,16 @@ from functions import declarations
 from infra import nag
 from infra.settings import StageSettings, pascal
 
+# Why a secret is not rotated automatically, by who fills it (the one generated secret today
+# is the consent signing key).
+_NO_ROTATION = {
+    "deploy": "No automatic rotation: the key signs links already emailed to customers, and a "
+    "rotation would make every open link fail. Rotating with a grace period (verify with the "
+    "current and the previous value) is an open decision (docs/consent.md).",
+    "ops": "No automatic rotation: the value is credentials an outside party issues; ops "
+    "rotate them with that party and put the new value (docs/operations.md).",
+}
+
 
 class Storage(Construct):
     """Every declared table, bucket and bus, plus the stage's business-clock parameter."""
@@ -92,6 +102,9 @@ class Storage(Construct):
         return built
 
     def _secret(self, secret: declarations.Secret) -> secretsmanager.Secret:
+        # An ops-filled secret gets the same random value, as a placeholder: no value in the
+        # template, and CloudFormation generates it only when it creates the secret, so a
+        # later deploy never overwrites what ops put (unless these settings change).
         built = secretsmanager.Secret(
             self,
             pascal(secret.name) + "Secret",
@@ -101,13 +114,7 @@ class Storage(Construct):
             ),
             removal_policy=self._settings.removal_policy,
         )
-        nag.acknowledge(
-            built,
-            "AwsSolutions-SMG4",
-            "No automatic rotation: the key signs links already emailed to customers, and a "
-            "rotation would make every open link fail. Rotating with a grace period (verify "
-            "with the current and the previous value) is an open decision (docs/consent.md).",
-        )
+        nag.acknowledge(built, "AwsSolutions-SMG4", _NO_ROTATION[secret.filled_by])
         return built
 
     def _access_log_bucket(self) -> s3.Bucket:

@@ -11,7 +11,7 @@ from monosub.consent import secret
 def test_the_signing_secret_reaches_code_under_the_name_code_reads():
     assert secret_env(secret.SIGNING_SECRET) == secret.SIGNING_SECRET_ENV
     assert resources.CONSENT_SIGNING == secret.SIGNING_SECRET
-    assert {s.name for s in resources.SECRETS} == {secret.SIGNING_SECRET}
+    assert secret.SIGNING_SECRET in {s.name for s in resources.SECRETS}
 
 
 def test_every_function_reads_only_declared_secrets():

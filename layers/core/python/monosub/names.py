@@ -14,5 +14,8 @@ DOCUMENTS = "documents"
 DOMAIN_EVENTS = "domain-events"
 FILE_INTAKE = "file-intake"
 
+# Secrets (the consent signing key's name is still in monosub.consent.secret).
+DEVICE_PLATFORM = "device-platform"
+
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"
