@@ -20,6 +20,7 @@ from functions.resources import (
     AUDIT,
     CATALOG,
     CONSENT_SIGNING,
+    DEVICE_PLATFORM,
     DOCUMENTS,
     DOMAIN_EVENTS,
     EXCHANGE,
@@ -27,6 +28,7 @@ from functions.resources import (
     IDEMPOTENCY,
     RECORDS,
     RUNS,
+    SHIPPING_KITTING,
 )
 from monosub import auth
 from monosub.names import DOCUMENT_RENDERER
@@ -42,6 +44,7 @@ OPS = frozenset({auth.OPS})
 OPS_AND_SALES = frozenset({auth.OPS, auth.SALES})
 CATALOG_MANAGERS = frozenset({auth.OPS, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 SALES_TEAM = frozenset({auth.SALES, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
+OPS_AND_SALES_TEAM = SALES_TEAM | OPS
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -107,6 +110,12 @@ CONSENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/consents/{consent_id}"),
 )
 
+FULFILMENT_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/shipments"),
+    Route("GET", "/shipments/{shipment_id}"),
+    Route("POST", "/shipments/{shipment_id}/installation-complete", groups=OPS_AND_SALES_TEAM),
+)
+
 SIGNUP_ROUTES: tuple[Route, ...] = (
     # the sales team takes a customer's order on the phone: customer, deal, quote, 契約書
     Route("POST", "/phone-signups", groups=SALES_TEAM),
@@ -114,9 +123,12 @@ SIGNUP_ROUTES: tuple[Route, ...] = (
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
+API_ROUTES += FULFILMENT_ROUTES
 
 
-def _intake_task(name: str, handler: str, placeholder: str, description: str) -> Function:
+def _intake_task(
+    name: str, handler: str, placeholder: str, description: str, *, starts: tuple[str, ...] = ()
+) -> Function:
     """A task of the file-intake state machine; every kind's processor runs inside these."""
     return Function(
         name=name,
@@ -126,8 +138,33 @@ def _intake_task(name: str, handler: str, placeholder: str, description: str) ->
         tables={RUNS: RW, RECORDS: RW, CATALOG: RW},  # catalog: price-book, campaigns
         buckets={EXCHANGE: RW},
         publishes_to=(DOMAIN_EVENTS,),
+        starts=starts,
         timeout_seconds=300,
         memory_mb=1024,
+    )
+
+
+def _kitting_task(
+    name: str,
+    handler: str,
+    placeholder: str,
+    description: str,
+    *,
+    secrets: tuple[str, ...] = (),
+    sends_email: bool = False,
+    timeout_seconds: int = 60,
+) -> Function:
+    """A task of the shipping/kitting state machine."""
+    return Function(
+        name=name,
+        handler=f"functions.tasks.kitting.{handler}",
+        description=f"Shipping/kitting: {description}",
+        triggers=(StateMachineTask(SHIPPING_KITTING, placeholder),),
+        tables={RUNS: RW, RECORDS: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        secrets=secrets,
+        sends_email=sends_email,
+        timeout_seconds=timeout_seconds,
     )
 
 
@@ -143,7 +180,7 @@ FUNCTIONS: tuple[Function, ...] = (
         secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
         buckets={DOCUMENTS: R},  # issued PDFs, for download
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
-        redrives=(FILE_INTAKE,),  # POST /runs/{run_id}/retry
+        redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
     ),
     Function(
@@ -193,6 +230,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "apply_handler",
         "ApplyFunctionArn",
         "apply the validated batch through the kind's processor",
+        starts=(SHIPPING_KITTING,),  # warehouse-shipments: each shipment's kitting run
     ),
     _intake_task(
         "intake-complete",
@@ -205,6 +243,67 @@ FUNCTIONS: tuple[Function, ...] = (
         "quarantine_handler",
         "QuarantineFunctionArn",
         "move the file to quarantine/ with its error report; close the run as quarantined",
+    ),
+    _kitting_task(
+        "kitting-prepare",
+        "prepare_handler",
+        "PrepareFunctionArn",
+        "the serials of a warehouse file's devices still to push",
+    ),
+    _kitting_task(
+        "kitting-device",
+        "device_handler",
+        "KitDeviceFunctionArn",
+        "push one serial's binding to the device platform",
+        secrets=(DEVICE_PLATFORM,),
+        timeout_seconds=30,
+    ),
+    _kitting_task(
+        "kitting-complete",
+        "complete_handler",
+        "CompleteShipmentFunctionArn",
+        "mark the shipment shipped and start the contract on the ship date",
+    ),
+    _kitting_task(
+        "kitting-notify",
+        "notify_handler",
+        "NotifyCustomerFunctionArn",
+        "email the customer the serials and tracking numbers",
+        sends_email=True,
+    ),
+    Function(
+        name="fulfilment-orders",
+        handler="functions.events.fulfilment.handler",
+        description="OrderConfirmed makes the order's shipment; ContractCancelled cancels "
+        "one the warehouse was not told of",
+        triggers=(
+            EventRule(
+                rule="fulfilment-orders",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.",
+                detail_types=("OrderConfirmed", "ContractCancelled"),
+                description="Confirmed orders and cancelled contracts",
+            ),
+        ),
+        tables={RECORDS: RW, CATALOG: R},
+        publishes_to=(DOMAIN_EVENTS,),
+    ),
+    Function(
+        name="warehouse-instructions",
+        handler="functions.schedules.warehouse.handler",
+        description="Daily: the warehouse's shipping-instruction file for the shipments due, "
+        "each shipment once",
+        triggers=(
+            Schedule(
+                rule="warehouse-instructions-daily",
+                expression="cron(0 6 * * ? *)",  # 15:00 in Tokyo
+                description="Daily shipping instructions for the warehouse",
+            ),
+        ),
+        tables={RECORDS: RW, RUNS: RW},
+        buckets={EXCHANGE: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=300,
     ),
     Function(
         name="quote-answers",

@@ -18,6 +18,7 @@ from monosub.names import (
     IDEMPOTENCY,
     RECORDS,
     RUNS,
+    SHIPPING_KITTING,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "IDEMPOTENCY",
     "RECORDS",
     "RUNS",
+    "SHIPPING_KITTING",
 ]
 
 TABLES: tuple[Table, ...] = (
@@ -110,6 +112,12 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
         name=FILE_INTAKE,
         purpose="One dropped file: fingerprint, validate, apply whole or quarantine",
         definition="file-intake.asl.json",
+    ),
+    StateMachine(
+        name=SHIPPING_KITTING,
+        purpose="One shipment's devices from one warehouse file: push each binding to the "
+        "device platform, mark the shipment shipped, start the contract, email the customer",
+        definition="shipping-kitting.asl.json",
     ),
 )
 

@@ -27,6 +27,7 @@ from functions.api import (
     leads,
     quotes,
     runs,
+    shipments,
     signups,
 )
 from functions.api import consent as consent_api
@@ -48,6 +49,7 @@ app.include_router(consent_api.router)
 app.include_router(contracts_api.router)
 app.include_router(agency.router)
 app.include_router(signups.router)
+app.include_router(shipments.router)
 
 _ROUTES = [
     (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))

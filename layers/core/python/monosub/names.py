@@ -13,6 +13,7 @@ EXCHANGE = "exchange"
 DOCUMENTS = "documents"
 DOMAIN_EVENTS = "domain-events"
 FILE_INTAKE = "file-intake"
+SHIPPING_KITTING = "shipping-kitting"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"

@@ -734,6 +734,7 @@ def _confirm_order(
             "quote_version": quote.version,
             "deal_id": deal.deal_id,
             "account_id": deal.account_id,
+            "contact_id": deal.contact_id,
             "contract_id": contract_id,
             "device_owner_account_id": deal.device_owner_account_id,
             "billing_account_id": deal.billing_account_id,

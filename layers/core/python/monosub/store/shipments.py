@@ -1,0 +1,190 @@
+"""Shipments and shipped devices in table ``records``: the only code that knows their keys.
+
+=================== ===================================== ===============================
+item                pk / sk                               gsi1pk / gsi1sk
+=================== ===================================== ===============================
+shipment            SHIPMENT#<id> / SHIPMENT              SHIPMENTS#<status> /
+                                                          <ship date>#<id>
+shipped device      SHIPMENT#<id> / DEVICE#<serial>
+serial registry     DEVICE#<serial> / DEVICE              (one shipment per serial)
+day's instructions  INSTRUCTIONS#<yyyy-mm-dd> / FILE      (the file's key and shipments)
+=================== ===================================== ===============================
+
+The shipment's own GSI keys follow its status, so "requested, to ship by D" is one query
+(``SHIPMENTS#requested``, sort key ≤ ``D#~``). A serial is recorded in the same transaction
+as its shipment's device item and the shipment's counts, so a serial can never be in two
+shipments, and a shipment's counts always equal its device items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date
+from typing import Any
+
+from monosub import clock
+from monosub.models.fulfilment import Shipment, ShipmentDevice
+from monosub.names import RECORDS
+from monosub.store.dynamo import Table, TransactionConflict, to_value, transact
+
+_table = Table(RECORDS)
+DEVICES_PER_TRANSACTION = 45  # 2 items each + the shipment: under the 100-item cap
+
+
+def _pk(shipment_id: str) -> str:
+    return f"SHIPMENT#{shipment_id}"
+
+
+def _serial_pk(serial: str) -> str:
+    return f"DEVICE#{serial}"
+
+
+def _item(shipment: Shipment) -> dict[str, Any]:
+    return {
+        "pk": _pk(shipment.shipment_id),
+        "sk": "SHIPMENT",
+        "gsi1pk": f"SHIPMENTS#{shipment.status}",
+        "gsi1sk": f"{shipment.ship_date.isoformat()}#{shipment.shipment_id}",
+        **shipment.model_dump(mode="json"),
+    }
+
+
+# ---- shipments -----------------------------------------------------------------------------
+
+
+def create(shipment: Shipment) -> bool:
+    """The new shipment; False when the order has one already."""
+    return _table.put_new(_item(shipment))
+
+
+def get(shipment_id: str) -> Shipment | None:
+    item = _table.get(_pk(shipment_id), "SHIPMENT")
+    return Shipment.model_validate(item) if item else None
+
+
+def get_many(shipment_ids: Sequence[str]) -> dict[str, Shipment]:
+    read = _table.batch_get([(_pk(i), "SHIPMENT") for i in shipment_ids])
+    return {str(item["shipment_id"]): Shipment.model_validate(item) for item in read.values()}
+
+
+def save(shipment: Shipment, *, expected_version: int) -> None:
+    """Replace the shipment if it is still at ``expected_version`` (TransactionConflict
+    otherwise); the caller has already counted ``version`` up."""
+    transact([_save_operation(shipment, expected_version)])
+
+
+def _save_operation(shipment: Shipment, expected_version: int) -> dict[str, Any]:
+    put = _table.put_operation(_item(shipment), only_new=False)
+    put["Put"]["ConditionExpression"] = "#version = :version"
+    put["Put"]["ExpressionAttributeNames"] = {"#version": "version"}
+    put["Put"]["ExpressionAttributeValues"] = {":version": to_value(expected_version)}
+    return put
+
+
+def with_status(status: str, *, up_to: date | None = None) -> Iterator[Shipment]:
+    """Shipments in ``status``, by ship date (only those to ship by ``up_to``)."""
+    for item in _table.query(f"SHIPMENTS#{status}", index="gsi1"):
+        if up_to is not None and str(item["gsi1sk"]) > f"{up_to.isoformat()}#~":
+            return
+        shipment = get(str(item["shipment_id"]))  # the index lags: read it whole
+        if shipment is not None and shipment.status == status:
+            yield shipment
+
+
+# ---- a day's instruction file --------------------------------------------------------------
+
+
+def instruction_manifest(day: date) -> dict[str, Any] | None:
+    return _table.get(f"INSTRUCTIONS#{day.isoformat()}", "FILE")
+
+
+def put_instruction_manifest(day: date, key: str, shipment_ids: Sequence[str]) -> bool:
+    """What the day's file holds, written before the file: a rerun rewrites the same file."""
+    return _table.put_new(
+        {
+            "pk": f"INSTRUCTIONS#{day.isoformat()}",
+            "sk": "FILE",
+            "key": key,
+            "shipment_ids": list(shipment_ids),
+            "at": clock.now_iso(),
+        }
+    )
+
+
+# ---- shipped devices -----------------------------------------------------------------------
+
+
+def registered(serials: Sequence[str]) -> dict[str, ShipmentDevice]:
+    """The devices recorded for these serials (in any shipment)."""
+    read = _table.batch_get([(_serial_pk(s), "DEVICE") for s in serials])
+    return {str(item["serial"]): ShipmentDevice.model_validate(item) for item in read.values()}
+
+
+def record_devices(shipment: Shipment, devices: Sequence[ShipmentDevice]) -> Shipment:
+    """Record shipped devices with the shipment's counts, in transactions of
+    ``DEVICES_PER_TRANSACTION``; returns the shipment as saved. A serial recorded meanwhile
+    raises ``TransactionConflict`` for its batch (the batches before it stay: each is whole)."""
+    current = shipment
+    for start in range(0, len(devices), DEVICES_PER_TRANSACTION):
+        batch = devices[start : start + DEVICES_PER_TRANSACTION]
+        counts = dict(current.shipped_by_line)
+        for device in batch:
+            counts[device.line_id] = counts.get(device.line_id, 0) + 1
+        last = max(device.ship_date for device in batch)
+        updated = current.model_copy(
+            update={
+                "shipped_by_line": counts,
+                "shipped_on": max(last, current.shipped_on) if current.shipped_on else last,
+                "version": current.version + 1,
+                "updated_at": clock.now_iso(),
+            }
+        )
+        operations = [_save_operation(updated, current.version)]
+        for device in batch:
+            item = device.model_dump(mode="json")
+            operations.append(
+                _table.put_operation({"pk": _serial_pk(device.serial), "sk": "DEVICE", **item})
+            )
+            operations.append(
+                _table.put_operation(
+                    {"pk": _pk(device.shipment_id), "sk": f"DEVICE#{device.serial}", **item}
+                )
+            )
+        transact(operations)
+        current = updated
+    return current
+
+
+def devices(shipment_id: str) -> list[ShipmentDevice]:
+    return [
+        ShipmentDevice.model_validate(item)
+        for item in _table.query(_pk(shipment_id), sk_prefix="DEVICE#")
+    ]
+
+
+def device(shipment_id: str, serial: str) -> ShipmentDevice | None:
+    item = _table.get(_pk(shipment_id), f"DEVICE#{serial}")
+    return ShipmentDevice.model_validate(item) if item else None
+
+
+def mark_pushed(device: ShipmentDevice) -> None:
+    """The device's binding (its version) is on the device platform: both copies say so."""
+    values = {"kitting": "pushed", "pushed_at": clock.now_iso()}
+    condition = "#binding_version = :version"
+    operations = [
+        _table.update_operation(
+            pk,
+            sk,
+            set_values=values,
+            condition=condition,
+            condition_values={":version": device.binding_version},
+        )
+        for pk, sk in (
+            (_pk(device.shipment_id), f"DEVICE#{device.serial}"),
+            (_serial_pk(device.serial), "DEVICE"),
+        )
+    ]
+    transact(operations)
+
+
+__all__ = ["TransactionConflict"]
