@@ -45,6 +45,7 @@ OPS_AND_SALES = frozenset({auth.OPS, auth.SALES})
 CATALOG_MANAGERS = frozenset({auth.OPS, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 SALES_TEAM = frozenset({auth.SALES, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 OPS_AND_SALES_TEAM = SALES_TEAM | OPS
+MANAGERS_AND_OPS = frozenset({auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER, auth.OPS})
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -102,6 +103,7 @@ CONTRACTS_ROUTES: tuple[Route, ...] = (
     Route("GET", "/contracts/expiring"),  # the expiring-contracts dashboard
     Route("GET", "/contracts/{contract_id}"),
     Route("POST", "/contracts/{contract_id}/notice"),
+    Route("POST", "/contracts/{contract_id}/cancel", groups=MANAGERS_AND_OPS),  # before start
 )
 
 CONSENT_ROUTES: tuple[Route, ...] = (
@@ -346,13 +348,14 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="contract-renewals",
         handler="functions.schedules.renewals.handler",
-        description="Daily: RenewalQuoteDue for each auto-renewing contract whose notice date "
-        "is near, once per contract term",
+        description="Daily: end the contracts whose term is over without renewal, renew the "
+        "others automatically, then RenewalQuoteDue for each auto-renewing contract whose "
+        "notice date is near, once per contract term",
         triggers=(
             Schedule(
                 rule="contract-renewals-daily",
                 expression="cron(0 21 * * ? *)",  # 06:00 in Tokyo
-                description="Daily request of the renewal quotes that fall due",
+                description="Daily: terms that are over, and the renewal quotes that fall due",
             ),
         ),
         tables={RECORDS: RW, RUNS: RW},

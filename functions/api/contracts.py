@@ -3,7 +3,9 @@
 ``GET /contracts`` lists an account's contracts or those in a status, ``GET
 /contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/{contract_id}``
 reads one, ``POST /contracts/{contract_id}/notice`` records the customer's notice (with the
-``version`` read: a stale one is 409, as is a notice after the notice date).
+``version`` read: a stale one is 409, as is a notice after the notice date), ``POST
+/contracts/{contract_id}/cancel`` calls off a contract that has not started (sales managers
+and ops: the manifest's groups).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from monosub import access, auth
-from monosub.models.contracts import ContractStatus, GiveNotice
+from monosub.models.contracts import CancelContract, ContractStatus, GiveNotice
 from monosub.services import contracts
 
 router = APIGatewayRouter()
@@ -93,6 +95,23 @@ def give_notice(contract_id: str, notice: GiveNotice) -> dict[str, Any]:
         version=notice.version,
         by=_caller(),
         reason=notice.reason,
+        segments=segments,
+        agency_id=agency_id,
+    )
+    return contract.model_dump(mode="json")
+
+
+@router.post("/contracts/<contract_id>/cancel")
+def cancel(contract_id: str, cancellation: CancelContract) -> dict[str, Any]:
+    """The contract after it was called off before its start (``cancelled``). 409 when
+    ``version`` is stale or the contract is not ``pending_start``; 404 when the caller may
+    not see it."""
+    segments, agency_id = _visibility()
+    contract = contracts.cancel(
+        contract_id,
+        version=cancellation.version,
+        by=_caller(),
+        reason=cancellation.reason,
         segments=segments,
         agency_id=agency_id,
     )

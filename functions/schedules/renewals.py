@@ -1,6 +1,8 @@
-"""Daily: request the renewal quote of every active, auto-renewing contract whose notice date
-is near (``RenewalQuoteDue``), once per contract term. The run is recorded in the run ledger
-under ``contract-renewals#<business date>``; a rerun of a finished day does nothing."""
+"""Daily: end every active contract whose term is over without renewal (``ContractEnded``)
+or renew it automatically on the same terms (``ContractRenewed``, ``automatic``), then
+request the renewal quote of every active, auto-renewing contract whose notice date is near
+(``RenewalQuoteDue``), once per contract term. The run is recorded in the run ledger under
+``contract-renewals#<business date>``; a rerun of a finished day does nothing."""
 
 from __future__ import annotations
 
@@ -18,5 +20,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     fired_at = clock.parse_instant(event["time"]) if event.get("time") else clock.now()
     day = fired_at.astimezone(clock.TOKYO).date()
     result = contracts.run_renewals(day)
-    logger.info("contract renewals requested", extra=result)
+    logger.info("contract terms closed and renewals requested", extra=result)
     return result

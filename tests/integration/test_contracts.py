@@ -139,3 +139,42 @@ def test_the_schedule_sample_runs_the_renewals_of_its_tokyo_day(cloud):
     with cloud.as_function("api"):
         run = runs.get(result["run_id"])
     assert run is not None and run.business_key == "contract-renewals#2026-11-13"
+
+
+def test_the_daily_run_ends_or_renews_the_terms_that_are_over(cloud):
+    renewing = make_contract(cloud, account_id="account_auto", term_months=1)
+    ending = make_contract(cloud, account_id="account_end", term_months=1)
+    with cloud.as_function("api"):
+        service.start(renewing.contract_id, dt.date(2026, 11, 20), by="shipping")
+        service.start(ending.contract_id, dt.date(2026, 11, 20), by="shipping")
+        service.give_notice(ending.contract_id, version=2, by="ops", reason="閉店")
+    # both terms end 2026-12-19: the run of 20 December (06:00 in Tokyo) closes them
+    cloud.set_clock(datetime(2026, 12, 19, 21, 0, tzinfo=UTC), fire=False)
+    result = cloud.invoke("contract-renewals", {"time": "2026-12-19T21:00:00Z"})
+    assert result["status"] == "succeeded" and result["ended"] == 1
+    assert result["auto_renewed"] >= 1  # other tests' one-month contracts renew too
+    with cloud.as_function("api"):
+        renewed = service.get_contract(renewing.contract_id)
+        ended = service.get_contract(ending.contract_id)
+    with cloud.as_function("api"), cloud.as_function("event-journal"):
+        journal = {
+            str(item["type"]): item["detail"] for item in audit.trail("account", "account_auto")
+        }
+    assert (renewed.status, renewed.end_date, renewed.terms[-1].automatic) == (
+        "active",
+        dt.date(2027, 1, 19),
+        True,
+    )
+    assert renewed.pdf_key == renewing.pdf_key  # no new 契約書 for an automatic renewal
+    assert (ended.status, ended.end_reason, ended.end_date) == (
+        "ended",
+        "notice",
+        dt.date(2026, 12, 19),
+    )
+    assert journal["ContractRenewed"]["automatic"] is True
+    assert journal["ContractRenewed"].get("quote_id") is None  # the trail keeps no None
+    assert journal["RenewalQuoteDue"]["term_end"] == "2027-01-19"  # the new term, same run
+    assert trail(cloud, "account_end")[-1] == "ContractEnded"
+    again = cloud.invoke("contract-renewals", {"time": "2026-12-19T21:00:00Z"})
+    assert again["rerun"] is True
+    assert trail(cloud, "account_auto").count("ContractRenewed") == 1

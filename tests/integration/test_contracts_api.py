@@ -535,8 +535,12 @@ def test_a_renewal_quote_is_requested_once_per_term(call, aws_storage, published
     ledger = call(runs.get, first["run_id"])
     assert ledger is not None and ledger.business_key == "contract-renewals#2026-11-20"
     assert ledger.counts["requested"] == 1
+    # on 12-20 the one-month terms are over: the noticed one ends, the due one renews by
+    # itself (notice date 12-20) and is requested for its new term in the same run
+    over = call(service.run_renewals, dt.date(2026, 12, 20))
+    assert (over["ended"], over["auto_renewed"], over["requested"]) == (1, 1, 1)
+    assert [d["term_end"] for d in renewal_events(published)][-1] == "2027-01-19"
     # 30 days before the three-month contract's notice date (2027-01-20) it is due
-    assert call(service.run_renewals, dt.date(2026, 12, 20))["requested"] == 0
     assert call(service.run_renewals, dt.date(2026, 12, 21))["requested"] == 1
     assert [d["contract_id"] for d in renewal_events(published)][-1] == not_yet.contract_id
 
@@ -578,3 +582,419 @@ def test_after_a_renewal_the_next_term_is_requested_again(call, published):
     result = call(service.run_renewals, dt.date(2026, 12, 20))  # next notice date 2027-01-19
     assert result["requested"] == 1
     assert [d["term_end"] for d in renewal_events(published)] == ["2026-12-19", "2027-01-19"]
+
+
+# ---- the daily run: terms that are over -------------------------------------------------------
+
+
+def run_on(call, day: str, **kwargs) -> dict[str, Any]:
+    return call(service.run_renewals, dt.date.fromisoformat(day), **kwargs)
+
+
+def term_events(published) -> list[tuple[str, dict[str, Any]]]:
+    return [(kind, d) for _, kind, d in published if kind in ("ContractEnded", "ContractRenewed")]
+
+
+def not_renewing(call, start: str = "2026-11-20", **quote_fields) -> Contract:
+    quote = priced_quote(**quote_fields)
+    made = call(service.create_from_quote, quote, agreed_at=AGREED, consent_id=None,
+                document_sha256="ab" * 32, auto_renew=False)  # fmt: skip
+    return call(service.start, made.contract_id, dt.date.fromisoformat(start), by="shipping")
+
+
+def test_a_contract_with_notice_ends_with_its_term(api, call, aws_storage, published):
+    contract = started(call, "2026-11-20", term_months=1)  # ends 12-19
+    call(service.give_notice, contract.contract_id, version=2, by="ops", reason="閉店")
+    published.clear()
+    last_day = run_on(call, "2026-12-19")
+    assert (last_day["terms_over"], last_day["ended"]) == (0, 0)  # its last day is still in it
+    at(aws_storage, "2026-12-19T21:00:00Z")  # 06:00 on 20 December in Tokyo
+    result = run_on(call, "2026-12-20")
+    assert result["status"] == "succeeded"
+    assert (result["terms_over"], result["ended"], result["auto_renewed"]) == (1, 1, 0)
+    ended = call(service.get_contract, contract.contract_id)
+    assert (ended.status, ended.end_reason, ended.end_date) == (
+        "ended",
+        "notice",
+        contract.end_date,
+    )
+    assert ended.ended_at == "2026-12-19T21:00:00Z" and ended.version == 4
+    assert len(ended.terms) == 1 and ended.renewed_count == 0
+    ((kind, detail),) = term_events(published)
+    assert kind == "ContractEnded"
+    assert detail == {
+        "contract_id": contract.contract_id,
+        "account_id": contract.account_id,
+        "deal_id": contract.deal_id,
+        "version": 4,
+        "end_date": "2026-12-19",
+        "reason": "notice",
+    }
+    assert renewal_events(published) == []
+    listed = api("GET", "/contracts", query={"status": "ended"}).json()["contracts"]
+    assert [c["contract_id"] for c in listed] == [contract.contract_id]
+    assert api("GET", "/contracts", query={"status": "active"}).json()["contracts"] == []
+    dashboard = api("GET", "/contracts/expiring", query={"within_days": "365"}).json()
+    assert dashboard["contracts"] == []
+
+
+def test_a_contract_that_does_not_renew_ends_with_its_term(call, published, rendered):
+    contract = not_renewing(call, "2026-11-20", term_months=1)
+    published.clear()
+    result = run_on(call, "2026-12-20")
+    assert (result["ended"], result["auto_renewed"], result["requested"]) == (1, 0, 0)
+    ended = call(service.get_contract, contract.contract_id)
+    assert (ended.status, ended.end_reason) == ("ended", "no-auto-renew")
+    assert [(kind, d["reason"], d["end_date"]) for kind, d in term_events(published)] == [
+        ("ContractEnded", "no-auto-renew", "2026-12-19")
+    ]
+
+
+def test_a_term_without_an_accepted_renewal_renews_automatically(call, published, rendered):
+    contract = started(call, "2026-11-20", term_months=12)  # ends 2027-11-19, notice 10-20
+    run_on(call, "2027-10-01")  # the renewal quote is requested: nobody accepts it
+    requested = call(service.get_contract, contract.contract_id)
+    assert requested.renewal_requested_for == dt.date(2027, 11, 19)
+    renders = len(rendered)
+    published.clear()
+    result = run_on(call, "2027-11-20")
+    assert (result["terms_over"], result["ended"], result["auto_renewed"]) == (1, 0, 1)
+    assert result["requested"] == 0  # the new term's notice date is a year away
+    renewed = call(service.get_contract, contract.contract_id)
+    assert renewed.status == "active" and renewed.renewed_count == 1
+    assert (renewed.start_date, renewed.term_start, renewed.end_date, renewed.notice_date) == (
+        dt.date(2026, 11, 20),
+        dt.date(2027, 11, 20),
+        dt.date(2028, 11, 19),
+        dt.date(2028, 10, 20),
+    )
+    assert (renewed.renewal_requested_for, renewed.renewal_requested_at) == (None, None)
+    assert renewed.term_months == 12 and renewed.version == requested.version + 1
+    # the same lines and priced items, the same 契約書: nothing rendered
+    assert renewed.lines == contract.lines and renewed.document == contract.document
+    assert (renewed.pdf_key, renewed.pdf_sha256) == (contract.pdf_key, contract.pdf_sha256)
+    assert len(rendered) == renders
+    term = renewed.terms[1]
+    assert term.model_dump(mode="json") == {
+        "number": 2,
+        "automatic": True,
+        "quote_id": None,
+        "quote_version": None,
+        "quote_number": None,
+        "term_months": 12,
+        "start_date": "2027-11-20",
+        "end_date": "2028-11-19",
+        "one_time_total": 0,
+        "monthly_total": contract.monthly_total,
+        "consent": None,
+        "pdf_key": contract.pdf_key,
+        "pdf_sha256": contract.pdf_sha256,
+    }
+    assert renewed.terms[0].automatic is False
+    ((kind, detail),) = term_events(published)
+    assert kind == "ContractRenewed"
+    assert detail == {
+        "contract_id": contract.contract_id,
+        "account_id": contract.account_id,
+        "deal_id": contract.deal_id,
+        "version": renewed.version,
+        "term": 2,
+        "automatic": True,
+        "quote_id": None,
+        "quote_version": None,
+        "previous_end_date": "2027-11-19",
+        "start_date": "2027-11-20",
+        "end_date": "2028-11-19",
+        "notice_date": "2028-10-20",
+        "term_months": 12,
+        "monthly_total": contract.monthly_total,
+        "pdf_key": contract.pdf_key,
+    }
+    # the new term's renewal quote is requested when it falls due
+    assert run_on(call, "2028-09-20")["requested"] == 1
+    assert [d["term_end"] for d in renewal_events(published)] == ["2028-11-19"]
+
+
+def test_an_automatic_renewal_is_requested_for_its_new_term_in_the_same_run(call, published):
+    contract = started(call, "2026-11-20", term_months=1)  # ends 12-19
+    run_on(call, "2026-11-20")
+    published.clear()
+    result = run_on(call, "2026-12-20")  # the new term's notice date is 12-20: due at once
+    assert (result["auto_renewed"], result["requested"]) == (1, 1)
+    assert types(published) == ["ContractRenewed", "RenewalQuoteDue"]
+    (detail,) = renewal_events(published)
+    assert (detail["contract_id"], detail["term_end"]) == (contract.contract_id, "2027-01-19")
+    current = call(service.get_contract, contract.contract_id)
+    assert current.renewal_requested_for == dt.date(2027, 1, 19)
+
+
+def test_a_rerun_closes_nothing_twice(call, published, aws_storage):
+    renewing = started(call, "2026-11-20", term_months=1)
+    ending = not_renewing(call, "2026-11-20", term_months=1)
+    published.clear()
+    first = run_on(call, "2026-12-20")
+    assert (first["ended"], first["auto_renewed"]) == (1, 1)
+    after = {c: call(service.get_contract, c) for c in (renewing.contract_id, ending.contract_id)}
+    assert run_on(call, "2026-12-20")["rerun"] is True
+    # the next days' runs find nothing over (the renewed term lasts to 2027-01-19)
+    for day in ("2026-12-21", "2027-01-19"):
+        again = run_on(call, day)
+        assert (again["terms_over"], again["ended"], again["auto_renewed"]) == (0, 0, 0)
+    # a run that had failed runs again and still changes nothing twice
+    ledger = call(runs.get, first["run_id"])
+    assert ledger is not None
+    call(runs.update, first["run_id"], status="failed")
+    rerun = run_on(call, "2026-12-20")
+    assert rerun["rerun"] is False and (rerun["ended"], rerun["auto_renewed"]) == (0, 0)
+    assert {c: call(service.get_contract, c) for c in after} == after
+    assert [kind for kind, _ in term_events(published)].count("ContractRenewed") == 1
+    assert [kind for kind, _ in term_events(published)].count("ContractEnded") == 1
+
+
+def test_missed_days_are_caught_up_term_after_term(call, published):
+    renewing = started(call, "2026-11-20", term_months=1)
+    noticed = started(call, "2026-11-20", term_months=1)
+    call(service.give_notice, noticed.contract_id, version=2, by="ops")
+    published.clear()
+    # no run from 2026-11-20 to 2027-02-25: three one-month terms of the renewing contract
+    # are over (ending 12-19, 01-19, 02-19), and the noticed one ended on 12-19
+    result = run_on(call, "2027-02-25")
+    assert result["status"] == "succeeded"
+    assert (result["terms_over"], result["ended"], result["auto_renewed"]) == (2, 1, 3)
+    current = call(service.get_contract, renewing.contract_id)
+    assert [(t.number, t.start_date, t.end_date, t.automatic) for t in current.terms] == [
+        (1, dt.date(2026, 11, 20), dt.date(2026, 12, 19), False),
+        (2, dt.date(2026, 12, 20), dt.date(2027, 1, 19), True),
+        (3, dt.date(2027, 1, 20), dt.date(2027, 2, 19), True),
+        (4, dt.date(2027, 2, 20), dt.date(2027, 3, 19), True),
+    ]
+    assert current.renewed_count == 3 and current.end_date == dt.date(2027, 3, 19)
+    ended = call(service.get_contract, noticed.contract_id)
+    assert (ended.status, ended.end_date) == ("ended", dt.date(2026, 12, 19))
+    renewals = [d for kind, d in term_events(published) if kind == "ContractRenewed"]
+    assert [(d["term"], d["previous_end_date"]) for d in renewals] == [
+        (2, "2026-12-19"),
+        (3, "2027-01-19"),
+        (4, "2027-02-19"),
+    ]
+    # the current term's notice date (2027-02-17) has passed, but it lasts: requested once
+    assert [d["term_end"] for d in renewal_events(published)] == ["2027-03-19"]
+
+
+class FailingFor:
+    """A publisher that refuses the events of one contract (the others go to ``published``)."""
+
+    def __init__(self, contract_id: str, published: list[Any]) -> None:
+        self.contract_id = contract_id
+        self.published = published
+
+    def publish(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        if detail.get("contract_id") == self.contract_id:
+            raise RuntimeError("the bus refused it")
+        self.published.append((source, detail_type, dict(detail)))
+
+
+def test_a_contract_that_fails_does_not_stop_the_others(call, published, monkeypatch):
+    broken = started(call, "2026-11-20", term_months=1)
+    fine = not_renewing(call, "2026-11-21", term_months=1)  # ends 12-20
+    renewing = started(call, "2026-11-19", term_months=1)  # ends 12-18
+    published.clear()
+    real_save = store.save
+
+    def save_fails_for_one(contract: Contract, **kwargs: Any) -> None:
+        if contract.contract_id == broken.contract_id:
+            raise RuntimeError("throttled")
+        real_save(contract, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "save", save_fails_for_one)
+        failed = run_on(call, "2026-12-21")
+    assert failed["status"] == "failed"
+    assert (failed["terms_over"], failed["ended"], failed["auto_renewed"]) == (3, 1, 1)
+    ledger = call(runs.get, failed["run_id"])
+    assert ledger is not None
+    assert [e["contract_id"] for e in ledger.errors] == [broken.contract_id]
+    assert "throttled" in ledger.errors[0]["message"]
+    assert call(service.get_contract, broken.contract_id).end_date == dt.date(2026, 12, 19)
+    again = run_on(call, "2026-12-21")  # the failed run runs again: only what is left
+    assert again["status"] == "succeeded"
+    assert (again["terms_over"], again["ended"], again["auto_renewed"]) == (1, 0, 1)
+    assert call(service.get_contract, broken.contract_id).end_date == dt.date(2027, 1, 19)
+    closed = [d["contract_id"] for _, d in term_events(published)]
+    assert sorted(closed) == sorted([broken.contract_id, fine.contract_id, renewing.contract_id])
+
+
+def test_a_term_event_that_did_not_go_out_is_sent_by_the_next_run(call, published):
+    contract = not_renewing(call, "2026-11-20", term_months=1)
+    other = not_renewing(call, "2026-11-20", term_months=1)
+    published.clear()
+    failed = run_on(call, "2026-12-20", publisher=FailingFor(contract.contract_id, published))
+    assert failed["status"] == "failed" and failed["ended"] == 1
+    assert [d["contract_id"] for _, d in term_events(published)] == [other.contract_id]
+    written = call(service.get_contract, contract.contract_id)
+    assert written.status == "ended"  # the change was written; its event was not sent
+    again = run_on(call, "2026-12-20")
+    assert again["status"] == "succeeded"
+    assert (again["term_events_resent"], again["terms_over"], again["ended"]) == (1, 0, 0)
+    kind, detail = term_events(published)[-1]
+    assert kind == "ContractEnded"
+    assert detail == {
+        "contract_id": contract.contract_id,
+        "account_id": contract.account_id,
+        "deal_id": contract.deal_id,
+        "version": written.version,
+        "end_date": "2026-12-19",
+        "reason": "no-auto-renew",
+    }
+    assert run_on(call, "2026-12-21")["term_events_resent"] == 0  # sent once
+
+
+# ---- a renewal quote for a term that is over ---------------------------------------------------
+
+
+def accept(call, quote, agreed_at: str = "2026-12-21T01:00:00Z") -> Contract:
+    return call(service.renew_from_quote, quote, agreed_at=agreed_at, consent_id="consent_r",
+                document_sha256="ef" * 32)  # fmt: skip
+
+
+def test_a_renewal_quote_for_a_term_that_renewed_meanwhile_is_refused(call, published):
+    contract = started(call, "2026-11-20", term_months=1)  # ends 12-19
+    late = renewal_of(contract, quote_date=dt.date(2026, 11, 25), term_months=6).model_copy(
+        update={"renews_term_end": dt.date(2026, 12, 19)}
+    )
+    run_on(call, "2026-12-20")  # nobody accepted it in time: renewed automatically
+    renewed = call(service.get_contract, contract.contract_id)
+    published.clear()
+    with pytest.raises(Conflict, match="renewed meanwhile") as refused:
+        accept(call, late)
+    assert refused.value.details == {"renews_term_end": "2026-12-19", "end_date": "2027-01-19"}
+    assert call(service.get_contract, contract.contract_id) == renewed
+    assert published == []
+    # a quote for the current term renews it
+    current = renewal_of(renewed, quote_date=dt.date(2026, 12, 21), term_months=6).model_copy(
+        update={"renews_term_end": dt.date(2027, 1, 19)}
+    )
+    applied = accept(call, current)
+    assert (applied.term_start, applied.end_date) == (dt.date(2027, 1, 20), dt.date(2027, 7, 19))
+    assert [t.automatic for t in applied.terms] == [False, True, False]
+    assert published[-1][2]["automatic"] is False
+    # the first quote again: the same refusal (it never made a term)
+    with pytest.raises(Conflict, match="renewed meanwhile"):
+        accept(call, late)
+
+
+def test_a_renewal_quote_for_a_term_another_quote_renewed_is_refused(call):
+    contract = started(call, "2026-11-20", term_months=12)  # ends 2027-11-19
+    first, second = (
+        renewal_of(contract, quote_date=dt.date(2027, 10, 1)).model_copy(
+            update={"renews_term_end": dt.date(2027, 11, 19)}
+        )
+        for _ in range(2)
+    )
+    accept(call, first, "2027-10-02T01:00:00Z")
+    with pytest.raises(Conflict, match="its current term ends 2028-11-19"):
+        accept(call, second, "2027-10-03T01:00:00Z")
+    assert accept(call, first, "2027-10-02T01:00:00Z").renewed_count == 1  # idempotent still
+
+
+def test_a_renewal_quote_without_the_term_it_follows_renews_the_current_term(call):
+    contract = started(call, "2026-11-20", term_months=1)
+    run_on(call, "2026-12-20")  # renewed automatically: ends 2027-01-19
+    old = renewal_of(contract, quote_date=dt.date(2026, 11, 25), term_months=1)
+    assert old.renews_term_end is None  # made before quotes named the term
+    applied = accept(call, old)
+    assert (applied.term_start, applied.end_date) == (dt.date(2027, 1, 20), dt.date(2027, 2, 19))
+
+
+# ---- cancel before the start -----------------------------------------------------------------
+
+
+def test_cancel_a_contract_before_it_starts_over_http(api, call, published, aws_storage):
+    contract = contract_for(call)
+    published.clear()
+    at(aws_storage, "2026-11-12T02:00:00Z")
+    path = f"/contracts/{contract.contract_id}/cancel"
+    body = {"version": 1, "reason": "  お客様のご都合により取消  "}
+    cancelled = api("POST", path, body, groups="ops", user="tanaka")
+    assert cancelled.status == 200, cancelled
+    shown = cancelled.json()
+    assert (shown["status"], shown["version"]) == ("cancelled", 2)
+    assert (shown["cancelled_at"], shown["cancelled_by"], shown["cancel_reason"]) == (
+        "2026-11-12T02:00:00Z",
+        "tanaka",
+        "お客様のご都合により取消",
+    )
+    assert types(published) == ["ContractCancelled"]
+    assert published[0][2] == {
+        "contract_id": contract.contract_id,
+        "account_id": contract.account_id,
+        "deal_id": contract.deal_id,
+        "version": 2,
+        "number": contract.number,
+        "quote_id": contract.quote_id,
+        "quote_version": 1,
+        "cancelled_at": "2026-11-12T02:00:00Z",
+        "reason": "お客様のご都合により取消",
+        "by": "tanaka",
+    }
+    listed = api("GET", "/contracts", query={"status": "cancelled"}).json()["contracts"]
+    assert [c["contract_id"] for c in listed] == [contract.contract_id]
+    again = api("POST", path, {"version": 2, "reason": "二重送信"}, groups="ops")
+    assert again.status == 409 and "cancelled" in again.json()["message"]
+    with pytest.raises(Conflict, match="cancelled"):  # shipping cannot start it any more
+        call(service.start, contract.contract_id, dt.date(2026, 11, 20), by="shipping")
+    assert types(published) == ["ContractCancelled"]
+
+
+def test_cancel_is_refused_for_a_started_contract_or_a_stale_version(api, call):
+    active = started(call)
+    refused = api(
+        "POST", f"/contracts/{active.contract_id}/cancel",
+        {"version": active.version, "reason": "取消"}, groups="regional-manager,corporate-manager",
+    )  # fmt: skip
+    assert refused.status == 409 and "active" in refused.json()["message"]
+    pending = contract_for(call)
+    stale = api(
+        "POST", f"/contracts/{pending.contract_id}/cancel", {"version": 2, "reason": "取消"},
+        groups="ops",
+    )  # fmt: skip
+    assert stale.status == 409 and stale.json()["details"] == {"expected_version": 2, "version": 1}
+    assert call(service.get_contract, pending.contract_id).status == "pending_start"
+
+
+def test_cancel_only_what_the_caller_may_see_and_only_managers_and_ops(api, call, published):
+    residential = contract_for(call, segment="residential")
+    corporate = contract_for(call, segment="corporate")
+    published.clear()
+    body = {"version": 1, "reason": "取消"}
+    for contract, group in ((residential, "corporate-manager"), (corporate, "regional-manager")):
+        hidden = api("POST", f"/contracts/{contract.contract_id}/cancel", body, groups=group)
+        assert hidden.status == 404, hidden
+    for group in ("sales", "customer"):
+        forbidden = api("POST", f"/contracts/{corporate.contract_id}/cancel", body, groups=group)
+        assert forbidden.status == 403, forbidden
+    agency = api(
+        "POST", f"/contracts/{corporate.contract_id}/cancel", body, groups="agency",
+        agency_id="agency-7",
+    )  # fmt: skip
+    assert agency.status == 403
+    assert api("POST", "/contracts/contract_nothere/cancel", body, groups="ops").status == 404
+    assert published == []
+    mine = api(
+        "POST", f"/contracts/{corporate.contract_id}/cancel", body, groups="corporate-manager"
+    )
+    assert mine.status == 200 and mine.json()["status"] == "cancelled"
+
+
+def test_cancel_needs_a_reason(api, call):
+    contract = contract_for(call)
+    path = f"/contracts/{contract.contract_id}/cancel"
+    for body in (
+        {"version": 1},
+        {"version": 1, "reason": "   "},
+        {"version": 1, "reason": "x" * 501},
+    ):
+        refused = api("POST", path, body, groups="ops")
+        assert refused.status == 400 and fields_of(refused) == {"reason"}, refused
+    assert fields_of(api("POST", path, {"reason": "取消"}, groups="ops")) == {"version"}
+    assert call(service.get_contract, contract.contract_id).version == 1

@@ -218,6 +218,76 @@ def test_notice_is_possible_up_to_and_including_the_notice_date():
     assert not rules.notice_still_possible(NOTICE, None)
 
 
+# ---- a term that is over -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "over"),
+    [
+        (END - dt.timedelta(days=1), False),
+        (END, False),  # the last day of the term is still in it
+        (END + dt.timedelta(days=1), True),
+        (END + dt.timedelta(days=90), True),  # a run that missed days still finds it
+    ],
+)
+def test_a_term_is_over_from_the_day_after_its_end(day, over):
+    assert rules.term_over(candidate(), day) is over
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "pending_start", "end_date": None, "notice_date": None},
+        {"status": "ended"},
+        {"status": "cancelled"},
+    ],
+)
+def test_only_an_active_contracts_term_is_over(fields):
+    assert not rules.term_over(candidate(**fields), END + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, None),  # renews automatically
+        ({"requested_for": END}, None),  # a renewal quote asked for but never accepted
+        ({"auto_renew": False}, "no-auto-renew"),
+        ({"auto_renew": False, "notice_given": True}, "notice"),  # notice turns renewal off
+        ({"notice_given": True}, "notice"),
+    ],
+)
+def test_why_a_term_that_is_over_ends_or_none_when_it_renews(fields, reason):
+    assert rules.end_reason(candidate(**fields)) == reason
+
+
+@PROPERTY
+@given(DAYS, MONTHS, st.integers(0, rules.MAX_NOTICE_DAYS), DAYS, st.integers(0, 90))
+def test_a_renewal_is_never_due_once_the_term_is_over(start, months, notice_days, day, lead_days):
+    """So the daily run closes a term before it could request its renewal again."""
+    dates = rules.term_dates(start, months, notice_days)
+    term = candidate(end_date=dates.end, notice_date=dates.notice)
+    assert not (rules.term_over(term, day) and rules.renewal_due(term, day, lead_days))
+
+
+@PROPERTY
+@given(DAYS, MONTHS, st.integers(0, rules.MAX_NOTICE_DAYS), st.integers(1, 800))
+def test_renewing_term_after_term_reaches_any_later_day_without_a_gap(
+    start, months, notice_days, days_later
+):
+    """The catch-up of missed days: automatic renewals, each the next term of the one before,
+    until a term lasts into the day; the terms are contiguous and the last one holds it."""
+    dates = rules.term_dates(start, months, notice_days)
+    day = dates.end + dt.timedelta(days=days_later)
+    term = candidate(end_date=dates.end, notice_date=dates.notice)
+    while rules.term_over(term, day):
+        assert term.end_date is not None
+        following = rules.next_term(term.end_date, months, notice_days)
+        assert following.start == term.end_date + dt.timedelta(days=1)
+        term = candidate(end_date=following.end, notice_date=following.notice)
+        dates = following
+    assert dates.start <= day <= dates.end
+
+
 # ---- numbers and the 契約書 ----------------------------------------------------------------
 
 

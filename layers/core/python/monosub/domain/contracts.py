@@ -1,5 +1,6 @@
 """Contracts (契約) without AWS: the dates of a term, the notice date, which renewals are due
-on a day, the next term, and the 契約書 made from an accepted quote.
+on a day, the next term, what happens when a term is over, and the 契約書 made from an
+accepted quote.
 
 **The dates rule** (the rule of 民法第143条 for periods counted in months): a term of ``n``
 months that starts on day ``d`` ends on the day before the day numbered ``d`` in the month
@@ -27,6 +28,11 @@ The **notice date** (解約予告期限) is ``notice_days`` before the end: the 
 customer may still stop the automatic renewal. A renewal quote is **due** from
 ``lead_days`` before the notice date until the term ends (a day the schedule missed is
 caught up the next day), once per term.
+
+A term is **over** on the day after its end. An active contract whose term is over either
+**ends** (the customer gave notice, or it does not renew automatically) or **renews
+automatically** for another term of the same months on the same terms (no renewal quote was
+accepted before the end: an accepted one would have moved the end already).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from monosub.documents.model import Article
 from monosub.documents.model import Contract as ContractDocument
@@ -48,6 +54,9 @@ MAX_NOTICE_DAYS = 180
 MAX_TERM_MONTHS = 120
 RENEWAL_LEAD_DAYS = 30
 SERVICE_NAME = "monosub 見守りカメラサービス"
+
+# Why a contract ended with its term: the customer's notice, or it was not to renew anyway.
+EndReason = Literal["notice", "no-auto-renew"]
 
 # 支払方法 as the contract prints it (the deal's payment method).
 PAYMENT_METHOD_LABELS: dict[str, str] = {
@@ -154,6 +163,25 @@ def renewal_notice_window(day: date, lead_days: int = RENEWAL_LEAD_DAYS) -> tupl
     than ``day - MAX_NOTICE_DAYS``), and is due once ``day`` reaches ``lead_days`` before
     its notice date (so not later than ``day + lead_days``)."""
     return day - timedelta(days=MAX_NOTICE_DAYS), day + timedelta(days=lead_days)
+
+
+def term_over(candidate: RenewalCandidate, day: date) -> bool:
+    """True when the active contract's current term ended before ``day``: the daily run of
+    ``day`` ends it or renews it automatically (a day the run missed is caught up later,
+    since every earlier end is before a later day too)."""
+    return (
+        candidate.status == "active" and candidate.end_date is not None and candidate.end_date < day
+    )
+
+
+def end_reason(candidate: RenewalCandidate) -> EndReason | None:
+    """Why a contract whose term is over ends (None: it renews automatically). Notice comes
+    first: a notice also turns automatic renewal off, and the customer's act is the reason."""
+    if candidate.notice_given:
+        return "notice"
+    if not candidate.auto_renew:
+        return "no-auto-renew"
+    return None
 
 
 def notice_still_possible(day: date, notice: date | None) -> bool:

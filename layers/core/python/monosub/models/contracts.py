@@ -6,8 +6,11 @@ quote's lines and priced items (``document``: exactly what the customer saw), it
 owner and agency (access control), and refers to the consent that accepted it. It waits in
 ``pending_start`` until shipping or installation fixes the start date; then it is ``active``
 with its end and notice dates (``monosub.domain.contracts`` has the rule). Each accepted
-renewal quote adds a term (``terms``). A contract whose term ends without renewal is
-``ended``; one called off before it started is ``cancelled``.
+renewal quote adds a term (``terms``); so does the daily run when a term is over and no
+renewal quote was accepted (an **automatic** renewal: same months, lines and priced items, no
+consent or PDF of its own). The daily run marks a contract whose term is over without renewal
+(notice given, or not renewing automatically) ``ended``; one called off before it started is
+``cancelled``.
 
 ``version`` grows by one with every change (optimistic lock: a change made by a caller
 carries the version it read).
@@ -39,19 +42,22 @@ class ConsentReference(BaseModel):
 
 
 class ContractTerm(BaseModel):
-    """One term of the contract: the first (from the original quote) or a renewal."""
+    """One term of the contract: the first (from the original quote), a renewal from an
+    accepted renewal quote, or an automatic renewal (``automatic``: the contract's articles
+    renew it on the same terms, so it has no quote, consent or 契約書 of its own)."""
 
     number: int = Field(ge=1, description="1 for the first term, 2 for the first renewal, …")
-    quote_id: str
-    quote_version: int = Field(ge=1)
-    quote_number: str
+    automatic: bool = Field(default=False, description="Renewed by the contract's articles")
+    quote_id: str | None = Field(default=None, description="None for an automatic renewal")
+    quote_version: int | None = Field(default=None, ge=1)
+    quote_number: str | None = None
     term_months: int
     start_date: date | None = Field(default=None, description="None until the contract starts")
     end_date: date | None = None
-    one_time_total: int
+    one_time_total: int = Field(description="0 for an automatic renewal: nothing one-time again")
     monthly_total: int
-    consent: ConsentReference
-    pdf_key: str
+    consent: ConsentReference | None = Field(default=None, description="None when automatic")
+    pdf_key: str = Field(description="The 契約書 in force (automatic: the one it renews)")
     pdf_sha256: str
 
 
@@ -99,7 +105,11 @@ class Contract(BaseModel):
     terms: list[ContractTerm] = Field(description="Every term, the first one first")
     pdf_key: str = Field(description="The latest 契約書 PDF in the documents bucket")
     pdf_sha256: str
-    ended_at: str | None = None
+    ended_at: str | None = Field(default=None, description="When the daily run ended it (UTC)")
+    end_reason: rules.EndReason | None = None
+    cancelled_at: str | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
     created_at: str
     updated_at: str
     version: int = Field(default=1, description="Optimistic lock: +1 on every change")
@@ -136,6 +146,16 @@ class GiveNotice(BaseModel):
 
     version: int = Field(ge=1, description="The version read; 409 when the contract changed")
     reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
+
+
+class CancelContract(BaseModel):
+    """Body of ``POST /contracts/{contract_id}/cancel``: call the contract off before it
+    started (the customer withdrew, the order cannot be delivered). The reason is kept."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    version: int = Field(ge=1, description="The version read; 409 when the contract changed")
+    reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
 
 
 class ContractPage(BaseModel):

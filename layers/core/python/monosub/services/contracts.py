@@ -1,14 +1,17 @@
-"""Contracts (契約): made from an accepted quote, started by shipping or installation, renewed
-by an accepted renewal quote, stopped by the customer's notice; listed for staff and for the
-expiring-contracts dashboard; renewal quotes requested by a daily schedule.
+"""Contracts (契約): made from an accepted quote, started by shipping or installation,
+cancelled before the start, renewed by an accepted renewal quote, stopped by the customer's
+notice; listed for staff and for the expiring-contracts dashboard. A daily run ends the
+contracts whose term is over without renewal, renews the others automatically, and requests
+the renewal quotes that fall due.
 
 Writes are conditional on the version (and status) read; domain events (source
 ``monosub.contracts``) are published only after the write succeeded. Every read takes the
 caller's visibility (``segments``, ``agency_id``; None: no limit) and applies it in the store:
 a contract the caller may not see is "not found".
 
-Events: ``ContractCreated``, ``ContractStarted``, ``ContractRenewed``,
-``ContractNoticeGiven``, ``RenewalQuoteDue`` (``docs/contracts.md``).
+Events: ``ContractCreated``, ``ContractStarted``, ``ContractCancelled``,
+``ContractRenewed``, ``ContractNoticeGiven``, ``ContractEnded``, ``RenewalQuoteDue``
+(``docs/contracts.md``).
 """
 
 from __future__ import annotations
@@ -360,6 +363,72 @@ def start(
     raise Conflict(f"contract {contract_id} kept changing: try again")
 
 
+# ---- cancel --------------------------------------------------------------------------------
+
+
+def cancel(
+    contract_id: str,
+    *,
+    version: int,
+    by: str,
+    reason: str,
+    segments: frozenset[str] | None = None,
+    agency_id: str | None = None,
+    publisher: EventPublisher | None = None,
+) -> Contract:
+    """Call off a contract before it started (the customer withdrew, the order cannot be
+    delivered): ``cancelled``, with who, when and why. Only a ``pending_start`` contract
+    (409 otherwise, or when ``version`` is not the current one): a started contract ends
+    with its term. Publishes ``ContractCancelled``, on which fulfilment stops the shipment
+    (the detail names the order: ``quote_id``, ``quote_version``)."""
+    contract = get_contract(contract_id, segments=segments, agency_id=agency_id)
+    if contract.version != version:
+        raise Conflict(
+            f"contract {contract_id} was changed meanwhile: read it again",
+            details={"expected_version": version, "version": contract.version},
+        )
+    if contract.status != "pending_start":
+        raise Conflict(
+            f"contract {contract_id} is {contract.status}: only a contract that has not "
+            "started is cancelled",
+            details={"status": contract.status},
+        )
+    now = clock.now_iso()
+    cancelled = contract.model_copy(
+        update={
+            "status": "cancelled",
+            "cancelled_at": now,
+            "cancelled_by": by,
+            "cancel_reason": reason,
+            "updated_at": now,
+            "version": contract.version + 1,
+        }
+    )
+    try:
+        store.save(cancelled, expected_version=contract.version, expected_status="pending_start")
+    except TransactionConflict:
+        current = store.get(contract_id)
+        raise Conflict(
+            f"contract {contract_id} was changed meanwhile: read it again",
+            details={"expected_version": version, "version": current.version if current else None},
+        ) from None
+    count("ContractsCancelled")
+    _publish(
+        publisher,
+        "ContractCancelled",
+        cancelled,
+        {
+            "number": cancelled.number,
+            "quote_id": cancelled.quote_id,
+            "quote_version": cancelled.quote_version,
+            "cancelled_at": now,
+            "reason": reason,
+            "by": by,
+        },
+    )
+    return cancelled
+
+
 # ---- renew ---------------------------------------------------------------------------------
 
 
@@ -377,7 +446,10 @@ def renew_from_quote(
     ``ContractRenewed``.
 
     Idempotent: a quote version already applied (a term refers to it) returns the contract
-    and writes nothing. A contract the customer gave notice on, or not active, is a 409.
+    and writes nothing. A contract the customer gave notice on, or not active, is a 409; so
+    is a quote that follows another term than the current one (``renews_term_end`` is not
+    the contract's end: it renewed meanwhile, automatically or by another quote). A quote
+    without ``renews_term_end`` (made before quotes named it) is not checked.
     """
     if renewal_quote.purpose != "renewal" or renewal_quote.contract_id is None:
         raise ValidationFailed(
@@ -399,6 +471,13 @@ def renew_from_quote(
             raise Conflict(
                 f"contract {contract_id} is {contract.status}: only an active contract renews",
                 details={"status": contract.status},
+            )
+        follows = renewal_quote.renews_term_end
+        if follows is not None and follows != contract.end_date:
+            raise Conflict(
+                f"quote {renewal_quote.quote_id} renews the term ending {follows}, but contract "
+                f"{contract_id} renewed meanwhile: its current term ends {contract.end_date}",
+                details=_details(renews_term_end=follows, end_date=contract.end_date),
             )
         if contract.notice is not None:
             raise Conflict(
@@ -465,6 +544,7 @@ def renew_from_quote(
                 "term_months": dates.months,
                 "monthly_total": renewed.monthly_total,
                 "pdf_key": stored.key,
+                "automatic": False,
             },
         )
         return renewed
@@ -556,9 +636,11 @@ def run_renewals(
     day: date, *, lead_days: int = RENEWAL_LEAD_DAYS, publisher: EventPublisher | None = None
 ) -> dict[str, Any]:
     """The ``contract-renewals`` run of ``day``, in the run ledger (business key
-    ``contract-renewals#<day>``). A run that succeeded is not run again; a failed or
-    unfinished one runs again (each contract's request is marked, so nothing is requested
-    twice)."""
+    ``contract-renewals#<day>``): first the terms that are over (``close_terms``: end or
+    renew automatically), then the renewal quotes that fall due (``request_due_renewals``),
+    so a contract renewed automatically this morning is requested for its new term when that
+    is due. A run that succeeded is not run again; a failed or unfinished one runs again
+    (each contract's change is conditional on what was read, so nothing happens twice)."""
     business_key = f"{RUN_KIND}#{day.isoformat()}"
     run, created = runs.open_run(
         RUN_KIND, business_key, {"date": day.isoformat(), "lead_days": lead_days}
@@ -569,17 +651,163 @@ def run_renewals(
         runs.restart(run.run_id)  # an unfinished run of that day goes on
     elif not created:
         runs.update(run.run_id, status="running")  # a failed one runs again
-    counts, errors = request_due_renewals(day, lead_days=lead_days, publisher=publisher)
+    closed, closing_errors = close_terms(day, publisher=publisher)
+    requested, request_errors = request_due_renewals(day, lead_days=lead_days, publisher=publisher)
+    counts = {**closed, **requested}
+    errors = closing_errors + request_errors
     status = "failed" if errors else "succeeded"
     runs.update(
         run.run_id,
         status=status,
         counts=counts,
         errors=errors,
-        message=f"{counts['requested'] + counts['resent']} renewal quote(s) requested "
-        f"for notice dates up to {day + timedelta(days=lead_days)}",
+        message=f"{counts['ended']} contract(s) ended, {counts['auto_renewed']} term(s) "
+        f"renewed automatically; {counts['requested'] + counts['resent']} renewal quote(s) "
+        f"requested for notice dates up to {day + timedelta(days=lead_days)}",
     )
     return {"run_id": run.run_id, "status": status, "rerun": False, **counts}
+
+
+def close_terms(
+    day: date, *, publisher: EventPublisher | None = None
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """For every active contract whose term ended before ``day``: end it (``ContractEnded``:
+    notice given, or not renewing automatically) or renew it automatically on the same
+    terms (``ContractRenewed`` with ``automatic``), term after term until one lasts into
+    ``day`` (the run missed days). First, the events of earlier closings that never went out
+    are sent. Returns the counts and the errors (one per contract that failed; the others go
+    on)."""
+    counts = {"terms_over": 0, "ended": 0, "auto_renewed": 0, "term_events_resent": 0}
+    errors: list[dict[str, Any]] = []
+    for marker in store.term_events_to_publish():
+        try:
+            (publisher or events.default_publisher).publish(
+                SOURCE, marker["detail_type"], marker["detail"]
+            )
+            store.term_event_published(
+                marker["contract_id"], marker["term_end"], published_at=clock.now_iso()
+            )
+        except Exception as error:  # one contract's failure does not stop the others
+            logger.exception("term event not sent", extra={"contract_id": marker["contract_id"]})
+            errors.append({"contract_id": marker["contract_id"], "message": str(error)})
+            continue
+        counts["term_events_resent"] += 1
+    for contract in store.terms_over(day):
+        counts["terms_over"] += 1
+        try:
+            ended, renewed = _close_term(contract, day, publisher)
+        except Exception as error:  # one contract's failure does not stop the others
+            logger.exception("term not closed", extra={"contract_id": contract.contract_id})
+            errors.append({"contract_id": contract.contract_id, "message": str(error)})
+            continue
+        counts["ended"] += ended
+        counts["auto_renewed"] += renewed
+    count("ContractsEnded", counts["ended"])
+    count("ContractsRenewedAutomatically", counts["auto_renewed"])
+    return counts, errors
+
+
+def _close_term(contract: Contract, day: date, publisher: EventPublisher | None) -> tuple[int, int]:
+    """End the contract or renew it automatically, as many terms as are over on ``day``.
+    Returns (ended, terms renewed). Every change is a conditional write on the version and
+    status read, with the term's marker (only if absent): a rerun, or a concurrent change,
+    changes nothing twice (a lost race re-reads and decides again)."""
+    ended = renewed = 0
+    attempts = 0
+    while rules.term_over(contract.renewal_candidate(), day):
+        term_end = contract.end_date
+        assert term_end is not None
+        reason = rules.end_reason(contract.renewal_candidate())
+        if reason is not None:
+            changed, detail_type, detail = _ended(contract, reason)
+        else:
+            changed, detail_type, detail = _renewed_automatically(contract)
+        now = clock.now_iso()
+        full = _event_detail(changed, detail)
+        marker = store.term_event_operation(
+            contract, term_end, detail_type=detail_type, detail=full, at=now
+        )
+        try:
+            store.save(
+                changed, expected_version=contract.version, expected_status="active", extra=[marker]
+            )
+        except TransactionConflict:
+            attempts += 1
+            current = store.get(contract.contract_id)
+            if current is None or attempts >= _SYSTEM_ATTEMPTS:
+                raise RuntimeError(f"contract {contract.contract_id} kept changing") from None
+            contract = current
+            continue
+        (publisher or events.default_publisher).publish(SOURCE, detail_type, full)
+        store.term_event_published(contract.contract_id, term_end, published_at=now)
+        ended += reason is not None
+        renewed += reason is None
+        contract = changed
+    return ended, renewed
+
+
+def _ended(contract: Contract, reason: rules.EndReason) -> tuple[Contract, str, dict[str, Any]]:
+    """The contract ended with its term (the end date stays), and its ``ContractEnded``."""
+    assert contract.end_date is not None
+    now = clock.now_iso()
+    ended = contract.model_copy(
+        update={
+            "status": "ended",
+            "ended_at": now,
+            "end_reason": reason,
+            "updated_at": now,
+            "version": contract.version + 1,
+        }
+    )
+    return ended, "ContractEnded", {"end_date": contract.end_date.isoformat(), "reason": reason}
+
+
+def _renewed_automatically(contract: Contract) -> tuple[Contract, str, dict[str, Any]]:
+    """The next term on the same terms (months, lines, priced items), as the contract's
+    articles provide: no quote, consent or new 契約書 (the one in force goes on), and its
+    ``ContractRenewed`` (``automatic``). The renewal request is cleared, so the new term's
+    renewal quote is requested when it falls due."""
+    assert contract.end_date is not None
+    dates = rules.next_term(contract.end_date, contract.term_months, contract.notice_days)
+    number = len(contract.terms) + 1
+    term = ContractTerm(
+        number=number,
+        automatic=True,
+        term_months=dates.months,
+        start_date=dates.start,
+        end_date=dates.end,
+        one_time_total=0,
+        monthly_total=contract.monthly_total,
+        pdf_key=contract.pdf_key,
+        pdf_sha256=contract.pdf_sha256,
+    )
+    renewed = contract.model_copy(
+        update={
+            "term_start": dates.start,
+            "end_date": dates.end,
+            "notice_date": dates.notice,
+            "renewal_requested_for": None,
+            "renewal_requested_at": None,
+            "renewed_count": contract.renewed_count + 1,
+            "terms": [*contract.terms, term],
+            "updated_at": clock.now_iso(),
+            "version": contract.version + 1,
+        }
+    )
+    detail = {
+        "term": number,
+        "automatic": True,
+        "quote_id": None,
+        "quote_version": None,
+        "previous_end_date": contract.end_date.isoformat(),
+        "start_date": dates.start.isoformat(),
+        "end_date": dates.end.isoformat(),
+        "notice_date": dates.notice.isoformat(),
+        "term_months": dates.months,
+        "monthly_total": renewed.monthly_total,
+        "pdf_key": renewed.pdf_key,
+    }
+    return renewed, "ContractRenewed", detail
 
 
 def request_due_renewals(
@@ -725,6 +953,17 @@ def _term_of(contract: Contract, quote: Quote) -> ContractTerm | None:
     )
 
 
+def _event_detail(contract: Contract, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """What every contract event says (filed under the account and the deal), then its own."""
+    return {
+        "contract_id": contract.contract_id,
+        "account_id": contract.account_id,
+        "deal_id": contract.deal_id,
+        "version": contract.version,
+        **detail,
+    }
+
+
 def _publish(
     publisher: EventPublisher | None,
     detail_type: str,
@@ -732,13 +971,5 @@ def _publish(
     detail: Mapping[str, Any],
 ) -> None:
     (publisher or events.default_publisher).publish(
-        SOURCE,
-        detail_type,
-        {
-            "contract_id": contract.contract_id,
-            "account_id": contract.account_id,
-            "deal_id": contract.deal_id,
-            "version": contract.version,
-            **detail,
-        },
+        SOURCE, detail_type, _event_detail(contract, detail)
     )

@@ -6,6 +6,8 @@ item                pk / sk                            gsi1pk / gsi1sk
 contract            CONTRACT#<id> / CONTRACT
 its number          CONTRACT#<id> / NUMBER             (reserved once, before the PDF)
 renewal requested   CONTRACT#<id> / RENEWAL#<term end> (the schedule's mark, once a term)
+term closed         CONTRACT#<id> / TERMEND#<term end> CONTRACTS#term-events /
+                    (ended or renewed automatically)   <term end>#<id> (until published)
 listed by account   CONTRACT#<id> / LIST#account       CONTRACTS#account#<acc> /
                                                        <created>#<id>
 listed by status    CONTRACT#<id> / LIST#status        CONTRACTS#status#<status> /
@@ -14,8 +16,15 @@ listed by end month CONTRACT#<id> / LIST#ends          CONTRACTS#ends#<yyyy-mm> 
                                                        <end date>#<id>
 renewal to request  CONTRACT#<id> / LIST#renewal       CONTRACTS#renewal#<yyyy-mm> /
                                                        <notice date>#<id>
+term to close       CONTRACT#<id> / LIST#term-end      CONTRACTS#term-end /
+                                                       <end date>#<id>
 number counter      COUNTER#contract#<yyyy> / COUNTER  (``last``: the last number given)
 =================== ================================== ==================================
+
+When the daily run ends a contract or renews it automatically, the ``TERMEND#<term end>``
+marker is written (only if absent) in the same transaction, holding the event to publish; it
+is listed in ``CONTRACTS#term-events`` (a sparse index) until the event is out, so a run
+that died between the write and the publish sends it next time.
 
 A contract lives in its own partition (found by id with one GetItem). Each way of listing is
 a small **listing item** (id, account, segment, agency, status, dates) written in the same
@@ -23,9 +32,11 @@ transaction as the contract whenever what it is keyed by changes: ``LIST#ends`` 
 the contract is active (keyed by the month its latest term ends: the expiring-contracts
 dashboard reads the months it covers), ``LIST#renewal`` while a renewal quote is still to be
 requested for the current term (keyed by the notice date's month: the daily schedule reads
-the months that can hold a due renewal). Pages read listing items, then the contracts whole
-(BatchGetItem, consistent); a contract that no longer matches its listing (the index lags
-the table by a moment) is left out.
+the months that can hold a due renewal), ``LIST#term-end`` while the contract is active (one
+partition keyed by the end date: the daily run finds every term that ended before its day
+with one query, however many days it missed). Pages read listing items, then the contracts
+whole (BatchGetItem, consistent); a contract that no longer matches its listing (the index
+lags the table by a moment) is left out.
 
 **Access**: every read takes ``segments`` (the segments the caller may see; None: all) and
 ``agency_id`` (only that agency's contracts; None: any). Listing queries filter on the
@@ -36,10 +47,11 @@ short with a ``next`` token), and every contract read whole is checked again.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -52,8 +64,10 @@ from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
 
-Listing = Literal["account", "status", "ends", "renewal"]
-LISTINGS: tuple[Listing, ...] = ("account", "status", "ends", "renewal")
+Listing = Literal["account", "status", "ends", "renewal", "term-end"]
+LISTINGS: tuple[Listing, ...] = ("account", "status", "ends", "renewal", "term-end")
+_TERM_END_PARTITION = "CONTRACTS#term-end"
+_TERM_EVENTS_PARTITION = "CONTRACTS#term-events"
 
 # A filtered page reads at most this many listing items per request, and this many requests
 # per partition, before it answers (possibly short, with a ``next`` token to go on).
@@ -62,6 +76,7 @@ _FILTERED_REQUESTS = 5
 _BATCH_GET_ATTEMPTS = 8
 _BATCH_GET_SIZE = 100
 _AFTER_ANY_ID = "~"  # sorts after every contract id (lower-case base32)
+_EARLIEST_DAY = "0001-01-01"  # sorts before every ISO date a contract can end on
 
 
 def _pk(contract_id: str) -> str:
@@ -105,10 +120,15 @@ def listing_items(contract: Contract) -> dict[Listing, dict[str, Any] | None]:
         "status": (_partition("status", contract.status), created),
         "ends": None,
         "renewal": None,
+        "term-end": None,
     }
     if contract.status == "active" and contract.end_date is not None:
         keyed["ends"] = (
             _partition("ends", _month(contract.end_date)),
+            f"{contract.end_date.isoformat()}#{contract.contract_id}",
+        )
+        keyed["term-end"] = (
+            _TERM_END_PARTITION,
             f"{contract.end_date.isoformat()}#{contract.contract_id}",
         )
     if _renewal_to_request(contract):
@@ -293,6 +313,71 @@ def renewal_published(contract_id: str, term_end: date, *, published_at: str) ->
         )
 
 
+def term_event_operation(
+    contract: Contract, term_end: date, *, detail_type: str, detail: Mapping[str, Any], at: str
+) -> dict[str, Any]:
+    """The ``TERMEND#<term end>`` marker (only if absent), for the transaction that ends the
+    contract or renews it automatically: the event to publish, listed in the sparse
+    ``CONTRACTS#term-events`` partition until ``term_event_published``. The detail is kept as
+    JSON text, so it is published again exactly as it was made (None values included)."""
+    return _table.put_operation(
+        {
+            "pk": _pk(contract.contract_id),
+            "sk": f"TERMEND#{term_end.isoformat()}",
+            "gsi1pk": _TERM_EVENTS_PARTITION,
+            "gsi1sk": f"{term_end.isoformat()}#{contract.contract_id}",
+            "contract_id": contract.contract_id,
+            "term_end": term_end.isoformat(),
+            "closed_at": at,
+            "detail_type": detail_type,
+            "detail": json.dumps(dict(detail), ensure_ascii=False, sort_keys=True),
+        }
+    )
+
+
+def term_events_to_publish() -> list[dict[str, Any]]:
+    """The term markers whose event is not out yet (a run died between write and publish),
+    oldest term end first: ``contract_id``, ``term_end``, ``detail_type``, ``detail``."""
+    found: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        request = _query_request(
+            _TERM_EVENTS_PARTITION,
+            between=None,
+            newest_first=False,
+            filters={},
+            limit=_FILTERED_READ,
+            start=start,
+        )
+        response = _table.client.query(**request)
+        for raw in response.get("Items", []):
+            item = from_item(raw)
+            found.append(
+                {
+                    "contract_id": str(item["contract_id"]),
+                    "term_end": date.fromisoformat(str(item["term_end"])),
+                    "detail_type": str(item["detail_type"]),
+                    "detail": json.loads(str(item["detail"])),
+                }
+            )
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return found
+        start = from_item(last)
+
+
+def term_event_published(contract_id: str, term_end: date, *, published_at: str) -> None:
+    """The term's event is out: note it on the marker and take it off the sparse listing."""
+    _table.client.update_item(
+        TableName=_table.name,
+        Key=to_item({"pk": _pk(contract_id), "sk": f"TERMEND#{term_end.isoformat()}"}),
+        UpdateExpression="SET #published = :at REMOVE #gpk, #gsk",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames={"#published": "published_at", "#gpk": "gsi1pk", "#gsk": "gsi1sk"},
+        ExpressionAttributeValues={":at": to_value(published_at)},
+    )
+
+
 # ---- reads ---------------------------------------------------------------------------------
 
 
@@ -429,6 +514,31 @@ def renewals_to_request(first_notice: date, last_notice: date) -> Iterator[Contr
                 break
             start = from_item(last)
         yield from _contracts_of(listed, None, None)
+
+
+def terms_over(day: date) -> Iterator[Contract]:
+    """Every active contract whose current term ended before ``day``, the earliest end
+    first: one query of the ``LIST#term-end`` partition (all pages), then the contracts
+    read whole. A contract that no longer matches (the index lags) is the caller's to skip."""
+    upper = f"{(day - timedelta(days=1)).isoformat()}#{_AFTER_ANY_ID}"
+    listed: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        request = _query_request(
+            _TERM_END_PARTITION,
+            between=(_EARLIEST_DAY, upper),
+            newest_first=False,
+            filters={},
+            limit=_FILTERED_READ,
+            start=start,
+        )
+        response = _table.client.query(**request)
+        listed += [from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            break
+        start = from_item(last)
+    yield from _contracts_of(listed, None, None)
 
 
 # ---- paging helpers ------------------------------------------------------------------------
