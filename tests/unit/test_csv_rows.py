@@ -7,12 +7,13 @@ import csv
 import io
 import itertools
 from collections.abc import Sequence
+from datetime import date
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from monosub.formats.csv_rows import CsvRow, decode, read_csv
+from monosub.formats.csv_rows import CsvRow, decode, read_csv, read_date
 from monosub.intake.kinds import FileRejected
 
 REQUIRED = ("company", "name")
@@ -125,6 +126,109 @@ def test_oversized_field_is_malformed() -> None:
     error = rejected(data)
     assert error.code == "malformed_csv"
     assert error.message.startswith("line 3:")
+
+
+def test_utf16_and_binary_are_undecodable_when_cp932_is_tried() -> None:
+    for data in ("company,name\nA,B\n".encode("utf-16"), b"company,name\nA,\x00B\n"):
+        error = rejected(data)
+        assert error.code == "undecodable"
+        assert "UTF-16" in error.message
+
+
+# ---- aliases, other columns, a row limit ---------------------------------------------------
+
+ALIASES = {"会社名": "company", "氏名": "name"}
+
+
+def test_aliases_name_columns() -> None:
+    rows = read_csv(
+        "氏名, 会社名 ,email\n山田,テスト,\n".encode(),
+        required=REQUIRED,
+        optional=OPTIONAL,
+        aliases=ALIASES,
+    )
+    assert rows == [CsvRow(2, {"name": "山田", "company": "テスト", "email": ""})]
+
+
+def test_a_missing_column_is_named_by_its_column_not_its_alias() -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_csv("会社名\nテスト\n".encode(), required=REQUIRED, aliases=ALIASES)
+    assert caught.value.code == "missing_columns"
+    assert caught.value.message == "the header lacks the column(s): name"
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("company,name,会社名", "company (company, 会社名)"),
+        ("company,name,Company", "company (company, company)"),
+    ],
+)
+def test_a_column_named_twice_is_refused(header: str, named: str) -> None:
+    with pytest.raises(FileRejected) as caught:
+        read_csv(f"{header}\nA,B,C\n".encode(), required=REQUIRED, aliases=ALIASES)
+    assert caught.value.code == "duplicate_columns"
+    assert named in caught.value.message
+
+
+def test_other_columns_can_be_ignored() -> None:
+    data = b"memo,company,name,memo,\nx,A,B,y,z\n"
+    assert read_csv(data, required=REQUIRED, ignore_unknown=True) == [
+        CsvRow(2, {"company": "A", "name": "B"})
+    ]
+    with pytest.raises(FileRejected) as caught:
+        read_csv(data, required=REQUIRED)
+    assert caught.value.code == "unknown_columns"
+
+
+def test_ignored_columns_still_count_for_the_number_of_fields() -> None:
+    rows = read_csv(b"company,name,memo\nA,B\n", required=REQUIRED, ignore_unknown=True)
+    assert rows == [CsvRow(2, {"__error__": "2 fields, expected 3"})]
+
+
+def test_max_rows_counts_rows_not_blank_lines() -> None:
+    data = b"company,name\nA,B\n\n\nC,D\n,\n"
+    assert len(read_csv(data, required=REQUIRED, max_rows=2)) == 2
+    with pytest.raises(FileRejected) as caught:
+        read_csv(data + b"E,F\n", required=REQUIRED, max_rows=2)
+    assert caught.value.code == "too_many_rows"
+    assert caught.value.message.startswith("the file has more than 2 rows")
+
+
+# ---- dates in cells ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["2026-04-01", "2026/04/01", "2026/4/1", "2026-4-01", " 2026-04-01 ", "２０２６／０４／０１"],
+)
+def test_read_date(typed: str) -> None:
+    assert read_date(typed) == date(2026, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("2026-04/01", "a date is written YYYY-MM-DD or YYYY/MM/DD"),
+        ("26-04-01", "a date is written YYYY-MM-DD or YYYY/MM/DD"),
+        ("2026-004-01", "a date is written YYYY-MM-DD or YYYY/MM/DD"),
+        ("2026年4月1日", "a date is written YYYY-MM-DD or YYYY/MM/DD"),
+        ("", "a date is written YYYY-MM-DD or YYYY/MM/DD"),
+        ("2026-04-31", "2026-04-31 is not a day of the calendar"),
+        ("2026/0/1", "2026/0/1 is not a day of the calendar"),
+    ],
+)
+def test_read_date_refuses(typed: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        read_date(typed)
+    assert str(caught.value) == message
+
+
+@given(st.dates())
+def test_read_date_reads_every_iso_date(day: date) -> None:
+    assume(day.year >= 1000)
+    assert read_date(day.isoformat()) == day
+    assert read_date(day.isoformat().replace("-", "/")) == day
 
 
 # ---- header and rows -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Literal, get_args
 
-from monosub.domain.text import PHONE_SEPARATORS, nfkc, phone_digits
+from monosub.domain.text import DASHES, PHONE_SEPARATORS, hyphens, nfkc, phone_digits
 from monosub.errors import Conflict, ValidationFailed
 
 DealStage = Literal["prospecting", "qualification", "proposal", "negotiation", "won", "lost"]
@@ -200,10 +200,8 @@ _PREFECTURE_BY_NAME: dict[str, str] = {
     **{p: p for p in PREFECTURES},
 }
 
-# What people type between the two parts of a postal code (after NFKC): the ASCII hyphen and
-# the dashes and long-vowel marks Japanese input methods produce.
-_DASHES = "-‐‑‒–—―−ー"
-_POSTAL_CODE = re.compile(rf"〒?\s*(\d{{3}})\s*[{_DASHES}]?\s*(\d{{4}})")
+# What people type between the two parts of a postal code: see ``DASHES``.
+_POSTAL_CODE = re.compile(rf"〒?\s*(\d{{3}})\s*[{DASHES}]?\s*(\d{{4}})")
 JAPANESE_PHONE_DIGITS = (10, 11)
 
 
@@ -249,7 +247,7 @@ def normalize_japanese_phone(value: str) -> str:
         raise ValueError("a phone number in Japan has 10 or 11 digits and starts with 0")
     if text.lstrip(" (").startswith("+"):
         return digits
-    return "".join("-" if ch in _DASHES else ch for ch in text)
+    return hyphens(text)
 
 
 def check_delivery_date(requested: date | None, today: date, field: str) -> None:

@@ -55,14 +55,23 @@ _ENGLISH_LEGAL_SUFFIXES: tuple[tuple[str, ...], ...] = (
     ("gmbh",),
 )
 
+# The hyphen and what Japanese input methods type for it (after NFKC, which already turns the
+# full-width hyphen-minus into "-"): dashes, the minus sign and the long-vowel mark.
+DASHES = "-‐‑‒–—―−ー"
+
 # What people type inside phone numbers besides digits (after NFKC), including the dashes and
 # the long-vowel mark Japanese IMEs produce.
-PHONE_SEPARATORS = frozenset(" +-‐‑‒–—―−ー()./")
+PHONE_SEPARATORS = frozenset(" +()./" + DASHES)
 
 
 def nfkc(text: str) -> str:
     """Unicode NFKC: full-width ASCII becomes half-width, half-width katakana full-width."""
     return unicodedata.normalize("NFKC", text)
+
+
+def hyphens(text: str) -> str:
+    """Every dash of ``DASHES`` written as the ASCII hyphen ``-``."""
+    return "".join("-" if ch in DASHES else ch for ch in text)
 
 
 def fold(text: str) -> str:

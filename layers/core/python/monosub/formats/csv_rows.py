@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
+from monosub.domain.text import nfkc
 from monosub.intake.kinds import FileRejected
 
 
@@ -17,7 +20,19 @@ class CsvRow:
 
 
 def decode(data: bytes, encodings: Sequence[str]) -> str:
-    """Decode with the first encoding that fits; UTF-8 with or without BOM, or cp932."""
+    """Decode with the first encoding that fits; UTF-8 with or without BOM, or cp932.
+
+    When cp932 is tried, UTF-16 (what Excel writes as "Unicode text") and binary files are
+    refused up front: cp932 maps almost every byte to some character, so they would decode
+    as garbage and be reported as a wrong header instead of a wrong encoding.
+    """
+    lenient = "cp932" in encodings
+    if lenient and (data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data):
+        raise FileRejected(
+            "undecodable",
+            "the file is UTF-16 or binary, not text in "
+            f"{' or '.join(encodings)}: save it as CSV (UTF-8) or CSV (Shift_JIS/cp932)",
+        )
     for encoding in encodings:
         try:
             return data.decode(encoding)
@@ -32,24 +47,45 @@ def read_csv(
     required: Sequence[str],
     optional: Sequence[str] = (),
     encodings: Sequence[str] = ("utf-8-sig", "cp932"),
+    aliases: Mapping[str, str] | None = None,
+    ignore_unknown: bool = False,
+    max_rows: int | None = None,
 ) -> list[CsvRow]:
+    """The file's non-blank rows, each with its physical line and its values by column.
+
+    Header cells are trimmed and lower-cased, then ``aliases`` (header -> column, e.g.
+    ``シリアル番号`` -> ``serial``) name the column. A column named twice is refused (which
+    value would count?). Columns that are neither required nor optional are refused, or
+    with ``ignore_unknown`` left out of the values (a partner's file with columns of its
+    own). A row with the wrong number of fields comes back as ``{"__error__": message}``.
+    More than ``max_rows`` rows refuse the file before the rest is read.
+    """
     text = decode(data, encodings)
     if not text.strip():
         raise FileRejected("empty_file", "the file is empty")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = [h.strip().lower() for h in next(reader)]
+        cells = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise FileRejected("empty_file", "the file has no header row") from None
     except csv.Error as error:
         raise FileRejected("malformed_csv", f"line 1: {error}") from None
+    header = [(aliases or {}).get(h, h) for h in cells]
     missing = [c for c in required if c not in header]
     if missing:
         raise FileRejected(
             "missing_columns", f"the header lacks the column(s): {', '.join(missing)}"
         )
-    unknown = [c for c in header if c not in required and c not in optional]
-    if unknown:
+    known = {*required, *optional}
+    twice = sorted({c for c in header if c in known and header.count(c) > 1})
+    if twice:
+        raise FileRejected(
+            "duplicate_columns",
+            "the header names the column(s) more than once: "
+            + "; ".join(f"{c} ({', '.join(_named(c, cells, header))})" for c in twice),
+        )
+    unknown = [c for c in header if c not in known]
+    if unknown and not ignore_unknown:
         raise FileRejected("unknown_columns", f"unexpected column(s): {', '.join(unknown)}")
     rows: list[CsvRow] = []
     line = 1
@@ -61,14 +97,52 @@ def read_csv(
                 break
             if not any(v.strip() for v in values):
                 continue
+            if max_rows is not None and len(rows) >= max_rows:
+                raise FileRejected(
+                    "too_many_rows",
+                    f"the file has more than {max_rows:,} rows: split it and drop the parts",
+                )
             if len(values) != len(header):
                 rows.append(
                     CsvRow(line, {"__error__": f"{len(values)} fields, expected {len(header)}"})
                 )
                 continue
-            rows.append(CsvRow(line, {h: v.strip() for h, v in zip(header, values, strict=True)}))
+            rows.append(
+                CsvRow(
+                    line,
+                    {h: v.strip() for h, v in zip(header, values, strict=True) if h in known},
+                )
+            )
     except csv.Error as error:
         raise FileRejected("malformed_csv", f"line {line}: {error}") from None
     if not rows:
         raise FileRejected("empty_file", "the file has a header but no rows")
     return rows
+
+
+def _named(column: str, cells: Sequence[str], header: Sequence[str]) -> list[str]:
+    """The header cells that name ``column`` (itself or an alias of it)."""
+    return [cell for cell, name in zip(cells, header, strict=True) if name == column]
+
+
+# ---- cell values ---------------------------------------------------------------------------
+
+_DATE = re.compile(r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})")
+
+
+def read_date(value: str) -> date:
+    """A calendar date as people and spreadsheets write it in a cell.
+
+    ``2026-04-01``, ``2026/04/01``, ``2026/4/1`` (Excel's Japanese locale) and full-width
+    ``２０２６／０４／０１`` are all 1 April 2026. Raises ``ValueError`` with a message for the
+    person who typed it.
+    """
+    text = nfkc(value).strip()
+    match = _DATE.fullmatch(text) if text.isascii() else None
+    if match is None:
+        raise ValueError("a date is written YYYY-MM-DD or YYYY/MM/DD")
+    year, _, month, day = match.groups()
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValueError(f"{text} is not a day of the calendar") from None
