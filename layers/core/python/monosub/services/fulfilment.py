@@ -545,7 +545,7 @@ def notify_shipped(
         "contract_number": contract.number,
     }
     text, html = _render_email(context)
-    shipped_on = date_ja(context["shipped_on"])
+    shipped_on = date_ja(shipment.shipped_on or clock.today())
     (mailer or email.default_mailer).send(
         email.Email(
             to=[contact.email],

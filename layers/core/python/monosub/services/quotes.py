@@ -684,11 +684,22 @@ def on_consent_answer(
         quote = accepted
     if quote.status != "accepted":
         return f"quote is {quote.status}"
-    contract_id = _make_contract(quote, evidence, publisher)
     if quote.purpose == "renewal":
         if quote.contract_created is None:
+            try:
+                contract_id = _make_contract(quote, evidence, publisher)
+            except Conflict as refusal:
+                # The term this quote was for renewed (automatically) or ended meanwhile:
+                # the agreement cannot be applied; the rep takes it up with the customer.
+                logger.warning(
+                    "renewal quote too late", extra={"quote_id": quote_id, "why": str(refusal)}
+                )
+                count("RenewalQuotesTooLate")
+                _publish(publisher, "RenewalNotApplied", quote, by=SYSTEM, reason=refusal.message)
+                return "renewal not applied"
             _save(quote, quote.model_copy(update={"contract_created": contract_id}))
         return "renewed"
+    contract_id = _make_contract(quote, evidence, publisher)
     deal = deal_service.win_by_acceptance(
         quote.deal_id, quote_id=quote.quote_id, by=SYSTEM, publisher=publisher
     )
