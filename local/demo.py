@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,7 @@ def run(out: Path) -> int:
             _sales_pipeline(story)
             _quote_and_consent(story)
             _phone_signup(story)
+            _fulfilment(story)
             _schedules(story)
             _ledger_and_audit(story)
             story.transcript.close()
@@ -574,6 +575,114 @@ def _phone_signup(story: Story) -> None:
     )
 
 
+def _fulfilment(story: Story) -> None:
+    story.chapter("Fulfilment: instructions, serials from the warehouse, kitting, billing start")
+    cloud = story.cloud
+    _, listed = story.http("GET", "/shipments?status=requested", headers=story.ops)
+    shipments = listed["shipments"]
+    story.say(
+        f"OrderConfirmed made {len(shipments)} shipment(s), waiting for the warehouse: "
+        + "; ".join(
+            f"{s['ship_to']['city']} {sum(i['quantity'] for i in s['items'])} device(s), "
+            f"ship on {s['ship_date']}"
+            for s in shipments
+        )
+    )
+    last = max(s["ship_date"] for s in shipments)
+    until = datetime.fromisoformat(f"{last}T06:00:00+00:00")  # 15:00 in Tokyo
+    with Progress("the business clock runs to the last ship date").ticking():
+        fired = cloud.set_clock(until - timedelta(days=1))
+    files = [
+        o["Key"]
+        for o in cloud.s3.list_objects_v2(
+            Bucket=cloud.bucket("exchange"), Prefix="outbox/warehouse/"
+        ).get("Contents", [])
+    ]
+    runs_fired = sum(1 for f in fired if f["rule"].endswith("warehouse-instructions-daily"))
+    story.say(
+        f"The clock runs to {_tokyo(cloud.now())}: the daily instruction run fired "
+        f"{runs_fired} times and wrote {len(files)} file(s), each shipment once"
+    )
+    for key in files:
+        saved = story.save_object(key)
+        story.detail(f"{key} (cp932, for the warehouse's system) -> {saved.name}")
+    cloud.advance(hours=18)
+    serials: dict[str, list[str]] = {}
+    rows = []
+    for n, shipment in enumerate(shipments):
+        count = sum(item["quantity"] for item in shipment["items"])
+        serials[shipment["shipment_id"]] = [f"SC1-26K-{n:02d}{i:04d}" for i in range(1, count + 1)]
+        model = shipment["items"][0]["device_sku"]
+        day = shipment["ship_date"]
+        rows += [
+            f"{shipment['shipment_id']},{model},{serial},{day},ヤマト運輸,4512-7788-{n}{i:03d}"
+            for i, serial in enumerate(serials[shipment["shipment_id"]])
+        ]
+    report = "shipment_id,model,serial,ship_date,carrier,tracking_number\r\n" + "".join(
+        row + "\r\n" for row in rows
+    )
+    broken = report.replace(rows[1].split(",")[2], rows[0].split(",")[2], 1).replace(
+        f",{shipments[-1]['ship_date']},", ",2026-13-01,", 1
+    )
+    path = story.save_bytes("warehouse/shipped-bad.csv", broken.encode("utf-8"))
+    run = story.drop("warehouse-shipments", path)
+    story.say(
+        f"The warehouse first sends a file with mistakes -> {run['status']}: "
+        f"{run['error_count']} bad row(s), nothing applied"
+    )
+    for error in run["errors"][:3]:
+        story.detail(f"line {error['line']}: {error['message']}")
+    cloud.device_platform.fail_next(3)
+    path = story.save_bytes("warehouse/shipped.csv", report.encode("utf-8"))
+    run = story.drop("warehouse-shipments", path)
+    cloud.wait_for_executions()
+    story.say(
+        f"The corrected file -> {run['status']}: {run['counts']['devices']} serial(s) recorded, "
+        f"{run['counts']['kitting_started']} shipping/kitting execution(s) started"
+    )
+    executions = cloud.executions("shipping-kitting")
+    refused = sum(1 for r in cloud.device_platform.requests if r.status >= 500)
+    story.detail(
+        f"each binding (serial ↔ plan and options) pushed to the device platform: "
+        f"{len(cloud.device_platform.bindings())} device(s) bound; the platform was down for "
+        f"{refused} request(s), retried with back-off; executions "
+        + ", ".join(sorted({e["status"] for e in executions}))
+    )
+    story.write(
+        "device-platform-requests.json",
+        [
+            {"method": r.method, "path": r.path, "status": r.status, "body": r.body}
+            for r in cloud.device_platform.requests[:6]
+        ],
+    )
+    message = _last_email(story)
+    story.save_bytes("email-shipping.html", message.body.encode("utf-8"))
+    for shipment in shipments:
+        _, after = story.http("GET", f"/shipments/{shipment['shipment_id']}", headers=story.ops)
+        if after["installation_needed"]:
+            done = {
+                "installed_on": cloud.now().astimezone(clock.TOKYO).date().isoformat(),
+                "engineer": "設置 太郎",
+            }
+            status, after = story.http(
+                "POST",
+                f"/shipments/{shipment['shipment_id']}/installation-complete",
+                done,
+                story.ops,
+            )
+            story.detail(
+                f"{after['ship_to']['city']} needs installation: shipped does not start billing; "
+                f"the engineer reports it done on {done['installed_on']} -> {status}"
+            )
+        _, contract = story.http("GET", f"/contracts/{after['contract_id']}", headers=story.sales)
+        story.say(
+            f"Shipment to {after['ship_to']['city']}: {after['status']} (shipped "
+            f"{after['shipped_on']}); contract {contract['number']} {contract['status']} from "
+            f"{contract['start_date']} (billing starts then), ends {contract['end_date']}"
+        )
+    story.detail(f"shipping email 「{message.subject}」 with serials and tracking numbers")
+
+
 def _last_email(story: Story) -> Any:
     from moto.ses.models import ses_backends
 
@@ -620,8 +729,16 @@ def _schedules(story: Story) -> None:
 def _ledger_and_audit(story: Story) -> None:
     story.chapter("What ops sees: the run ledger and the audit trail")
     status, listed = story.http("GET", "/runs?limit=50", headers=story.ops)
-    story.say(f"GET /runs -> {status}, {len(listed['runs'])} runs")
-    print("\n".join("      " + line for line in format_runs(listed["runs"]).splitlines()))
+    busy = [
+        run
+        for run in listed["runs"]
+        if run["kind"] != "intake-sweep" or run["counts"].get("inbox_files")
+    ]
+    story.say(
+        f"GET /runs -> {status}, the last {len(listed['runs'])} runs; those that did something "
+        f"({len(listed['runs']) - len(busy)} idle hourly sweeps left out here, all in runs.json):"
+    )
+    print("\n".join("      " + line for line in format_runs(busy[:20]).splitlines()))
     story.write("runs.json", listed["runs"])
     dynamodb = story.cloud.client("dynamodb")
     items = dynamodb.scan(TableName=story.cloud.table("audit"))["Items"]
