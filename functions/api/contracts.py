@@ -26,12 +26,10 @@ def _caller() -> str:
 
 def _visibility() -> tuple[frozenset[str] | None, str | None]:
     """The segments and agency the caller may see (None: no limit), from its groups
-    (``monosub.access``): a corporate manager never gets a residential customer's contract."""
+    (``monosub.access``): a corporate manager never gets a residential customer's contract,
+    and only a caller who sees everything goes without limits."""
     principal = auth.require_staff(auth.principal_from_event(router.current_event.raw_event))
-    scope = access.scope_for(principal)
-    if scope.everything:
-        return None, None
-    return frozenset(scope.segments) or None, access.acting_agency(scope)
+    return access.segments_and_agency(access.scope_for(principal))
 
 
 @router.get("/contracts")
