@@ -1,7 +1,8 @@
 """Contracts over HTTP (staff), declared in ``functions/manifest.py`` (CONTRACTS_ROUTES).
 
 ``GET /contracts`` lists an account's contracts or those in a status, ``GET
-/contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/{contract_id}``
+/contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/export`` the CSV
+of the contracts the caller may see, ``GET /contracts/{contract_id}``
 reads one, ``POST /contracts/{contract_id}/notice`` records the customer's notice (with the
 ``version`` read: a stale one is 409, as is a notice after the notice date).
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.api import caller, downloads
 from monosub import access, auth
 from monosub.models.contracts import ContractStatus, GiveNotice
-from monosub.services import contracts
+from monosub.services import contracts, exports
 
 router = APIGatewayRouter()
 
@@ -72,6 +75,19 @@ def list_expiring(
         agency_id=agency_id,
     )
     return page.model_dump(mode="json")
+
+
+@router.get("/contracts/export")
+def export_contracts(
+    status: Annotated[ContractStatus | None, Query()] = None,
+    format_: Annotated[str, Query(alias="format", pattern="^csv$")] = "csv",
+    next_token: Annotated[str | None, Query(alias="next", max_length=1024)] = None,
+) -> Response[str]:
+    """The contracts the caller may see (in ``status`` only, when given) as CSV (UTF-8 with
+    BOM): number, customer, status, dates, monthly total (税込). ``X-Next-Token``: there is
+    more, pass it as ``?next=``."""
+    export = exports.contracts(scope=caller.scope(router), status=status, after=next_token)
+    return downloads.csv_file(export)
 
 
 @router.get("/contracts/<contract_id>")
