@@ -3,10 +3,11 @@
 - **BOM**: Excel reads a CSV without one in the ANSI code page (cp932 on Japanese Windows),
   which turns UTF-8 Japanese into mojibake; with ``U+FEFF`` first it reads UTF-8.
 - **No formulas** (CSV injection): a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or
-  a carriage return is a formula to a spreadsheet; such a text cell gets a leading ``'``,
-  which the spreadsheet shows as text and does not run. The full-width forms (``＝`` …) are
-  guarded too, since Japanese Excel takes a typed ``＝`` as a formula: the cost is a ``'``
-  before such rare text. Numbers (``int``) are written as they are.
+  a carriage return (after any leading spaces) is a formula to a spreadsheet; such a text
+  cell gets a leading ``'``, which the spreadsheet shows as text and does not run. The
+  full-width forms (``＝`` …) are guarded too, since Japanese Excel takes a typed ``＝`` as a
+  formula: the cost is a ``'`` before such rare text. Numbers (``int``) are written as they
+  are.
 - **Size**: a file is bounded by rows and by the size it takes inside the Lambda response
   (``Sheet``), so an export answers in one response or says where to go on.
 
@@ -28,12 +29,13 @@ Cell = str | int | None
 
 def cell(value: Cell) -> str:
     """One cell's text: empty for None, a number as it is, text that a spreadsheet would
-    take for a formula behind a ``'``."""
+    take for a formula (after any leading spaces) behind a ``'``."""
     if value is None:
         return ""
     if isinstance(value, int):
         return str(value)
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    formula = value.startswith(FORMULA_STARTS) or value.lstrip().startswith(FORMULA_STARTS)
+    return "'" + value if formula else value
 
 
 def line(values: Sequence[Cell]) -> str:
