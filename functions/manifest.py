@@ -59,6 +59,7 @@ LEADS_ROUTES: tuple[Route, ...] = (
     Route("GET", "/leads"),
     Route("GET", "/leads/{lead_id}"),
     Route("POST", "/leads/{lead_id}/convert"),
+    Route("GET", "/accounts/export", groups=STAFF),  # CSV of the accounts the caller sees
     Route("GET", "/accounts/{account_id}", groups=STAFF),
 )
 CATALOG_ROUTES: tuple[Route, ...] = (
@@ -101,6 +102,7 @@ QUOTES_ROUTES: tuple[Route, ...] = (
 CONTRACTS_ROUTES: tuple[Route, ...] = (
     Route("GET", "/contracts"),
     Route("GET", "/contracts/expiring"),  # the expiring-contracts dashboard
+    Route("GET", "/contracts/export"),  # CSV of the contracts the caller sees
     Route("GET", "/contracts/{contract_id}"),
     Route("POST", "/contracts/{contract_id}/notice"),
     Route("POST", "/contracts/{contract_id}/cancel", groups=MANAGERS_AND_OPS),  # before start

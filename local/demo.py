@@ -7,6 +7,8 @@ received are copied under the output folder.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import shutil
@@ -26,6 +28,7 @@ from monosub import clock
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in Tokyo
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
+AGENCY = "hokkaido-security"  # the reseller of the agency chapter
 
 
 class Story:
@@ -42,18 +45,23 @@ class Story:
         self.ops: dict[str, str] = {}
         self.customer: dict[str, str] = {}
         self.manager: dict[str, str] = {}
+        self.agency: dict[str, str] = {}
 
     def sign_in(self, server: LocalApiServer) -> None:
-        """Tokens signed with the local key, as Cognito sign-in would issue them."""
-        for attribute, user, group in (
-            ("sales", "tanaka", "sales"),
-            ("ops", "ops-suzuki", "ops"),
-            ("manager", "yamada", "corporate-manager"),
-            ("customer", "c1", "customer"),
+        """Tokens signed with the local key, as Cognito sign-in would issue them (an agency
+        user's names its agency, as the custom:agency_id attribute does)."""
+        for attribute, user, group, agency in (
+            ("sales", "tanaka", "sales", None),
+            ("ops", "ops-suzuki", "ops", None),
+            ("manager", "yamada", "corporate-manager", None),
+            ("customer", "c1", "customer", None),
+            ("agency", "kitano", "agency", AGENCY),
         ):
-            headers = server.bearer(user, group)
+            headers = server.bearer(user, group, agency_id=agency)
             setattr(self, attribute, headers)
-            self.who[headers["Authorization"]] = f"{user} ({group})"
+            self.who[headers["Authorization"]] = (
+                f"{user} ({group}{f' of {agency}' if agency else ''})"
+            )
 
     def chapter(self, title: str) -> None:
         print(f"\n== {title} ==")
@@ -103,6 +111,35 @@ class Story:
             + "\n"
         )
         return status, payload, answered
+
+    def download(self, path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        """A GET whose answer is a file (an export), not JSON: its bytes and headers."""
+        request = urllib.request.Request(self.url + path, method="GET", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, body = response.status, response.read()
+                answered = dict(response.headers.items())
+        except urllib.error.HTTPError as error:
+            status, body, answered = error.code, error.read(), dict(error.headers.items())
+        self.transcript.write(
+            json.dumps(
+                {
+                    "request": {
+                        "method": "GET",
+                        "path": path,
+                        "as": self.who.get(headers.get("Authorization", ""), "anonymous"),
+                    },
+                    "response": {
+                        "status": status,
+                        "content_type": answered.get("Content-Type"),
+                        "bytes": len(body),
+                    },
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+        return status, body, answered
 
     def page(self, method: str, url: str, form: dict[str, str] | None = None) -> tuple[int, str]:
         """What a browser does with a page (HTML, an urlencoded form), not the JSON API."""
@@ -179,6 +216,7 @@ def run(out: Path) -> int:
             _partner_files(story)
             _sales_pipeline(story)
             _quote_and_consent(story)
+            _agency_channel(story)
             _phone_signup(story)
             _fulfilment(story)
             _schedules(story)
@@ -681,6 +719,155 @@ def _fulfilment(story: Story) -> None:
             f"{contract['start_date']} (billing starts then), ends {contract['end_date']}"
         )
     story.detail(f"shipping email 「{message.subject}」 with serials and tracking numbers")
+
+
+def _agency_channel(story: Story) -> None:
+    story.chapter("The agency channel: a reseller registers its customers and sees only its own")
+    month = story.cloud.now().astimezone(clock.TOKYO).strftime("%Y-%m")
+    terms = {
+        "name": "北海道セキュリティ販売株式会社",
+        "commission_rules": [
+            {"valid_from": "2026-10", "per_device_unit_yen": 3000, "per_plan_unit_yen": 500}
+        ],
+        "monthly_targets": [{"month": month, "registrations": 5, "won_deals": 2}],
+    }
+    status, agency = story.http("PUT", f"/agencies/{AGENCY}", terms, story.ops)
+    rule, target = agency["commission_rules"][0], agency["monthly_targets"][0]
+    story.say(
+        f"Ops sets up the reseller {AGENCY} ({agency['name']}) -> {status}: "
+        f"¥{rule['per_device_unit_yen']:,} per camera and ¥{rule['per_plan_unit_yen']:,} per "
+        f"recording plan on won deals; target for {month}: {target['registrations']} "
+        f"registrations, {target['won_deals']} won deals"
+    )
+    story.detail(
+        "its user kitano signs in: the ID token names the agency (custom:agency_id); "
+        "no request can name another"
+    )
+    ship_to = {
+        "postal_code": "060-0005",
+        "prefecture": "北海道",
+        "city": "札幌市中央区",
+        "address_line1": "北五条西6-2",
+        "recipient_name": "北野 一郎",
+        "recipient_phone": "011-222-3333",
+    }
+    company = {
+        "segment": "corporate",
+        "name": "株式会社さっぽろ冷凍",
+        "contact": {"person_name": "北野 一郎", "email": "kitano@sapporo-reito.example.jp"},
+        "deal": {
+            "name": "さっぽろ冷凍 倉庫カメラ6台",
+            "lines": [{"device_sku": "CAM-ONE-SALE", "plan_sku": "PLAN-30D", "quantity": 6}],
+            "ship_to": ship_to,
+            "payment_method": "direct-debit",
+        },
+    }
+    retry = {**story.agency, "Idempotency-Key": "kitano-20261102-001"}
+    status, first, _ = story.http_with_headers("POST", "/agency/registrations", company, retry)
+    story.say(
+        f"kitano registers {first['name']} with a deal for 6 cameras -> {status}: account "
+        f"{first['account_id']}, deal {first['deal_id']}, both the agency's"
+    )
+    status, again, answered = story.http_with_headers(
+        "POST", "/agency/registrations", company, retry
+    )
+    same = (again["account_id"], again["deal_id"]) == (first["account_id"], first["deal_id"])
+    story.detail(
+        f"the line drops and the app sends it again with the same Idempotency-Key -> {status}, "
+        f"replayed={answered.get('Idempotent-Replayed', 'false')}, "
+        f"{'the same account and deal' if same else 'A SECOND CUSTOMER!'}"
+    )
+    story.cloud.advance(minutes=10)
+    household = {
+        "segment": "residential",
+        "name": "北野 花子",
+        "contact": {"person_name": "北野 花子", "phone": "090-1234-5678"},
+        "deal": {
+            "name": "北野様 見守りカメラ",
+            "lines": [{"device_sku": "CAM-ONE-SALE", "plan_sku": "PLAN-7D", "quantity": 1}],
+            "ship_to": {**ship_to, "recipient_name": "北野 花子"},
+            "payment_method": "card",
+        },
+    }
+    status, home = story.http("POST", "/agency/registrations", household, story.agency)
+    story.say(f"kitano registers a household (個人), {home['name']} -> {status}")
+    status, mine = story.http("GET", "/agency/registrations", headers=story.agency)
+    story.say(
+        f"kitano lists the agency's registrations -> {status}: "
+        + ", ".join(f"{r['name']} ({r['segment']})" for r in mine["registrations"])
+        + "; the retried one was made once"
+    )
+
+    status, refused = story.http("GET", f"/deals/{story.ids['deal']}", headers=story.agency)
+    story.say(
+        f"kitano asks for a direct customer's deal (みなと物流) -> {status} "
+        f"「{refused['message']}」, word for word what a deal that does not exist gets"
+    )
+    status, refused = story.http("GET", "/runs", headers=story.agency)
+    story.say(f"kitano tries the run ledger (monosub's staff) -> {status}: {refused['message']}")
+    status, refused = story.http("GET", f"/accounts/{home['account_id']}", headers=story.manager)
+    story.say(
+        f"yamada (corporate relationship manager) opens the household's account -> {status}: "
+        f"{refused['message']}"
+    )
+    status, body, headers = story.download("/accounts/export?segment=residential", story.manager)
+    asked = _csv_rows(body)
+    story.say(
+        f"yamada exports the residential customers -> {status}: {len(asked)} rows "
+        "(a file with the header only, as a list of them is empty)"
+    )
+    status, body, headers = story.download("/accounts/export", story.manager)
+    rows = _csv_rows(body)
+    saved = story.save_bytes("exports/accounts-corporate-manager.csv", body)
+    story.say(
+        f"yamada exports every customer he may see -> {status}: {len(rows)} rows, "
+        f"{sum(r['segment'] == 'residential' for r in rows)} residential; "
+        f"{headers.get('Content-Disposition', '').split('filename=')[-1].strip(chr(34))} "
+        f"(UTF-8 with BOM, for Excel) saved as {saved.relative_to(story.out)}"
+    )
+    for row in rows:
+        story.detail(f"{row['name']}  {row['segment']}  {row['agency_id'] or '(direct)'}")
+    status, body, _ = story.download("/accounts/export", story.agency)
+    story.detail(
+        f"kitano's export of the same -> {status}: "
+        + ", ".join(row["name"] for row in _csv_rows(body))
+        + " (its own registrations only)"
+    )
+
+    deal_id = first["deal_id"]
+    _, deal = story.http("GET", f"/deals/{deal_id}", headers=story.sales)
+    for stage in ("qualification", "proposal", "negotiation", "won"):
+        status, deal = story.http(
+            "POST",
+            f"/deals/{deal_id}/stage",
+            {"to": stage, "version": deal["version"]},
+            story.sales,
+        )
+    story.say(
+        f"tanaka (sales) takes the reseller's deal through qualification, proposal and "
+        f"negotiation to {deal['stage']} -> {status}"
+    )
+    status, performance = story.http(
+        "GET", f"/agency/performance?month={month}", headers=story.agency
+    )
+    registrations, won = performance["registrations"], performance["won_deals"]
+    story.say(
+        f"kitano checks {month} -> {status}: {registrations['count']} of "
+        f"{registrations['target']} registrations, {won['count']} of {won['target']} won deals, "
+        f"commission ¥{performance['commission_yen']:,} (tax excluded)"
+    )
+    for won_deal in performance["deals"]:
+        story.detail(
+            f"{won_deal['deal_id']}: {won_deal['device_units']} cameras × "
+            f"¥{rule['per_device_unit_yen']:,} + {won_deal['plan_units']} plans × "
+            f"¥{rule['per_plan_unit_yen']:,} = ¥{won_deal['commission_yen']:,}"
+        )
+    story.write("agency-performance.json", performance)
+
+
+def _csv_rows(body: bytes) -> list[dict[str, str]]:
+    """An export's rows by column (it starts with a BOM: utf-8-sig reads it)."""
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"), newline="")))
 
 
 def _last_email(story: Story) -> Any:

@@ -43,7 +43,7 @@ _ROUTES = [
             + "$"
         ),
     )
-    for route in API_ROUTES
+    for route in sorted(API_ROUTES, key=lambda route: "{" in route.path)  # literal paths first
 ]
 
 

@@ -51,9 +51,11 @@ app.include_router(agency.router)
 app.include_router(signups.router)
 app.include_router(shipments.router)
 
+# A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
+# in API Gateway and Powertools: routes without parameters are matched first.
 _ROUTES = [
     (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
-    for route in API_ROUTES
+    for route in sorted(API_ROUTES, key=lambda route: "{" in route.path)
 ]
 
 

@@ -3,7 +3,8 @@
 - ``GET /consent/{token}`` (public): the page that asks, in Japanese, as HTML;
 - ``POST /consent/{token}`` (public): the browser's form (``decision=agree|decline``,
   optional ``reason`` and ``document``), answered with a result page;
-- ``GET /consents/{consent_id}`` (staff): status and evidence, as JSON.
+- ``GET /consents/{consent_id}`` (staff): status and evidence, as JSON, of a consent about a
+  customer the caller may see (``monosub.services.consents``; 404 otherwise).
 
 The public routes always answer with a page (never JSON), with the status that fits: 200
 (asked, answered now), 400 (not a link we signed, or an unreadable form), 404 (signed, no
@@ -19,8 +20,10 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.api import caller
 from monosub.consent import render, service
 from monosub.observability import count, logger
+from monosub.services import consents
 
 router = APIGatewayRouter()
 
@@ -68,8 +71,9 @@ def consent_answer(token: str) -> Response[str]:
 @router.get("/consents/<consent_id>")
 def consent_for_staff(consent_id: str) -> dict[str, Any]:
     """A consent's status (pending, agreed, declined, superseded, expired), its document and
-    exact HTML, the evidence of the answer, and refused uses of its link."""
-    return service.staff_view(consent_id)
+    exact HTML, the evidence of the answer, and refused uses of its link; 404 for one about a
+    customer the caller may not see."""
+    return consents.staff_view(consent_id, scope=caller.scope(router))
 
 
 def _visit() -> service.Visit:

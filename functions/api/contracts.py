@@ -1,7 +1,8 @@
 """Contracts over HTTP (staff), declared in ``functions/manifest.py`` (CONTRACTS_ROUTES).
 
 ``GET /contracts`` lists an account's contracts or those in a status, ``GET
-/contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/{contract_id}``
+/contracts/expiring`` is the expiring-contracts dashboard, ``GET /contracts/export`` the CSV
+of the contracts the caller may see, ``GET /contracts/{contract_id}``
 reads one, ``POST /contracts/{contract_id}/notice`` records the customer's notice (with the
 ``version`` read: a stale one is 409, as is a notice after the notice date), ``POST
 /contracts/{contract_id}/cancel`` calls off a contract that has not started (sales managers
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from functions.api import caller, downloads
 from monosub import access, auth
 from monosub.models.contracts import CancelContract, ContractStatus, GiveNotice
-from monosub.services import contracts
+from monosub.services import contracts, exports
 
 router = APIGatewayRouter()
 
@@ -28,12 +31,10 @@ def _caller() -> str:
 
 def _visibility() -> tuple[frozenset[str] | None, str | None]:
     """The segments and agency the caller may see (None: no limit), from its groups
-    (``monosub.access``): a corporate manager never gets a residential customer's contract."""
+    (``monosub.access``): a corporate manager never gets a residential customer's contract,
+    and only a caller who sees everything goes without limits."""
     principal = auth.require_staff(auth.principal_from_event(router.current_event.raw_event))
-    scope = access.scope_for(principal)
-    if scope.everything:
-        return None, None
-    return frozenset(scope.segments) or None, access.acting_agency(scope)
+    return access.segments_and_agency(access.scope_for(principal))
 
 
 @router.get("/contracts")
@@ -76,6 +77,19 @@ def list_expiring(
         agency_id=agency_id,
     )
     return page.model_dump(mode="json")
+
+
+@router.get("/contracts/export")
+def export_contracts(
+    status: Annotated[ContractStatus | None, Query()] = None,
+    format_: Annotated[str, Query(alias="format", pattern="^csv$")] = "csv",
+    next_token: Annotated[str | None, Query(alias="next", max_length=1024)] = None,
+) -> Response[str]:
+    """The contracts the caller may see (in ``status`` only, when given) as CSV (UTF-8 with
+    BOM): number, customer, status, dates, monthly total (税込). ``X-Next-Token``: there is
+    more, pass it as ``?next=``."""
+    export = exports.contracts(scope=caller.scope(router), status=status, after=next_token)
+    return downloads.csv_file(export)
 
 
 @router.get("/contracts/<contract_id>")

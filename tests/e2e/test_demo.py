@@ -33,5 +33,18 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     assert len(reports) == 1
     report = json.loads(reports[0].read_text())
     assert [e["line"] for e in report["row_errors"]] == [3, 4, 5, 5]
+    # the agency channel: a retry replayed, the denials, a manager's export, the commission
+    assert "replayed=true, the same account and deal" in printed
+    assert "kitano asks for a direct customer's deal (みなと物流) -> 404" in printed
+    assert "yamada exports the residential customers -> 200: 0 rows" in printed
+    export = (tmp_path / "exports" / "accounts-corporate-manager.csv").read_bytes()
+    assert export.startswith(b"\xef\xbb\xbfaccount_id,name,segment,")
+    assert (
+        "residential" not in export.decode("utf-8-sig")
+        and "株式会社さっぽろ冷凍" in export.decode()
+    )
+    performance = json.loads((tmp_path / "agency-performance.json").read_text())
+    assert (performance["registrations"]["count"], performance["won_deals"]["count"]) == (2, 1)
+    assert performance["commission_yen"] == 6 * 3000 + 6 * 500
     transcript = (tmp_path / "api-transcript.jsonl").read_text().splitlines()
     assert len(transcript) >= 10

@@ -165,6 +165,43 @@ def test_what_a_listing_reads():
     )
 
 
+def passes_both_limits(limits, segment, agency_id) -> bool:
+    """How the contracts store applies (segments, agency): both must hold, None is no limit."""
+    segments, agency = limits
+    segment = segment or "corporate"
+    return (segments is None or segment in segments) and (agency is None or agency_id == agency)
+
+
+@pytest.mark.parametrize("groups", EVERY_GROUP_SET, ids=lambda g: "+".join(sorted(g)) or "none")
+def test_two_limits_never_let_through_what_the_scope_does_not_see(groups):
+    scope = access.scope_for(principal(groups))
+    limits = access.segments_and_agency(scope)
+    mixed = bool(scope.segments) and bool(scope.agency_ids) and not scope.everything
+    for segment in SEGMENTS:
+        for agency_id in AGENCIES:
+            seen = access.visible(scope, segment=segment, agency_id=agency_id)
+            passed = passes_both_limits(limits, segment, agency_id)
+            assert not passed or seen, (segment, agency_id)  # never more than the scope
+            if not mixed:
+                assert passed == seen, (segment, agency_id)  # exactly the scope
+
+
+def test_no_scope_short_of_everything_is_without_limits():
+    """The old reading, ``frozenset(segments) or None``, turned a scope without segments into
+    no limit at all: with no agency either, that was every contract."""
+    assert access.segments_and_agency(access.EVERYTHING) == (None, None)
+    assert access.segments_and_agency(access.NOTHING) == (frozenset(), None)
+    agency = access.scope_for(principal(frozenset({"agency"}), "agency-a"))
+    assert access.segments_and_agency(agency) == (
+        frozenset({"residential", "corporate"}),
+        "agency-a",
+    )
+    corporate = access.scope_for(principal(frozenset({"corporate-manager"})))
+    assert access.segments_and_agency(corporate) == (frozenset({"corporate"}), None)
+    several = access.Scope(agency_ids=frozenset({"agency-a", "agency-b"}))
+    assert access.segments_and_agency(several) == (frozenset(), None)
+
+
 # ---- the claims ----------------------------------------------------------------------------
 
 

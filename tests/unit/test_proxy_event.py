@@ -72,6 +72,21 @@ def test_get_lead_with_query() -> None:
     assert context["path"] == "/local/leads/abc"
 
 
+def test_a_literal_path_wins_over_a_path_parameter() -> None:
+    """As in API Gateway: ``/accounts/export`` is its own resource, not an account id."""
+    from functions.api import app
+
+    for path, resource in (
+        ("/accounts/export", "/accounts/export"),
+        ("/accounts/account_1", "/accounts/{account_id}"),
+        ("/contracts/export", "/contracts/export"),
+        ("/contracts/expiring", "/contracts/expiring"),
+    ):
+        assert event("GET", path)["resource"] == resource
+        found = app._route("GET", path)
+        assert found is not None and found.path == resource
+
+
 def test_no_query_and_no_path_parameters() -> None:
     built = event("GET", "/leads")
     assert built["resource"] == "/leads"

@@ -153,6 +153,22 @@ def extra_agencies(scope: Scope) -> tuple[str, ...]:
     return () if scope.everything else tuple(sorted(scope.agency_ids))
 
 
+def segments_and_agency(scope: Scope) -> tuple[frozenset[str] | None, str | None]:
+    """The scope as two limits that must *both* hold (``segments``, None: any; ``agency``,
+    None: any), for the stores that take it so (contracts). Only a scope that sees everything
+    is (None, None): an agency user is both segments and its agency, a scope of nothing is
+    no segment at all. A scope that sees segments *and* an agency's records (one user in a
+    manager group and the agency group) cannot be written as two limits that both hold: it
+    gets its segments only, seeing less than the union, never more."""
+    if scope.everything:
+        return None, None
+    if scope.segments:
+        return frozenset(scope.segments), None
+    if len(scope.agency_ids) == 1:
+        return frozenset(SEGMENTS), next(iter(scope.agency_ids))
+    return frozenset(), None  # nothing (no scope made from a sign-in sees several agencies)
+
+
 def acting_agency(scope: Scope) -> str | None:
     """The agency a caller acts for: one who sees no segment and one agency's records (an
     agency user). What it makes is that agency's; None for internal staff."""

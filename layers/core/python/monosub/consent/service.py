@@ -14,7 +14,7 @@ logged, and its visitor gets a page that says why.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -481,14 +481,19 @@ def _subject_detail(consent: Consent) -> dict[str, Any]:
 # ---- staff ---------------------------------------------------------------------------------
 
 
-def staff_view(consent_id: str) -> dict[str, Any]:
+def staff_view(consent_id: str, *, visible: Callable[[Consent], bool]) -> dict[str, Any]:
     """A consent for staff: status (``expired`` when pending past its expiry), recipient,
-    the document and its exact HTML, the evidence of the answer, refused uses of the link."""
+    the document and its exact HTML, the evidence of the answer, refused uses of the link.
+
+    Whether the caller may see it is the asking feature's to say (``visible``: this package
+    does not know what its subjects are; ``monosub.services.consents`` does). One it may not
+    see is "not found", word for word as one that does not exist."""
+    missing = NotFound(f"consent {consent_id} does not exist")
     if not tokens.CONSENT_ID.fullmatch(consent_id):
-        raise NotFound(f"no consent {consent_id}")
+        raise missing
     consent, refusals = store.get_with_refusals(consent_id)
-    if consent is None:
-        raise NotFound(f"no consent {consent_id}")
+    if consent is None or not visible(consent):
+        raise missing
     view = consent.model_dump(mode="json")
     view["status"] = consent.shown_status(clock.now())
     view["stored_status"] = consent.status

@@ -243,6 +243,17 @@ class Account(BaseModel):
     updated_at: str
 
 
+class AccountListing(BaseModel):
+    """An account as a list shows it (read from a listing partition, not the account item:
+    ``monosub.store.records.list_accounts``)."""
+
+    account_id: str
+    name: str
+    segment: Segment
+    agency_id: str | None = None
+    created_at: str
+
+
 class Contact(BaseModel):
     contact_id: str
     account_id: str

@@ -33,7 +33,7 @@ def _agency_pk(agency_id: str) -> str:
 
 
 def _registrations(agency_id: str) -> str:
-    return f"REGISTRATIONS#{agency_id}"
+    return records.registrations_of(agency_id)  # also an agency's accounts listing
 
 
 # ---- agencies ------------------------------------------------------------------------------

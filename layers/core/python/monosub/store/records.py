@@ -13,12 +13,17 @@ open lead by company  KEY#company#<key> / LEAD#<lead>
 account by company    KEY#company#<key> / ACCOUNT      (one account per company)
 contact by email      KEY#email#<key> / CONTACT#<acc>  (one contact per email in an account)
 contact by phone      KEY#phone#<key> / CONTACT#<acc>  (one contact per phone in an account)
-account               ACCOUNT#<acc> / ACCOUNT
+account               ACCOUNT#<acc> / ACCOUNT          ACCOUNTS#<segment> / <created_at>#<acc>
 contact               ACCOUNT#<acc> / CONTACT#<id>     CONTACT#<id> / CONTACT
 deal                  ACCOUNT#<acc> / DEAL#<id>        DEAL#<id> / DEAL  (monosub.store.deals)
 originating lead      ACCOUNT#<acc> / LEAD#<lead>
 account activity      ACCOUNT#<acc> / ACT#<at>#<lead>#<seq:04>
 ====================  ===============================  =====================================
+
+An account is listed in its segment's partition (its own gsi1 entry: an account's segment
+and creation never change) and, when an agency registered it, in the agency's
+``REGISTRATIONS#<agency>`` partition (the registration item, ``monosub.store.agencies``),
+at the same position: ``list_accounts`` reads the partitions of what the caller may see.
 
 The ``KEY#`` items are the duplicate index. They are written in the same transaction as the
 record they point to, with conditions, so two concurrent submissions of one form cannot both
@@ -37,6 +42,7 @@ from monosub.access import Scope
 from monosub.domain.leads import ContactRef, ConversionPlan, KeyOwners, Merge, PersonLead
 from monosub.models.crm import (
     Account,
+    AccountListing,
     Activity,
     Contact,
     CustomerRecord,
@@ -47,7 +53,7 @@ from monosub.models.crm import (
     LeadStatus,
 )
 from monosub.names import RECORDS
-from monosub.store import cursor, deals
+from monosub.store import cursor, deals, listing
 from monosub.store.dynamo import Table, from_item, to_item, to_value, transact
 
 _table = Table(RECORDS)
@@ -78,6 +84,16 @@ def _account_activity_sk(activity: Activity) -> str:
 
 def _leads_by_status(status: str) -> str:
     return f"LEADS#{status}"
+
+
+def accounts_of_segment(segment: str) -> str:
+    """The listing partition of a segment's accounts (the account items themselves)."""
+    return f"ACCOUNTS#{segment}"
+
+
+def registrations_of(agency_id: str) -> str:
+    """The listing partition of the accounts an agency registered (registration items)."""
+    return f"REGISTRATIONS#{agency_id}"
 
 
 # ---- leads ---------------------------------------------------------------------------------
@@ -249,6 +265,7 @@ def list_leads(status: LeadStatus, limit: int, after: str | None) -> tuple[list[
 
 
 _CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#lead_[0-9a-z]{1,64}")
+_ACCOUNT_CURSOR = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#account_[0-9a-z]{1,64}")
 
 
 def _encode_cursor(position: str) -> str:
@@ -388,8 +405,13 @@ def _account_operations(plan: ConversionPlan) -> list[dict[str, Any]]:
 
 def new_account_operations(account: Account) -> list[dict[str, Any]]:
     """A new account and its company key (both only if absent: one account per company)."""
-    account_pk = _account_pk(account.account_id)
-    operations = [_table.put_operation({"pk": account_pk, "sk": "ACCOUNT"} | _dump(account))]
+    item = {
+        "pk": _account_pk(account.account_id),
+        "sk": "ACCOUNT",
+        "gsi1pk": accounts_of_segment(account.segment),
+        "gsi1sk": f"{account.created_at}#{account.account_id}",
+    }
+    operations = [_table.put_operation(item | _dump(account))]
     if account.name_key:
         key_item = {"pk": _key_pk("company", account.name_key), "sk": "ACCOUNT"}
         operations.append(_table.put_operation(key_item | {"account_id": account.account_id}))
@@ -495,6 +517,53 @@ def customer_record(account_id: str, *, scope: Scope) -> CustomerRecord | None:
         deals=sorted((d for d in deals if d.deal_id not in hidden), key=lambda d: d.created_at),
         activities=[a for a in reversed(activities) if a.deal_id not in hidden],
         lead_ids=lead_ids,
+    )
+
+
+def list_accounts(
+    *, scope: Scope, segment: access.Segment | None, limit: int, after: str | None
+) -> tuple[list[AccountListing], str | None]:
+    """One page of the accounts ``scope`` may see (of ``segment`` only, when given), newest
+    first, and the token of the next page (None: there is none).
+
+    Reads the account partition of each segment the caller sees whole, and the
+    registrations of each agency it sees beyond those (filtered by the segment): a caller
+    never reads a listing partition of records it may not see. A caller who may see none of
+    ``segment`` reads nothing. Every account listed is checked against the scope again."""
+    sources = [
+        listing.Source(accounts_of_segment(seen))
+        for seen in access.full_segments(scope)
+        if segment in (None, seen)
+    ]
+    filters = {} if segment is None else {"segment": segment}
+    sources += [
+        listing.Source(registrations_of(agency), filters) for agency in access.extra_agencies(scope)
+    ]
+    if not sources:
+        return [], None
+    before = None if after is None else cursor.decode(after, _ACCOUNT_CURSOR)
+    page, position = listing.newest_first(
+        _table, sources, limit=limit, before=before, identity="account_id"
+    )
+    accounts = [_account_listing(item) for item in page]
+    visible = [
+        account
+        for account in accounts
+        if segment in (None, account.segment)
+        and access.visible(scope, segment=account.segment, agency_id=account.agency_id)
+    ]
+    return visible, None if position is None else cursor.encode(position)
+
+
+def _account_listing(item: Mapping[str, Any]) -> AccountListing:
+    """An account item, or an agency's registration item, as a list shows the account."""
+    created_at = item["created_at"] if item["sk"] == "ACCOUNT" else item["registered_at"]
+    return AccountListing(
+        account_id=str(item["account_id"]),
+        name=str(item["name"]),
+        segment=access.segment_of(item.get("segment")),
+        agency_id=None if item.get("agency_id") is None else str(item["agency_id"]),
+        created_at=str(created_at),
     )
 
 
