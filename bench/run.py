@@ -30,6 +30,99 @@ def _leads_csv(rows: int, offset: int = 0) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def _shipments_for_bench(cloud: Any, shipments: int, devices_each: int) -> list[str]:
+    """Instructed shipments of ``devices_each`` cameras, written straight to the store (the
+    order, quote and contract steps are measured elsewhere). Installation-needed, so the
+    kitting run does not need a contract to start."""
+    from monosub import clock
+    from monosub.models.fulfilment import Shipment, ShipmentItem
+    from monosub.store import shipments as store
+
+    ids = []
+    with cloud.as_function("fulfilment-orders"):
+        for n in range(shipments):
+            now = clock.now_iso()
+            shipment = Shipment(
+                shipment_id=f"shipment_bench{n:04d}",
+                order_id=f"quote_bench{n:04d}",
+                contract_id=f"contract_bench{n:04d}",
+                deal_id=f"deal_bench{n:04d}",
+                account_id=f"account_bench{n:04d}",
+                contact_id=f"contact_bench{n:04d}",
+                device_owner_account_id=f"account_bench{n:04d}",
+                owner="bench",
+                segment="corporate",
+                status="instructed",
+                ship_to={
+                    "postal_code": "105-0022",
+                    "prefecture": "東京都",
+                    "city": "港区",
+                    "address_line1": "海岸1-2-3",
+                    "recipient_name": "ベンチ 太郎",
+                    "recipient_phone": "03-1234-5678",
+                },
+                ship_date=clock.today(),
+                installation_needed=True,
+                items=[
+                    ShipmentItem(
+                        line_id=f"line_bench{n:04d}",
+                        device_sku="CAM-ONE-SALE",
+                        device_name="見守りカメラ ONE",
+                        acquisition="sale",
+                        quantity=devices_each,
+                        plan_sku="PLAN-30D",
+                    )
+                ],
+                created_at=now,
+                updated_at=now,
+            )
+            store.create(shipment)
+            ids.append(shipment.shipment_id)
+    return ids
+
+
+def _shipped_csv(shipment_ids: list[str], devices_each: int, day: str) -> bytes:
+    lines = ["shipment_id,model,serial,ship_date,carrier,tracking_number"]
+    for n, shipment_id in enumerate(shipment_ids):
+        for i in range(devices_each):
+            lines.append(
+                f"{shipment_id},CAM-ONE-SALE,BENCH-{n:03d}-{i:05d},{day},ヤマト運輸,"
+                f"4512-{n:04d}-{i:04d}"
+            )
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _kitting(cloud: Any, results: dict[str, Any]) -> None:
+    """The warehouse reports 10,000 shipped cameras (10 shipments of 1,000): the file
+    validated whole and applied, then one shipping/kitting execution per shipment pushes
+    every binding to the local device platform."""
+    shipments, devices_each = 10, 1000
+    ids = _shipments_for_bench(cloud, shipments, devices_each)
+    body = _shipped_csv(ids, devices_each, cloud.now().date().isoformat())
+    cloud.dynamodb_requests.clear()
+    started = time.perf_counter()
+    run = cloud.drop("warehouse-shipments", "bench-shipped.csv", body, timeout=3600)
+    applied = time.perf_counter() - started
+    assert run["status"] == "succeeded", run
+    cloud.wait_for_executions(timeout=3600)
+    elapsed = time.perf_counter() - started
+    executions = cloud.executions("shipping-kitting")
+    assert len(executions) == shipments, executions
+    assert all(e["status"] == "SUCCEEDED" for e in executions), executions
+    devices = shipments * devices_each
+    assert len(cloud.device_platform.bindings()) == devices
+    results["warehouse_drop_10000_devices"] = {
+        "file_bytes": len(body),
+        "validate_and_record_seconds": round(applied, 2),
+        "until_every_binding_pushed_seconds": round(elapsed, 2),
+        "devices_per_second": round(devices / elapsed, 1),
+        "kitting_executions": len(executions),
+        "dynamodb_requests_per_device": round(sum(cloud.dynamodb_requests.values()) / devices, 2),
+        "dynamodb_by_action": dict(cloud.dynamodb_requests),
+        "peak_rss_mib_after": round(_peak_rss_mib(), 1),
+    }
+
+
 def main() -> int:
     from local.cli import prepare_process
 
@@ -78,6 +171,8 @@ def main() -> int:
                 "dynamodb_requests_per_row": round(sum(cloud.dynamodb_requests.values()) / rows, 2),
                 "dynamodb_by_action": dict(cloud.dynamodb_requests),
             }
+        # Fulfilment: the warehouse reports 10,000 shipped devices.
+        _kitting(cloud, results)
     results["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)

@@ -41,7 +41,7 @@ details { margin: .3em 0; } nav a { margin-right: 1em; }
 <p>Business clock {{ now }} · page built {{ built }} (reload to refresh)</p>
 <nav><a href="#attention">needs attention</a><a href="#runs">runs</a>
 <a href="#executions">executions</a><a href="#quarantine">quarantine</a>
-<a href="#exceptions">exceptions</a></nav>
+<a href="#exceptions">exceptions</a><a href="#emails">emails</a></nav>
 
 <h2 id="attention">Needs attention</h2>
 {% if failed_runs %}
@@ -106,6 +106,11 @@ quarantined {{ file.report.quarantined_at }}. {{ file.report.what_to_do }}</p>
 {% for e in exceptions %}<tr><td>{{ e.at }}</td><td>{{ e.function }}</td>
 <td><code>{{ e.error }}</code></td></tr>{% endfor %}</table>
 {% else %}<p>No handler raised.</p>{% endif %}
+
+<h2 id="emails">Emails sent ({{ emails|length }}, captured by the embedded SES)</h2>
+{% if emails %}<table><tr><th>to</th><th>subject</th></tr>
+{% for m in emails %}<tr><td>{{ m.to }}</td><td>{{ m.subject }}</td></tr>{% endfor %}</table>
+{% else %}<p>No email sent yet.</p>{% endif %}
 </body></html>
 """
 
@@ -131,7 +136,25 @@ def render(cloud: EmbeddedAWS) -> str:
             if i.errored
         ][:50],
         max_row_errors=MAX_ROW_ERRORS,
+        emails=sent_emails(),
     )
+
+
+def sent_emails() -> list[dict[str, str]]:
+    """Every email the embedded SES captured, newest first (what customers were sent)."""
+    from moto.ses.models import ses_backends
+
+    sent = []
+    for regions in ses_backends.values():
+        for backend in regions.values():
+            for message in backend.sent_messages:
+                sent.append(
+                    {
+                        "to": ", ".join(message.destinations.get("ToAddresses", [])),
+                        "subject": str(getattr(message, "subject", "")),
+                    }
+                )
+    return list(reversed(sent))
 
 
 def _machine(cloud: EmbeddedAWS, name: str) -> dict[str, Any]:

@@ -7,33 +7,15 @@ error) and raises again: the execution fails at that step, and a re-drive contin
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.tasks.steps import recording_failures
 from monosub.intake import service
 from monosub.observability import STEP_FUNCTIONS, entry_point
 
-Result = TypeVar("Result")
-
-
-def step(name: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
-    """The ASL state ``name``: a failure is written into the run before it fails the step."""
-
-    def decorate(handler: Callable[..., Result]) -> Callable[..., Result]:
-        @functools.wraps(handler)
-        def run(state: dict[str, Any], context: LambdaContext) -> Result:
-            try:
-                return handler(state, context)
-            except Exception as error:
-                service.record_failure(state, name, error)
-                raise
-
-        return run
-
-    return decorate
+step = recording_failures(service.record_failure)
 
 
 @entry_point(STEP_FUNCTIONS)

@@ -8,46 +8,15 @@ continues there without redoing the devices already pushed.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.tasks.steps import recording_failures
 from monosub.observability import STEP_FUNCTIONS, entry_point
 from monosub.services import fulfilment
-from monosub.store import runs
 
-Result = TypeVar("Result")
-
-
-def step(name: str) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
-    def decorate(handler: Callable[..., Result]) -> Callable[..., Result]:
-        @functools.wraps(handler)
-        def run(state: dict[str, Any], context: LambdaContext) -> Result:
-            try:
-                return handler(state, context)
-            except Exception as error:
-                run_id = str(state.get("run_id") or "")
-                if run_id:
-                    runs.update(
-                        run_id,
-                        status="failed",
-                        errors=[
-                            {
-                                "step": name,
-                                "serial": state.get("serial"),
-                                "error": type(error).__name__,
-                                "message": str(error),
-                            }
-                        ],
-                        message=f"{name} failed: {error}",
-                    )
-                raise
-
-        return run
-
-    return decorate
+step = recording_failures(fulfilment.record_kitting_failure)
 
 
 @entry_point(STEP_FUNCTIONS)

@@ -80,3 +80,16 @@ def test_the_ops_page_is_local_only_not_an_api_route(http):
     assert all(not route.path.startswith("/ops") for route in API_ROUTES)
     status, _, page = ops_page(http)
     assert status == 200 and "No failed runs." in page and "Nothing in quarantine/." in page
+
+
+def test_the_ops_page_lists_the_emails_sent(cloud, http):
+    from monosub import email
+
+    with cloud.as_function("api"):
+        email.default_mailer.send(
+            email.Email(to=["kenichi@example.jp"], subject="【出荷のお知らせ】テスト", text="本文")
+        )
+    status, _, page = ops_page(http)
+    emails = page.split('id="emails"')[1]
+    assert status == 200
+    assert "kenichi@example.jp" in emails and "【出荷のお知らせ】テスト" in emails

@@ -587,6 +587,25 @@ def _render_email(context: Mapping[str, Any]) -> tuple[str, str]:
     )
 
 
+def record_kitting_failure(state: Mapping[str, Any], step: str, error: BaseException) -> None:
+    """A kitting step failed: the run says which step, which device, what error."""
+    run_id = str(state.get("run_id") or "")
+    if run_id:
+        runs.update(
+            run_id,
+            status="failed",
+            errors=[
+                {
+                    "step": step,
+                    "serial": state.get("serial"),
+                    "error": type(error).__name__,
+                    "message": str(error),
+                }
+            ],
+            message=f"{step} failed: {error}",
+        )
+
+
 def _finish_run(state: Mapping[str, Any], message: str) -> None:
     run_id = str(state.get("run_id") or "")
     if run_id:
