@@ -23,6 +23,7 @@ from functions.api import (
     agency,
     catalog,
     deals,
+    devices,
     idempotency,
     leads,
     quotes,
@@ -50,6 +51,7 @@ app.include_router(contracts_api.router)
 app.include_router(agency.router)
 app.include_router(signups.router)
 app.include_router(shipments.router)
+app.include_router(devices.router)
 
 _ROUTES = [
     (route, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$"))
