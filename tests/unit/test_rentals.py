@@ -16,8 +16,8 @@ from monosub.errors import Conflict, ValidationFailed
 from monosub.formats.warehouse import ShippedDevice
 from monosub.intake import kinds
 from monosub.intake.device_stock import DeviceStockCsv
-from monosub.models.devices import StockIn, StockItem
 from monosub.models.deals import ShipTo
+from monosub.models.devices import StockIn, StockItem
 from monosub.models.fulfilment import Shipment, ShipmentItem
 
 AT = "2026-11-25T01:00:00Z"
@@ -269,7 +269,11 @@ def test_the_device_stock_kind_is_registered() -> None:
 
 
 def test_a_good_stock_file_in_japanese_headers_and_cp932() -> None:
-    data = "機種コード,シリアル番号,備考\r\ncam-one-rent,ＳＣ１－Ｒ－０００１,入荷分\r\nCAM-ONE-RENT,SC1-R-0002,\r\n"
+    data = (
+        "機種コード,シリアル番号,備考\r\n"
+        "cam-one-rent,ＳＣ１－Ｒ－０００１,入荷分\r\n"
+        "CAM-ONE-RENT,SC1-R-0002,\r\n"
+    )
     parsed = processor({"SC1-R-0002": "CAM-ONE-RENT"}).parse(data.encode("cp932"))
     assert parsed.errors == []
     assert [(r.line, r.serial, r.model) for r in parsed.rows] == [
@@ -280,17 +284,17 @@ def test_a_good_stock_file_in_japanese_headers_and_cp932() -> None:
 
 def test_every_bad_row_of_a_stock_file_is_reported_with_its_line() -> None:
     data = (
-        "serial,model\n"
-        "SC1-R-0001,CAM-ONE-RENT\n"  # 2 fine
-        "x,CAM-ONE-RENT\n"  # 3 not a serial
-        "SC1-R-0003,CAM-ONE-SALE\n"  # 4 a sale device
-        "SC1-R-0004,CAM-NOPE\n"  # 5 unknown
-        "SC1-R-0001,CAM-ONE-RENT\n"  # 6 twice
-        "SC1-R-0006,CAM-ONE-RENT\n"  # 7 in stock as another model
-        ",CAM-ONE-RENT\n"  # 8 required
-        "SC1-R-0008\n"  # 9 wrong number of fields
-        "SC1-R-0009,cam one rent\n"  # 10 not a SKU
-    ).encode()
+        b"serial,model\n"
+        b"SC1-R-0001,CAM-ONE-RENT\n"  # 2 fine
+        b"x,CAM-ONE-RENT\n"  # 3 not a serial
+        b"SC1-R-0003,CAM-ONE-SALE\n"  # 4 a sale device
+        b"SC1-R-0004,CAM-NOPE\n"  # 5 unknown
+        b"SC1-R-0001,CAM-ONE-RENT\n"  # 6 twice
+        b"SC1-R-0006,CAM-ONE-RENT\n"  # 7 in stock as another model
+        b",CAM-ONE-RENT\n"  # 8 required
+        b"SC1-R-0008\n"  # 9 wrong number of fields
+        b"SC1-R-0009,cam one rent\n"  # 10 not a SKU
+    )
     parsed = processor({"SC1-R-0006": "CAM-TWO-RENT"}).parse(data)
     assert [(e.line, e.field) for e in parsed.errors] == [
         (3, "serial"),

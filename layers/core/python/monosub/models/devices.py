@@ -49,7 +49,9 @@ class MoveRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     serial: str
-    from_state: DeviceState | None = Field(description="None: the device entered the stock")
+    from_state: DeviceState | None = Field(
+        default=None, description="None: the device entered the stock"
+    )
     to_state: DeviceState
     at: str
     by: str

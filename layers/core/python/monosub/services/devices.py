@@ -17,7 +17,7 @@ from monosub import clock, events
 from monosub.adapters import device_platform
 from monosub.auth import Principal
 from monosub.domain import rentals as rules
-from monosub.domain.devices import DeviceState, normalize_serial, plan_move
+from monosub.domain.devices import DeviceState, check_move, normalize_serial, plan_move
 from monosub.errors import (
     Conflict,
     NotFound,
@@ -193,6 +193,7 @@ def move(serial: str, request: MoveRequest, *, principal: Principal) -> StockIte
             "(it unbinds the device and ends billing), not by a move",
             details={"serial": item.serial, "state": item.state, "to": request.to},
         )
+    check_move(item.serial, item.state, request.to)  # the table first: 409 before the rest
     if request.to == "reserved" and request.shipment_id:
         _check_reservable(item, request.shipment_id)
     planned = plan_move(
