@@ -120,6 +120,15 @@ FULFILMENT_ROUTES: tuple[Route, ...] = (
     Route("POST", "/shipments/{shipment_id}/installation-complete", groups=OPS_AND_SALES_TEAM),
 )
 
+DEVICES_ROUTES: tuple[Route, ...] = (
+    # the rental device stock: ops keep it, sales read it (which devices are free)
+    Route("GET", "/devices", groups=OPS_AND_SALES),
+    Route("GET", "/devices/{serial}", groups=OPS_AND_SALES),
+    Route("POST", "/devices", groups=OPS),  # stock in
+    Route("POST", "/devices/{serial}/moves", groups=OPS),
+    Route("POST", "/devices/{serial}/return", groups=OPS),  # unbinds it on the device platform
+)
+
 SIGNUP_ROUTES: tuple[Route, ...] = (
     # the sales team takes a customer's order on the phone: customer, deal, quote, 契約書
     Route("POST", "/phone-signups", groups=SALES_TEAM),
@@ -127,7 +136,7 @@ SIGNUP_ROUTES: tuple[Route, ...] = (
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
-API_ROUTES += FULFILMENT_ROUTES
+API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES
 
 
 def _intake_task(
@@ -181,7 +190,8 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW},
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
-        secrets=(CONSENT_SIGNING,),  # signs and verifies consent links
+        # signs and verifies consent links; unbinds returned rental devices
+        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM),
         buckets={DOCUMENTS: R},  # issued PDFs, for download
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry

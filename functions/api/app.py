@@ -23,6 +23,7 @@ from functions.api import (
     agency,
     catalog,
     deals,
+    devices,
     idempotency,
     leads,
     quotes,
@@ -50,6 +51,7 @@ app.include_router(contracts_api.router)
 app.include_router(agency.router)
 app.include_router(signups.router)
 app.include_router(shipments.router)
+app.include_router(devices.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

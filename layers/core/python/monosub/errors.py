@@ -44,3 +44,17 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class UpstreamRefused(DomainError):
+    """An outside service we depend on refused the request (its 4xx): a person looks."""
+
+    status = 502
+    code = "upstream_refused"
+
+
+class Unavailable(DomainError):
+    """An outside service we depend on did not answer: nothing was changed, try again."""
+
+    status = 503
+    code = "unavailable"

@@ -30,6 +30,7 @@ from monosub.adapters import device_platform
 from monosub.auth import Principal
 from monosub.consent.render import date_ja
 from monosub.domain import fulfilment as rules
+from monosub.domain.rentals import rental_models
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.formats import warehouse
@@ -39,6 +40,7 @@ from monosub.models.runs import Run
 from monosub.names import EXCHANGE, SHIPPING_KITTING
 from monosub.observability import count, logger
 from monosub.services import contracts
+from monosub.services import devices as rental_stock
 from monosub.store import catalog as catalog_store
 from monosub.store import records, runs
 from monosub.store import shipments as store
@@ -322,6 +324,7 @@ def validate_shipped(rows: Sequence[warehouse.ShippedDevice]) -> list[RowError]:
     named: dict[str, Shipment | None] = {row.shipment_id: None for row in rows}
     named.update(shipments)
     errors += rules.check_shipped(rows, named, known.get)
+    errors += _rental_row_errors(rows, named)  # rentals
     return sorted(errors, key=lambda error: (error.line, error.field or ""))
 
 
@@ -334,6 +337,7 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
         by_shipment[row.shipment_id].append(row)
     known = store.registered([row.serial for row in rows])
     counts = {"devices": 0, "already_recorded": 0, "shipments": 0, "kitting_started": 0}
+    counts["rented"] = 0  # rentals
     for shipment_id, shipped in by_shipment.items():
         fresh = [row for row in shipped if row.serial not in known]
         counts["already_recorded"] += len(shipped) - len(fresh)
@@ -364,9 +368,28 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
             ]
             store.record_devices(shipment, devices)
             counts["devices"] += len(devices)
+        counts["rented"] += _rent_shipped(shipment, shipped)  # rentals: every row, for retries
         counts["shipments"] += 1
         counts["kitting_started"] += start_kitting(shipment_id, run_id)
     return counts
+
+
+# ---- rentals -------------------------------------------------------------------------------
+# The rental stock's part in the warehouse's report (monosub.services.devices): a rental
+# model's row must name a serial the stock holds ready, and once recorded each rental serial
+# is rented under the shipment's contract. Sale devices are not in the stock.
+
+
+def _rental_row_errors(
+    rows: Sequence[warehouse.ShippedDevice], shipments: Mapping[str, Shipment | None]
+) -> list[RowError]:
+    return rental_stock.check_shipped(rows, shipments)
+
+
+def _rent_shipped(shipment: Shipment, rows: Sequence[warehouse.ShippedDevice]) -> int:
+    """Idempotent: a serial rented for the contract already is left alone."""
+    rental = rental_models(shipment)
+    return rental_stock.rent_shipped(shipment, [row.serial for row in rows if row.model in rental])
 
 
 # ---- the shipping/kitting run --------------------------------------------------------------
