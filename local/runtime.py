@@ -79,6 +79,11 @@ class EmbeddedAWS:
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._by_physical = {f"monosub-{stage}-{f.name}": f for f in manifest.FUNCTIONS}
         self._invocation_lock = threading.Lock()
+        # One handler runs at a time, as each Lambda invocation has its own process on AWS:
+        # the Map states' iterations run in threads here, and module-level state
+        # (Powertools' metric set, the logger's correlation id) is not thread-safe.
+        # Re-entrant: a handler may invoke another synchronously (the document renderer).
+        self._handler_lock = threading.RLock()
         self.device_platform = DevicePlatformServer()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -192,7 +197,7 @@ class EmbeddedAWS:
             invoked_function_arn=provision.function_arn(function.name, self.stage),
             deadline=time.monotonic() + function.timeout_seconds,
         )
-        with config.function_environment(environment):
+        with self._handler_lock, config.function_environment(environment):
             return handler(event, context)
 
     def _invoke_in_process(self, moto_function: Any, event: Any = None) -> tuple[str, bool, str]:

@@ -25,7 +25,16 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         ("leads", "succeeded"),
         ("leads", "succeeded"),
         ("price-book", "succeeded"),
+        ("warehouse-shipments", "quarantined"),
+        ("warehouse-shipments", "succeeded"),
     ]
+    kitting = [r for r in runs if r["kind"] == "shipping-kitting"]
+    assert len(kitting) == 2 and {r["status"] for r in kitting} == {"succeeded"}
+    assert "contract C2026-000001 active from 2026-11-29" in printed
+    instructions = sorted(tmp_path.glob("bucket/outbox/warehouse/*/*.csv"))
+    assert len(instructions) == 2
+    assert "出荷指示番号" in instructions[0].read_bytes().decode("cp932")
+    assert "SC1-26K-" in (tmp_path / "email-shipping.html").read_text()
     assert "tanaka prices 20 cameras" in printed and "CORP-BULK-10" in printed
     priced = json.loads((tmp_path / "price-preview.json").read_text())
     assert priced["campaigns_applied"] == ["CORP-BULK-10"]
