@@ -247,7 +247,9 @@ def test_a_contract_over_http(api, call):
 
 
 def test_contracts_by_account_and_status_are_paged(api, call, monkeypatch):
-    monkeypatch.setattr(store, "_BATCH_GET_SIZE", 2)  # a page's contracts read in batches
+    from monosub.store import dynamo
+
+    monkeypatch.setattr(dynamo, "BATCH_GET_LIMIT", 2)  # a page's contracts read in batches
     ids = []
     for _ in range(5):
         ids.append(contract_for(call, account_id="account_many").contract_id)

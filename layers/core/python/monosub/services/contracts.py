@@ -381,12 +381,7 @@ def cancel(
     (409 otherwise, or when ``version`` is not the current one): a started contract ends
     with its term. Publishes ``ContractCancelled``, on which fulfilment stops the shipment
     (the detail names the order: ``quote_id``, ``quote_version``)."""
-    contract = get_contract(contract_id, segments=segments, agency_id=agency_id)
-    if contract.version != version:
-        raise Conflict(
-            f"contract {contract_id} was changed meanwhile: read it again",
-            details={"expected_version": version, "version": contract.version},
-        )
+    contract = _read_at(contract_id, version, segments=segments, agency_id=agency_id)
     if contract.status != "pending_start":
         raise Conflict(
             f"contract {contract_id} is {contract.status}: only a contract that has not "
@@ -404,14 +399,7 @@ def cancel(
             "version": contract.version + 1,
         }
     )
-    try:
-        store.save(cancelled, expected_version=contract.version, expected_status="pending_start")
-    except TransactionConflict:
-        current = store.get(contract_id)
-        raise Conflict(
-            f"contract {contract_id} was changed meanwhile: read it again",
-            details={"expected_version": version, "version": current.version if current else None},
-        ) from None
+    _save_as_read(cancelled, contract)
     count("ContractsCancelled")
     _publish(
         publisher,
@@ -574,12 +562,7 @@ def give_notice(
     current term. Only for an active, auto-renewing contract, up to its notice date (409
     after it, or when ``version`` is not the current one). Publishes
     ``ContractNoticeGiven``."""
-    contract = get_contract(contract_id, segments=segments, agency_id=agency_id)
-    if contract.version != version:
-        raise Conflict(
-            f"contract {contract_id} was changed meanwhile: read it again",
-            details={"expected_version": version, "version": contract.version},
-        )
+    contract = _read_at(contract_id, version, segments=segments, agency_id=agency_id)
     if contract.status != "active":
         raise Conflict(
             f"contract {contract_id} is {contract.status}: notice is given on an active contract",
@@ -606,14 +589,7 @@ def give_notice(
             "version": contract.version + 1,
         }
     )
-    try:
-        store.save(noticed, expected_version=contract.version, expected_status="active")
-    except TransactionConflict:
-        current = store.get(contract_id)
-        raise Conflict(
-            f"contract {contract_id} was changed meanwhile: read it again",
-            details={"expected_version": version, "version": current.version if current else None},
-        ) from None
+    _save_as_read(noticed, contract)
     _publish(
         publisher,
         "ContractNoticeGiven",
@@ -884,6 +860,40 @@ def _request_renewal(
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+def _read_at(
+    contract_id: str,
+    version: int,
+    *,
+    segments: frozenset[str] | None,
+    agency_id: str | None,
+) -> Contract:
+    """The contract a caller changes, as long as it is still the ``version`` the caller
+    read (409 otherwise)."""
+    contract = get_contract(contract_id, segments=segments, agency_id=agency_id)
+    if contract.version != version:
+        raise Conflict(
+            f"contract {contract_id} was changed meanwhile: read it again",
+            details={"expected_version": version, "version": contract.version},
+        )
+    return contract
+
+
+def _save_as_read(updated: Contract, read: Contract) -> None:
+    """Save a caller's change, conditional on the version and status read (409 when the
+    contract changed in between)."""
+    try:
+        store.save(updated, expected_version=read.version, expected_status=read.status)
+    except TransactionConflict:
+        current = store.get(read.contract_id)
+        raise Conflict(
+            f"contract {read.contract_id} was changed meanwhile: read it again",
+            details={
+                "expected_version": read.version,
+                "version": current.version if current else None,
+            },
+        ) from None
 
 
 def _check_quote(quote: Quote, *, purpose: str) -> None:

@@ -24,11 +24,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from monosub import access, aws, clock, company, config, email, events
 from monosub.access import Scope
 from monosub.adapters import device_platform
 from monosub.auth import Principal
-from monosub.consent.render import date_ja
+from monosub.consent.render import TEMPLATES, date_ja
 from monosub.domain import fulfilment as rules
 from monosub.domain.rentals import rental_models
 from monosub.errors import Conflict, NotFound, ValidationFailed
@@ -36,7 +38,6 @@ from monosub.events import EventPublisher
 from monosub.formats import warehouse
 from monosub.intake.kinds import RowError
 from monosub.models.fulfilment import InstallationDone, Shipment, ShipmentDevice
-from monosub.models.runs import Run
 from monosub.names import EXCHANGE, SHIPPING_KITTING
 from monosub.observability import count, logger
 from monosub.services import contracts
@@ -588,25 +589,24 @@ def notify_shipped(
     return {"sent": True, "to": contact.email}
 
 
+@cache
+def _email_environment(html: bool) -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["date_ja"] = date_ja
+    return environment
+
+
 def _render_email(context: Mapping[str, Any]) -> tuple[str, str]:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from monosub.consent.render import TEMPLATES
-
-    def environment(html: bool) -> Environment:
-        env = Environment(
-            loader=FileSystemLoader(TEMPLATES),
-            autoescape=html,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters["date_ja"] = date_ja
-        return env
-
+    """The shipping email as text and HTML (templates ``shipping_notice_*.j2``)."""
     return (
-        environment(False).get_template("shipping_notice_text.j2").render(**context),
-        environment(True).get_template("shipping_notice_html.j2").render(**context),
+        _email_environment(False).get_template("shipping_notice_text.j2").render(**context),
+        _email_environment(True).get_template("shipping_notice_html.j2").render(**context),
     )
 
 
@@ -722,7 +722,3 @@ def _publish(publisher: EventPublisher | None, kind: str, shipment: Shipment, **
             **{k: v.isoformat() if isinstance(v, date) else v for k, v in extra.items()},
         },
     )
-
-
-def run_of(run_id: str) -> Run | None:
-    return runs.get(run_id)

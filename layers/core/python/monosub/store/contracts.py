@@ -49,7 +49,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
@@ -73,8 +72,6 @@ _TERM_EVENTS_PARTITION = "CONTRACTS#term-events"
 # per partition, before it answers (possibly short, with a ``next`` token to go on).
 _FILTERED_READ = 100
 _FILTERED_REQUESTS = 5
-_BATCH_GET_ATTEMPTS = 8
-_BATCH_GET_SIZE = 100
 _AFTER_ANY_ID = "~"  # sorts after every contract id (lower-case base32)
 _EARLIEST_DAY = "0001-01-01"  # sorts before every ISO date a contract can end on
 
@@ -680,31 +677,7 @@ def _contracts_of(
 ) -> list[Contract]:
     """The listed contracts, read whole and consistently, in the listing's order; any the
     caller may not see are left out."""
-    keys = [_pk(str(item["contract_id"])) for item in listed]
-    unique = list(dict.fromkeys(keys))
-    read: dict[str, dict[str, Any]] = {}
-    for offset in range(0, len(unique), _BATCH_GET_SIZE):
-        read |= _batch_get(unique[offset : offset + _BATCH_GET_SIZE])
-    contracts = [Contract.model_validate(read[pk]) for pk in keys if pk in read]
+    keys = [(_pk(str(item["contract_id"])), "CONTRACT") for item in listed]
+    read = _table.batch_get(keys)
+    contracts = [Contract.model_validate(read[key]) for key in keys if key in read]
     return [c for c in contracts if visible(c, segments, agency_id)]
-
-
-def _batch_get(keys: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The contracts of up to 100 partitions, read consistently, by pk."""
-    read: dict[str, dict[str, Any]] = {}
-    request: dict[str, Any] = {
-        _table.name: {
-            "Keys": [to_item({"pk": pk, "sk": "CONTRACT"}) for pk in keys],
-            "ConsistentRead": True,
-        }
-    }
-    for attempt in range(_BATCH_GET_ATTEMPTS):
-        response = _table.client.batch_get_item(RequestItems=request)
-        for raw in response.get("Responses", {}).get(_table.name, []):
-            item = from_item(raw)
-            read[str(item["pk"])] = item
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            return read
-        time.sleep(0.01 * 2**attempt)
-    raise RuntimeError("contracts could not be read: the table kept throttling")
