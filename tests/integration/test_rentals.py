@@ -41,16 +41,18 @@ def call(cloud: EmbeddedAWS) -> Calls:
     return Calls(cloud)
 
 
-def a_rental_order(cloud: EmbeddedAWS, call: Calls, *, quantity: int) -> dict[str, Any]:
-    """A deal renting ``quantity`` cameras, quoted, agreed and instructed (15:00 in Tokyo),
-    then the clock at the next morning: returns its shipment."""
+def a_rental_order(
+    cloud: EmbeddedAWS, call: Calls, *, quantity: int, today: str = "2026-11-24"
+) -> dict[str, Any]:
+    """A deal renting ``quantity`` cameras, quoted, agreed (at 10:00 in Tokyo on ``today``)
+    and instructed (15:00), then the clock at the next morning: returns its shipment."""
     deal = a_deal(call, quantity=quantity)
     changed = call(
         "PATCH",
         f"/deals/{deal['deal_id']}",
         {
             "version": deal["version"],
-            "requested_delivery_date": "2026-11-27",
+            "requested_delivery_date": f"{today[:8]}{int(today[8:]) + 3}",
             "lines": [{"device_sku": RENTAL, "plan_sku": "PLAN-30D", "quantity": quantity}],
         },
     )
@@ -65,22 +67,22 @@ def a_rental_order(cloud: EmbeddedAWS, call: Calls, *, quantity: int) -> dict[st
     listed = call("GET", "/shipments", query={"status": "requested"}).json()["shipments"]
     (shipment,) = [s for s in listed if s["deal_id"] == deal["deal_id"]]
     assert [(i["device_sku"], i["acquisition"]) for i in shipment["items"]] == [(RENTAL, "rental")]
-    cloud.advance(hours=5)  # 15:00 JST: the instruction file
+    cloud.set_clock(datetime.fromisoformat(f"{today}T06:00:00+00:00"))  # 15:00 JST: the file
     body = cloud.s3.get_object(
         Bucket=cloud.bucket("exchange"),
-        Key="outbox/warehouse/2026-11-24/shipping-instructions-20261124.csv",
+        Key=f"outbox/warehouse/{today}/shipping-instructions-{today.replace('-', '')}.csv",
     )["Body"].read()
     rows = list(csv.DictReader(io.StringIO(body.decode("cp932"))))
     assert [(r["出荷指示番号"], r["機種コード"]) for r in rows] == [
         (shipment["shipment_id"], RENTAL)
     ]
-    cloud.advance(hours=18)  # the next morning the warehouse reports what it shipped
+    cloud.advance(hours=18)  # 09:00 the next day the warehouse reports what it shipped
     return shipment
 
 
-def shipped_file(shipment_id: str, serials: list[str]) -> bytes:
+def shipped_file(shipment_id: str, serials: list[str], *, on: str = "2026-11-25") -> bytes:
     rows = "".join(
-        f"{shipment_id},{RENTAL},{serial},2026-11-25,ヤマト運輸,4512-3456-{n:04d}\r\n"
+        f"{shipment_id},{RENTAL},{serial},{on},ヤマト運輸,4512-3456-{n:04d}\r\n"
         for n, serial in enumerate(serials)
     )
     return (SHIPPED_HEADER + rows).encode("utf-8")
@@ -218,6 +220,59 @@ def test_a_return_unbinds_the_device_and_tells_billing(
         **OPS,
     )
     assert checked.status == 200 and checked.json()["contract_id"] is None
+
+
+def test_a_returned_and_restocked_device_ships_to_the_next_renter(cloud: EmbeddedAWS, call: Calls):
+    serials = SERIALS
+    first, _ = shipped_rentals(cloud, call)
+    returned = call(
+        "POST",
+        f"/devices/{serials[0]}/return",
+        {"returned_on": "2026-11-25", "condition": "good"},
+        **OPS,
+    ).json()
+    assert returned["state"] == "returned"
+
+    second = a_rental_order(cloud, call, quantity=1, today="2026-11-25")
+    sid = second["shipment_id"]
+    # not restocked yet: the device is still "returned", and the file says which
+    early = cloud.drop(
+        "warehouse-shipments", "early.csv", shipped_file(sid, [serials[0]], on="2026-11-26")
+    )
+    assert early["status"] == "quarantined"
+    assert [e["message"] for e in early["errors"]] == [
+        f"serial {serials[0]} is already in shipment {first['shipment_id']}",
+        f"serial {serials[0]} is not in the rental stock (state: returned)",
+    ]
+    # a device still rented elsewhere is refused as before
+    busy = cloud.drop(
+        "warehouse-shipments", "busy.csv", shipped_file(sid, [serials[1]], on="2026-11-26")
+    )
+    assert busy["status"] == "quarantined"
+
+    restocked = call(
+        "POST",
+        f"/devices/{serials[0]}/moves",
+        {"to": "in_stock", "reason": "点検済み", "version": returned["version"]},
+        **OPS,
+    )
+    assert restocked.status == 200, restocked
+    run = cloud.drop(
+        "warehouse-shipments", "again.csv", shipped_file(sid, [serials[0]], on="2026-11-26")
+    )
+    assert run["status"] == "succeeded", run
+    cloud.wait_for_executions()
+
+    device = call("GET", f"/devices/{serials[0]}", **OPS).json()
+    assert device["state"] == "rented" and device["contract_id"] == second["contract_id"]
+    assert device["shipped"]["shipment_id"] == sid and device["shipped"]["kitting"] == "pushed"
+    assert device["shipped"]["binding_version"] == 2  # the platform holds version 1, unbound
+    binding = cloud.device_platform.bindings()[serials[0]]
+    assert binding["status"] == "active" and binding["version"] == 2
+    assert call("GET", f"/shipments/{sid}").json()["status"] == "shipped"
+    # the first shipment keeps its history of the device
+    history = call("GET", f"/shipments/{first['shipment_id']}").json()["devices"]
+    assert serials[0] in [d["serial"] for d in history]
 
 
 def test_a_shipped_rental_serial_not_in_stock_quarantines_the_file(cloud: EmbeddedAWS, call: Calls):

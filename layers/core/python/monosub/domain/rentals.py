@@ -124,6 +124,14 @@ def rental_models(shipment: Shipment) -> set[str]:
     return {item.device_sku for item in shipment.items if item.acquisition == "rental"}
 
 
+def ready_to_ship(item: StockItem, shipment_id: str) -> bool:
+    """The stock holds the device ready for this shipment: in stock, or reserved for it. A
+    device that shipped before and is ready again came back and was restocked."""
+    return item.state == "in_stock" or (
+        item.state == "reserved" and item.shipment_id == shipment_id
+    )
+
+
 def check_shipped_rentals(
     rows: Sequence[ShippedDevice],
     shipments: Mapping[str, Shipment | None],
@@ -143,9 +151,7 @@ def check_shipped_rentals(
             why = "not in the rental stock (state: none): stock it in first"
         elif item.model != row.model:
             why = f"a {item.model} in the rental stock, not a {row.model}"
-        elif item.state == "in_stock" or (
-            item.state == "reserved" and item.shipment_id == row.shipment_id
-        ):
+        elif ready_to_ship(item, row.shipment_id):
             continue
         elif item.state == "reserved":
             why = f"not in the rental stock (state: reserved for shipment {item.shipment_id})"

@@ -245,19 +245,42 @@ def _stale(item: StockItem, expected: int) -> Conflict:
 # ---- shipping (the warehouse's report) -----------------------------------------------------
 
 
-def check_shipped(
+def _rental_rows(
     rows: Sequence[ShippedDevice], shipments: Mapping[str, Shipment | None]
-) -> list[RowError]:
-    """The report's rows for rental models against the stock (reads only)."""
-    rental = [
+) -> list[ShippedDevice]:
+    return [
         row
         for row in rows
         if (s := shipments.get(row.shipment_id)) is not None and row.model in rules.rental_models(s)
     ]
+
+
+def check_shipped(
+    rows: Sequence[ShippedDevice], shipments: Mapping[str, Shipment | None]
+) -> list[RowError]:
+    """The report's rows for rental models against the stock (reads only)."""
+    rental = _rental_rows(rows, shipments)
     if not rental:
         return []
     stock = store.get_many([row.serial for row in rental])
     return rules.check_shipped_rentals(rental, shipments, stock)
+
+
+def ready_to_ship(
+    rows: Sequence[ShippedDevice], shipments: Mapping[str, Shipment | None]
+) -> dict[str, str]:
+    """Serial → shipment, for the report's rental rows whose device the stock holds ready for
+    that shipment (reads only): such a device may have shipped before, to an earlier renter,
+    and come back; its entry in the serial registry is then history, not a conflict."""
+    rental = _rental_rows(rows, shipments)
+    stock = store.get_many([row.serial for row in rental]) if rental else {}
+    return {
+        row.serial: row.shipment_id
+        for row in rental
+        if (item := stock.get(row.serial)) is not None
+        and item.model == row.model
+        and rules.ready_to_ship(item, row.shipment_id)
+    }
 
 
 def rent_shipped(shipment: Shipment, serials: Sequence[str], *, by: str = WAREHOUSE) -> int:

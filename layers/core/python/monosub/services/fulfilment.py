@@ -321,9 +321,9 @@ def validate_shipped(rows: Sequence[warehouse.ShippedDevice]) -> list[RowError]:
     (reads only): the file is applied whole, or not at all."""
     errors = list(warehouse.future_dated(rows, clock.today()))
     shipments = store.get_many(sorted({row.shipment_id for row in rows}))
-    known = store.registered([row.serial for row in rows])
     named: dict[str, Shipment | None] = {row.shipment_id: None for row in rows}
     named.update(shipments)
+    known = _current(store.registered([row.serial for row in rows]), rows, named)
     errors += rules.check_shipped(rows, named, known.get)
     errors += _rental_row_errors(rows, named)  # rentals
     return sorted(errors, key=lambda error: (error.line, error.field or ""))
@@ -340,11 +340,16 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
     counts = {"devices": 0, "already_recorded": 0, "shipments": 0, "kitting_started": 0}
     counts["rented"] = 0  # rentals
     for shipment_id, shipped in by_shipment.items():
-        fresh = [row for row in shipped if row.serial not in known]
+        fresh = [
+            row
+            for row in shipped
+            if row.serial not in known or known[row.serial].shipment_id != shipment_id
+        ]
         counts["already_recorded"] += len(shipped) - len(fresh)
         shipment = store.get(shipment_id)
         if shipment is None:
             raise NotFound(f"shipment {shipment_id} disappeared")
+        earlier = _earlier_shipments(shipment, fresh, known)
         if fresh:
             lines = rules.assign_lines(shipment, [(row.serial, row.model) for row in fresh])
             now = clock.now_iso()
@@ -358,6 +363,9 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
                     owner_account_id=shipment.device_owner_account_id,
                     plan_sku=lines[row.serial].plan_sku,
                     option_skus=list(lines[row.serial].option_skus),
+                    binding_version=(
+                        earlier[row.serial].binding_version + 1 if row.serial in earlier else 1
+                    ),
                     ship_date=row.ship_date,
                     carrier=row.carrier,
                     tracking_number=row.tracking_number,
@@ -367,7 +375,11 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
                 )
                 for row in fresh
             ]
-            store.record_devices(shipment, devices)
+            store.record_devices(
+                shipment,
+                devices,
+                replacing={serial: d.shipment_id for serial, d in earlier.items()},
+            )
             counts["devices"] += len(devices)
         counts["rented"] += _rent_shipped(shipment, shipped)  # rentals: every row, for retries
         counts["shipments"] += 1
@@ -379,6 +391,43 @@ def record_shipped(rows: Sequence[warehouse.ShippedDevice], *, run_id: str) -> d
 # The rental stock's part in the warehouse's report (monosub.services.devices): a rental
 # model's row must name a serial the stock holds ready, and once recorded each rental serial
 # is rented under the shipment's contract. Sale devices are not in the stock.
+
+
+def _current(
+    registered: Mapping[str, ShipmentDevice],
+    rows: Sequence[warehouse.ShippedDevice],
+    shipments: Mapping[str, Shipment | None],
+) -> dict[str, ShipmentDevice]:
+    """The serial registry without the entries that are history: a rental device the stock
+    holds ready for another shipment than the one it last shipped in came back and was
+    restocked, so it may ship to its next renter."""
+    ready = rental_stock.ready_to_ship(rows, shipments)
+    return {
+        serial: device
+        for serial, device in registered.items()
+        if ready.get(serial) in (None, device.shipment_id)
+    }
+
+
+def _earlier_shipments(
+    shipment: Shipment,
+    fresh: Sequence[warehouse.ShippedDevice],
+    registered: Mapping[str, ShipmentDevice],
+) -> dict[str, ShipmentDevice]:
+    """The earlier shipment of each restocked rental device this shipment ships again; a
+    serial recorded elsewhere since the file was checked (and not ready to ship again) raises
+    ``Conflict``: nothing of the shipment's batch is written."""
+    elsewhere = {row.serial: registered[row.serial] for row in fresh if row.serial in registered}
+    if not elsewhere:
+        return {}
+    ready = rental_stock.ready_to_ship(fresh, {shipment.shipment_id: shipment})
+    for serial, device in elsewhere.items():
+        if serial not in ready:
+            raise Conflict(
+                f"serial {serial} was recorded for shipment {device.shipment_id} after the file "
+                "was checked"
+            )
+    return elsewhere
 
 
 def _rental_row_errors(

@@ -153,10 +153,23 @@ class Table:
     def put(self, item: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.name, Item=to_item(item))
 
-    def put_operation(self, item: Mapping[str, Any], *, only_new: bool = True) -> dict[str, Any]:
-        """A ``Put`` for ``transact``."""
+    def put_operation(
+        self,
+        item: Mapping[str, Any],
+        *,
+        only_new: bool = True,
+        condition: str | None = None,
+        condition_values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A ``Put`` for ``transact``: only a new item, or (``condition``) only over an item
+        the condition holds for."""
         put: dict[str, Any] = {"TableName": self.name, "Item": to_item(item)}
-        if only_new:
+        if condition:
+            put["ConditionExpression"] = condition
+            put["ExpressionAttributeValues"] = {
+                name: to_value(value) for name, value in (condition_values or {}).items()
+            }
+        elif only_new:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         return {"Put": put}
 

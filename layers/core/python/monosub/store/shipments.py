@@ -18,7 +18,7 @@ shipments, and a shipment's counts always equal its device items.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -120,10 +120,18 @@ def registered(serials: Sequence[str]) -> dict[str, ShipmentDevice]:
     return {str(item["serial"]): ShipmentDevice.model_validate(item) for item in read.values()}
 
 
-def record_devices(shipment: Shipment, devices: Sequence[ShipmentDevice]) -> Shipment:
+def record_devices(
+    shipment: Shipment,
+    devices: Sequence[ShipmentDevice],
+    *,
+    replacing: Mapping[str, str] | None = None,
+) -> Shipment:
     """Record shipped devices with the shipment's counts, in transactions of
-    ``DEVICES_PER_TRANSACTION``; returns the shipment as saved. A serial recorded meanwhile
-    raises ``TransactionConflict`` for its batch (the batches before it stay: each is whole)."""
+    ``DEVICES_PER_TRANSACTION``; returns the shipment as saved. ``replacing``: serial → the
+    earlier shipment a restocked rental device last shipped in; its registry entry is
+    replaced only while it still names that shipment. A serial recorded meanwhile raises
+    ``TransactionConflict`` for its batch (the batches before it stay: each is whole)."""
+    replacing = replacing or {}
     current = shipment
     for start in range(0, len(devices), DEVICES_PER_TRANSACTION):
         batch = devices[start : start + DEVICES_PER_TRANSACTION]
@@ -142,8 +150,13 @@ def record_devices(shipment: Shipment, devices: Sequence[ShipmentDevice]) -> Shi
         operations = [_save_operation(updated, current.version)]
         for device in batch:
             item = device.model_dump(mode="json")
+            earlier = replacing.get(device.serial)
             operations.append(
-                _table.put_operation({"pk": _serial_pk(device.serial), "sk": "DEVICE", **item})
+                _table.put_operation(
+                    {"pk": _serial_pk(device.serial), "sk": "DEVICE", **item},
+                    condition="shipment_id = :earlier" if earlier else None,
+                    condition_values={":earlier": earlier} if earlier else None,
+                )
             )
             operations.append(
                 _table.put_operation(
