@@ -182,14 +182,14 @@ def test_no_lines_is_a_header_only_file() -> None:
     assert table(data, "cp932") == [list(INSTRUCTION_COLUMNS)]
 
 
-@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "＝", "＋"])
 def test_a_value_excel_would_run_as_a_formula_gets_an_apostrophe(start: str) -> None:
     value = f'{start}HYPERLINK("http://example.com")'
     rows = table(instruction_file([line(company_name=value)], encoding="cp932"), "cp932")
     assert rows[1][5] == "'" + value
 
 
-@pytest.mark.parametrize("value", ["A=B", "株式会社＝", "'quoted", "＋Style", "1-2-3"])
+@pytest.mark.parametrize("value", ["A=B", "株式会社＝", "'quoted", "Style＋", "1-2-3"])
 def test_other_values_are_written_as_they_are(value: str) -> None:
     rows = table(instruction_file([line(note=value)], encoding="utf-8-sig"), "utf-8-sig")
     assert rows[1][12] == value

@@ -22,6 +22,7 @@ from monosub.domain.deals import normalize_sku
 from monosub.domain.devices import normalize_serial
 from monosub.domain.text import DASHES, hyphens, nfkc
 from monosub.errors import ValidationFailed
+from monosub.formats import csv_export
 from monosub.formats.csv_rows import read_csv, read_date
 from monosub.intake.kinds import Parsed, RowError
 
@@ -68,11 +69,11 @@ INSTRUCTION_HEADERS: dict[str, str] = {
 INSTRUCTION_COLUMNS: tuple[str, ...] = tuple(INSTRUCTION_HEADERS.values())
 INSTALLATION_LABELS = {True: "要", False: "不要"}
 
-# A cell Excel would take for a formula (CSV injection), after any leading spaces: it is
-# written with a leading apostrophe, which Excel shows and never evaluates. The warehouse's
-# own system reads the apostrophe too: only free text (a company called "+Style", a note)
-# ever starts so; ids, dates, postal codes, phones, SKUs and quantities never do.
-FORMULA_STARTS = ("=", "+", "-", "@")
+# A cell Excel would take for a formula (CSV injection) is written as every CSV of monosub
+# writes it (``csv_export.cell``: a leading apostrophe, which Excel shows and never
+# evaluates). The warehouse's own system reads the apostrophe too: only free text (a company
+# called "+Style", a note) ever starts so; ids, dates, postal codes, phones, SKUs and
+# quantities never do.
 # Control characters (CR, LF, tab…) and the Unicode line and paragraph separators.
 _BREAKS = frozenset({"Cc", "Zl", "Zp"})
 
@@ -83,7 +84,7 @@ def instruction_file(lines: Sequence[InstructionLine], *, encoding: InstructionE
 
     Line breaks and other control characters inside a value become spaces (warehouse systems
     read one record per line). A value starting with ``= + - @`` (after spaces) gets a
-    leading apostrophe (``FORMULA_STARTS``). In cp932 a character without a code is replaced
+    leading apostrophe (``csv_export.cell``). In cp932 a character without a code is replaced
     by its compatible form when there is one (NFKC: a no-break space by a space; a dash by
     ``-``); any other (emoji, 𠮷) refuses the whole file with ``ValidationFailed``, one
     detail per shipment and field, so every value to correct is known at once.
@@ -127,8 +128,9 @@ def _cell(value: object) -> str:
         return value.isoformat()
     if isinstance(value, int):
         return str(value)
-    text = "".join(" " if unicodedata.category(ch) in _BREAKS else ch for ch in str(value))
-    return "'" + text if text.lstrip().startswith(FORMULA_STARTS) else text
+    return csv_export.cell(
+        "".join(" " if unicodedata.category(ch) in _BREAKS else ch for ch in str(value))
+    )
 
 
 def _encodable(text: str, encoding: str) -> tuple[str, list[str]]:
