@@ -1,0 +1,414 @@
+"""The billing engine (pure: no I/O): what a contract charges, month by month, and the invoice
+of a billing account at a closing (締め日).
+
+**Components.** A contract's priced document (the lines and discounts the customer agreed to)
+becomes components (``components_from_document``): each monthly line is charged per calendar
+month from the billing start (the ship or installation date); a campaign discount limited to
+N months is a negative component ending N months after the billing start (the contract dates
+rule, 民法143条); a one-time line is charged once, on the billing start. A change never edits
+a component: it ends it (``end_components``) and adds another.
+
+**Proration by day.** A component that covers part of a calendar month of D days, its days s..e
+(day numbers), is charged ``floor(A·e/D) − floor(A·(s−1)/D)`` of its monthly amount A (the
+sign kept for discounts): the pieces of a month split at any days add up to exactly A, so a
+change mid-month charges the old and the new price to the day with no yen lost or gained.
+``first_month = "next_month"`` starts the monthly charges on the 1st of the month after a
+start that is not a 1st (the first partial month is free), per billing account.
+
+**Invoices** bill in advance: the invoice at a closing charges every month up to the closing's
+month for the components that started by the closing, and every one-time charge dated by it.
+What was billed is kept per (contract, component, month) in the billing account's ledger; an
+invoice bills the difference between what is due and what was billed, so a rerun bills nothing
+twice, and a change that reaches back into a month already billed appears as an adjustment
+(調整) line on the next invoice. Months older than ``HORIZON_MONTHS`` before the closing are
+settled and not looked at again. Tax is computed once per rate on the invoice.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from monosub.documents.model import PricedItems, TaxRate
+from monosub.domain.contracts import month_offset, term_end
+from monosub.domain.tax import TAX_RATE_PERCENT, Rounding, TaxCategory, taxes_by_rate
+from monosub.models.billing import (
+    BillingAccount,
+    Component,
+    FirstMonth,
+    Invoice,
+    InvoiceLine,
+    RevenueRow,
+    TaxAmount,
+)
+
+HORIZON_MONTHS = 12
+ONCE = "once"
+_CATEGORY: dict[int, TaxCategory] = {rate: category for category, rate in TAX_RATE_PERCENT.items()}
+
+
+# ---- months --------------------------------------------------------------------------------
+
+
+def month_key(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def month_first(key: str) -> date:
+    return date(int(key[:4]), int(key[5:7]), 1)
+
+
+def month_last(key: str) -> date:
+    first = month_first(key)
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def add_months(key: str, months: int) -> str:
+    year, month = month_offset(int(key[:4]), int(key[5:7]), months)
+    return f"{year:04d}-{month:02d}"
+
+
+def months_from(first: str, last: str) -> list[str]:
+    """Every month key from ``first`` to ``last`` inclusive (none if last < first)."""
+    months, current = [], first
+    while current <= last:
+        months.append(current)
+        current = add_months(current, 1)
+    return months
+
+
+def month_label(key: str) -> str:
+    return f"{int(key[:4])}年{int(key[5:7])}月分"
+
+
+def billing_start(start: date, first_month: FirstMonth) -> date:
+    """The first day of monthly charges for a contract started on ``start``."""
+    if first_month == "prorate" or start.day == 1:
+        return start
+    year, month = month_offset(start.year, start.month, 1)
+    return date(year, month, 1)
+
+
+# ---- components ----------------------------------------------------------------------------
+
+
+def components_from_document(
+    document: PricedItems,
+    *,
+    contract_id: str,
+    term: int,
+    start: date,
+    first_month: FirstMonth,
+    one_time: bool = True,
+) -> list[Component]:
+    """The components of a contract term's priced document, started on ``start`` (the ship or
+    installation date; a renewal's first day). ``one_time``: False for a renewal (nothing
+    one-time is charged again)."""
+    monthly_from = billing_start(start, first_month)
+    components: list[Component] = []
+
+    def add(**values: object) -> None:
+        key = f"t{term}.{len(components) + 1:02d}"
+        components.append(Component(contract_id=contract_id, key=key, **values))
+
+    for line in document.lines:
+        if line.billing == "one_time" and not one_time:
+            continue
+        add(
+            name=line.name,
+            sku=line.note,
+            kind=line.billing,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            tax_rate=line.tax_rate,
+            starts=start if line.billing == "one_time" else monthly_from,
+        )
+    for discount in document.discounts:
+        if discount.billing == "one_time" and not one_time:
+            continue
+        if discount.discount == 0:
+            continue
+        monthly = discount.billing == "monthly"
+        add(
+            name=f"{discount.name}（{discount.applies_to}）",
+            kind=discount.billing,
+            quantity=1,
+            unit_price=-discount.discount,
+            amount=-discount.discount,
+            tax_rate=discount.tax_rate,
+            starts=monthly_from if monthly else start,
+            ends=term_end(monthly_from, discount.months) if monthly and discount.months else None,
+            discount=True,
+        )
+    return components
+
+
+def end_components(
+    components: Iterable[Component], contract_id: str, last_day: date
+) -> list[Component]:
+    """The contract's monthly components billed no further than ``last_day`` (the end of the
+    contract, or the day before a change): open ones and ones ending later end then; ones
+    that would start after it are dropped. Other contracts' components are left alone."""
+    kept = []
+    for component in components:
+        if component.contract_id != contract_id or component.kind != "monthly":
+            kept.append(component)
+        elif component.starts > last_day:
+            continue
+        elif component.ends is None or component.ends > last_day:
+            kept.append(component.model_copy(update={"ends": last_day}))
+        else:
+            kept.append(component)
+    return kept
+
+
+# ---- charges -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a component charges for one month (or once)."""
+
+    component: Component
+    month: str | None
+    amount: int
+    days: int | None = None
+    days_in_month: int | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def key(self) -> str:
+        return ledger_key(self.component.contract_id, self.component.key, self.month)
+
+    @property
+    def prorated(self) -> bool:
+        return self.days is not None and self.days != self.days_in_month
+
+
+def ledger_key(contract_id: str, component: str, month: str | None) -> str:
+    return f"{contract_id}|{component}|{month or ONCE}"
+
+
+def prorate(amount: int, first: int, last: int, days: int) -> int:
+    """The part of a monthly ``amount`` for days ``first``..``last`` of a ``days``-day month:
+    cumulative floors, so the parts of a month always add up to the amount (a negative
+    amount is prorated as its absolute value, then negated)."""
+    if not 1 <= first <= last <= days:
+        raise ValueError(f"days {first}..{last} are not within a month of {days} days")
+    size = abs(amount)
+    part = size * last // days - size * (first - 1) // days
+    return part if amount >= 0 else -part
+
+
+def monthly_charge(component: Component, month: str) -> Charge | None:
+    """The component's charge for the calendar month ``month``; None when it does not cover
+    any day of it."""
+    first, last = month_first(month), month_last(month)
+    start = max(first, component.starts)
+    end = min(last, component.ends) if component.ends else last
+    if start > end:
+        return None
+    days = last.day
+    return Charge(
+        component=component,
+        month=month,
+        amount=prorate(component.amount, start.day, end.day, days),
+        days=end.day - start.day + 1,
+        days_in_month=days,
+        first_day=start,
+        last_day=end,
+    )
+
+
+def charges_through(
+    components: Iterable[Component], closing: date, *, since: str | None = None
+) -> list[Charge]:
+    """Every charge due by ``closing``: each month from the component's first (or ``since``,
+    whichever is later) to the closing's month, for components started by the closing, and
+    each one-time charge dated by it."""
+    due: list[Charge] = []
+    last_month = month_key(closing)
+    for component in components:
+        if component.starts > closing:
+            continue
+        if component.kind == "one_time":
+            due.append(Charge(component=component, month=None, amount=component.amount))
+            continue
+        first = month_key(component.starts)
+        if since and since > first:
+            first = since
+        final = min(last_month, month_key(component.ends)) if component.ends else last_month
+        for month in months_from(first, final):
+            charge = monthly_charge(component, month)
+            if charge is not None:
+                due.append(charge)
+    return due
+
+
+# ---- invoices ------------------------------------------------------------------------------
+
+
+def horizon(closing: date) -> str:
+    """The oldest month an invoice at ``closing`` still looks at."""
+    return add_months(month_key(closing), -HORIZON_MONTHS)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An invoice computed at a closing, and the ledger once it is finalized. ``invoice`` is
+    None when nothing is due (or what is due is not positive: it waits for the next
+    closing)."""
+
+    invoice: Invoice | None
+    ledger: dict[str, int]
+    due_lines: int
+
+
+def invoice_id(account_id: str, closing: date) -> str:
+    return f"invoice_{closing:%Y%m%d}{account_id.split('_', 1)[-1]}"
+
+
+def draft_invoice(
+    account: BillingAccount,
+    closing: date,
+    *,
+    rounding: Rounding,
+    created_at: str,
+    due_date: date | None = None,
+    run_id: str | None = None,
+) -> Draft:
+    """The invoice of ``account`` at ``closing``: what is due minus what was billed, line by
+    line, tax once per rate (pure: everything comes in the arguments)."""
+    since = horizon(closing)
+    charges = charges_through(account.components, closing, since=since)
+    lines: list[InvoiceLine] = []
+    first_days: list[date] = []
+    ledger = {key: yen for key, yen in account.billed.items() if _month_of(key) >= since}
+    for charge in sorted(charges, key=_charge_order):
+        billed = account.billed.get(charge.key, 0)
+        difference = charge.amount - billed
+        if difference == 0:
+            continue
+        lines.append(_line(charge, difference, adjustment=charge.key in account.billed))
+        first_days.append(charge.first_day or charge.component.starts)
+        ledger[charge.key] = charge.amount
+    subtotal = sum(line.amount for line in lines)
+    if not lines or subtotal <= 0:
+        return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
+    taxes = tax_amounts(((line.tax_rate, line.amount) for line in lines), rounding)
+    tax_total = sum(t.tax for t in taxes)
+    invoice = Invoice(
+        invoice_id=invoice_id(account.account_id, closing),
+        account_id=account.account_id,
+        closing_date=closing,
+        period_start=min(first_days),
+        period_end=month_last(month_key(closing)),
+        due_date=due_date,
+        series=f"INV-{closing.year}",
+        lines=lines,
+        taxes=taxes,
+        subtotal=subtotal,
+        tax_total=tax_total,
+        total=subtotal + tax_total,
+        delivery=account.delivery,
+        payment_method=account.payment_method,
+        contracts=sorted({line.contract_id for line in lines}),
+        run_id=run_id,
+        created_at=created_at,
+    )
+    return Draft(invoice=invoice, ledger=ledger, due_lines=len(lines))
+
+
+def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> list[TaxAmount]:
+    """Tax once per rate (``monosub.domain.tax``), standard rate first."""
+    return [
+        TaxAmount(rate=TAX_RATE_PERCENT[t.category], taxable=t.base_yen, tax=t.tax_yen)
+        for t in taxes_by_rate(((_CATEGORY[rate], yen) for rate, yen in amounts), rounding)
+    ]
+
+
+def invoice_number(series: str, sequence: int) -> str:
+    return f"{series}-{sequence:06d}"
+
+
+def _month_of(key: str) -> str:
+    month = key.rsplit("|", 1)[-1]
+    return "9999-12" if month == ONCE else month
+
+
+def _charge_order(charge: Charge) -> tuple[str, str, str]:
+    return (charge.component.contract_id, charge.month or "", charge.component.key)
+
+
+def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
+    component = charge.component
+    if charge.month is None:
+        period = f"{component.starts.year}年{component.starts.month}月{component.starts.day}日"
+    elif charge.prorated and charge.first_day and charge.last_day:
+        period = (
+            f"{charge.first_day.year}年{charge.first_day.month}月{charge.first_day.day}日〜"
+            f"{charge.last_day.month}月{charge.last_day.day}日"
+            f"（日割 {charge.days}/{charge.days_in_month}日）"
+        )
+    else:
+        period = month_label(charge.month)
+    if adjustment:
+        period = f"{period} 調整"
+    exact = not charge.prorated and not adjustment
+    return InvoiceLine(
+        contract_id=component.contract_id,
+        component=component.key,
+        month=charge.month,
+        name=component.name,
+        period=period,
+        quantity=component.quantity if exact else 1,
+        unit=component.unit if exact else "式",
+        unit_price=component.unit_price if exact else amount,
+        amount=amount,
+        prorated=charge.prorated,
+        tax_rate=component.tax_rate,
+        adjustment=adjustment,
+    )
+
+
+# ---- revenue -------------------------------------------------------------------------------
+
+
+def revenue_rows(components: Iterable[Component], month: str, account_id: str) -> list[RevenueRow]:
+    """Revenue of ``month`` (売上計上): each monthly component's charge for the month (by day)
+    and each one-time charge dated in it. Never a row for another month."""
+    rows = []
+    first, last = month_first(month), month_last(month)
+    for component in components:
+        if component.kind == "one_time":
+            if first <= component.starts <= last:
+                rows.append(_revenue(component, month, account_id, component.amount, None))
+            continue
+        charge = monthly_charge(component, month)
+        if charge is not None and charge.amount:
+            rows.append(_revenue(component, month, account_id, charge.amount, charge.days))
+    return rows
+
+
+def _revenue(
+    component: Component, month: str, account_id: str, amount: int, days: int | None
+) -> RevenueRow:
+    return RevenueRow(
+        month=month,
+        contract_id=component.contract_id,
+        component=component.key,
+        account_id=account_id,
+        name=component.name,
+        amount=amount,
+        tax_rate=component.tax_rate,
+        days=days,
+    )
+
+
+def day_before(day: date) -> date:
+    return day - timedelta(days=1)

@@ -1,0 +1,149 @@
+"""Billing shapes: what a contract charges (components), a billing account with its settings
+and what it was billed, invoices, revenue rows. Rules: ``monosub.domain.billing``; keys:
+``monosub.store.billing``; see docs/billing.md.
+
+Money is integer yen (a discount is a negative amount). Dates are Asia/Tokyo business dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monosub.documents.model import TaxRate
+
+ComponentKind = Literal["monthly", "one_time"]
+FirstMonth = Literal["prorate", "next_month"]
+Delivery = Literal["email", "paper"]
+HolidayRule = Literal["next", "previous", "none"]
+InvoiceStatus = Literal["draft", "finalized", "paid", "void"]
+InvoiceKind = Literal["invoice", "credit_note"]
+
+
+class Component(BaseModel):
+    """One billable element of a contract over a span of days: a monthly charge (a plan, an
+    option, a rental fee, or a discount on one, negative) billed per calendar month and
+    prorated by day, or a one-time charge (a device sold, installation) billed once on
+    ``starts``. A change never edits a component: it ends it and adds another."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    key: str = Field(description="Stable within the contract: t<term>.<n> or c<change>.<n>")
+    name: str = Field(description="品目 as the invoice prints it")
+    sku: str | None = None
+    kind: ComponentKind
+    quantity: int = Field(ge=1)
+    unit: str = ""
+    unit_price: int = Field(description="Per month (monthly) or once; negative for a discount")
+    amount: int = Field(description="quantity × unit_price, or the discount's amount")
+    tax_rate: TaxRate = 10
+    starts: date = Field(description="First day billed (monthly) or the day charged (one-time)")
+    ends: date | None = Field(default=None, description="Last day billed; None: open")
+    discount: bool = Field(default=False, description="A campaign or manual discount line")
+
+
+class BillingAccount(BaseModel):
+    """Who is invoiced, how, and what of its contracts was billed already (請求先)."""
+
+    account_id: str
+    name: str = Field(description="宛名: the company or the person")
+    person: str | None = None
+    postal_code: str | None = None
+    address: str | None = None
+    email: str | None = None
+    customer_number: str = Field(description="お客様番号")
+    segment: str = "corporate"
+    closing_day: int = Field(default=31, description="締め日: 1–28, or 31 for month end")
+    months_after: int = Field(default=1, ge=0, le=3, description="支払: months after closing")
+    pay_day: int = Field(default=31, description="支払日: 1–28, or 31 for month end")
+    holiday_rule: HolidayRule = "next"
+    delivery: Delivery = "email"
+    payment_method: str = "bank-transfer"
+    first_month: FirstMonth = Field(
+        default="prorate", description="A start mid-month: prorated by day, or from next month"
+    )
+    components: list[Component] = Field(default_factory=list)
+    billed: dict[str, int] = Field(
+        default_factory=dict, description="<contract>|<component>|<YYYY-MM> → yen billed"
+    )
+    last_closing: date | None = None
+    contracts: list[str] = Field(default_factory=list, description="Contracts billed here")
+    created_at: str
+    updated_at: str
+    version: int = 1
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    contract_id: str
+    component: str
+    month: str | None = Field(description="YYYY-MM of a monthly charge; None: one-time")
+    name: str
+    period: str | None = None
+    quantity: int
+    unit: str = ""
+    unit_price: int
+    amount: int
+    prorated: bool = False
+    tax_rate: TaxRate = 10
+    adjustment: bool = Field(default=False, description="Corrects a month billed before")
+
+
+class TaxAmount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rate: TaxRate
+    taxable: int
+    tax: int
+
+
+class Invoice(BaseModel):
+    """An invoice (or credit note) of one billing account for one closing. Drafts have no
+    number; finalizing gives the next number of its series, once."""
+
+    invoice_id: str
+    kind: InvoiceKind = "invoice"
+    account_id: str
+    closing_date: date = Field(description="締め日: the issue date of the 適格請求書")
+    period_start: date
+    period_end: date
+    due_date: date | None = None
+    status: InvoiceStatus = "draft"
+    number: str | None = None
+    series: str = Field(description="Numbering series, e.g. INV-2026")
+    lines: list[InvoiceLine]
+    taxes: list[TaxAmount]
+    subtotal: int
+    tax_total: int
+    total: int
+    delivery: Delivery = "email"
+    payment_method: str = "bank-transfer"
+    contracts: list[str] = Field(default_factory=list)
+    original_invoice_id: str | None = None
+    pdf_key: str | None = None
+    delivered_at: str | None = None
+    archive_token: str | None = None
+    archive_url: str | None = None
+    run_id: str | None = None
+    created_at: str
+    finalized_at: str | None = None
+    version: int = 1
+
+
+class RevenueRow(BaseModel):
+    """Revenue of one contract component for one month (売上計上), written once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    month: str
+    contract_id: str
+    component: str
+    account_id: str
+    name: str
+    amount: int
+    tax_rate: TaxRate = 10
+    days: int | None = Field(default=None, description="Days of service in the month")
