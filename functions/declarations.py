@@ -53,6 +53,9 @@ class StateMachine:
     name: str
     purpose: str
     definition: str  # file name under statemachines/
+    # A Distributed Map reads its items from this bucket (the execution role may read it and
+    # start its own child executions); None: inline Maps only.
+    item_bucket: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from functions.declarations import (
 )
 from functions.resources import (
     AUDIT,
+    BILLING,
     CATALOG,
     CONSENT_SIGNING,
     DEVICE_PLATFORM,
@@ -26,6 +27,8 @@ from functions.resources import (
     EXCHANGE,
     FILE_INTAKE,
     IDEMPOTENCY,
+    INVOICING,
+    MONTH_END_REVENUE,
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
@@ -134,9 +137,17 @@ SIGNUP_ROUTES: tuple[Route, ...] = (
     Route("POST", "/phone-signups", groups=SALES_TEAM),
 )
 
+BILLING_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/billing-accounts/{account_id}"),
+    Route("PATCH", "/billing-accounts/{account_id}", groups=MANAGERS_AND_OPS),
+    Route("GET", "/invoices"),
+    Route("GET", "/invoices/{invoice_id}"),
+    Route("POST", "/invoices/{invoice_id}/finalize", groups=OPS),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
-API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES
+API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES
 
 
 def _intake_task(
@@ -181,13 +192,131 @@ def _kitting_task(
     )
 
 
+def _billing_task(
+    name: str,
+    handler: str,
+    machine: str,
+    placeholder: str,
+    description: str,
+    *,
+    timeout_seconds: int = 300,
+    memory_mb: int = 1024,
+) -> Function:
+    """A task of the month-end revenue or invoicing state machine: batches of accounts from
+    S3, rows and invoices into the billing table."""
+    return Function(
+        name=name,
+        handler=f"functions.tasks.billing.{handler}",
+        description=description,
+        triggers=(StateMachineTask(machine, placeholder),),
+        tables={RUNS: RW, BILLING: RW},
+        buckets={EXCHANGE: RW},
+        timeout_seconds=timeout_seconds,
+        memory_mb=memory_mb,
+    )
+
+
+BILLING_FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="billing-contracts",
+        handler="functions.events.billing.handler",
+        description="Contract events: billing starts on the ship/install date, a renewal's "
+        "items are billed from its first day, an ended contract stops billing",
+        triggers=(
+            EventRule(
+                rule="billing-contract-events",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.contracts",
+                detail_types=("ContractStarted", "ContractRenewed", "ContractEnded"),
+                description="Contracts that start, renew or end",
+            ),
+        ),
+        tables={RECORDS: R, BILLING: RW},
+    ),
+    Function(
+        name="month-end-revenue",
+        handler="functions.schedules.billing.month_end_handler",
+        description="Daily: the month-end revenue run of each month closed since the last "
+        "one that ran (on the 1st, last month; other days nothing, unless the 1st was missed)",
+        triggers=(
+            Schedule(
+                # Daily rather than monthly: a missed 1st is caught up the next day, and a
+                # daily schedule can be alarmed (CloudWatch watches at most 7 days).
+                rule="month-end-revenue-daily",
+                expression="cron(0 16 * * ? *)",  # 01:00 in Tokyo
+                description="Month-end revenue of the month that just closed",
+            ),
+        ),
+        tables={RUNS: RW},
+        starts=(MONTH_END_REVENUE,),
+    ),
+    Function(
+        name="invoicing",
+        handler="functions.schedules.billing.invoicing_handler",
+        description="Daily: the invoicing run of each closing date up to yesterday not run yet",
+        triggers=(
+            Schedule(
+                rule="invoicing-daily",
+                expression="cron(0 17 * * ? *)",  # 02:00 in Tokyo
+                description="Invoices of the billing accounts whose closing day was yesterday",
+            ),
+        ),
+        tables={RUNS: RW, BILLING: R},  # which closing dates anyone closes on
+        starts=(INVOICING,),
+    ),
+    _billing_task(
+        "month-end-prepare",
+        "prepare_month_end_handler",
+        MONTH_END_REVENUE,
+        "PrepareMonthEndFunctionArn",
+        "Month-end revenue: every billing account in batches",
+    ),
+    _billing_task(
+        "month-end-batch",
+        "month_end_batch_handler",
+        MONTH_END_REVENUE,
+        "MonthEndBatchFunctionArn",
+        "Month-end revenue: one batch's rows",
+    ),
+    _billing_task(
+        "month-end-finish",
+        "finish_month_end_handler",
+        MONTH_END_REVENUE,
+        "FinishMonthEndFunctionArn",
+        "Month-end revenue: the revenue file and the run's totals",
+    ),
+    _billing_task(
+        "invoicing-prepare",
+        "prepare_invoicing_handler",
+        INVOICING,
+        "PrepareInvoicingFunctionArn",
+        "Invoicing: the accounts closing on the date, in batches",
+    ),
+    _billing_task(
+        "invoicing-batch",
+        "invoice_batch_handler",
+        INVOICING,
+        "InvoiceBatchFunctionArn",
+        "Invoicing: one batch's invoices drafted, finalized and numbered",
+        timeout_seconds=900,
+    ),
+    _billing_task(
+        "invoicing-finish",
+        "finish_invoicing_handler",
+        INVOICING,
+        "FinishInvoicingFunctionArn",
+        "Invoicing: the closing's totals and failures",
+    ),
+)
+
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
         handler="functions.api.app.handler",
         description="The HTTP API (API Gateway REST proxy): leads, accounts, runs",
         triggers=(Api(API_ROUTES),),
-        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW},
+        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW, BILLING: RW},
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
         # signs and verifies consent links; unbinds returned rental devices
@@ -388,6 +517,7 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables={AUDIT: W},
     ),
+    *BILLING_FUNCTIONS,
 )
 
 

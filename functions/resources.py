@@ -9,6 +9,7 @@ from functions.declarations import Bucket, EventBus, Index, Secret, StateMachine
 from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
+    BILLING,
     CATALOG,
     DEVICE_PLATFORM,
     DOCUMENTS,
@@ -16,6 +17,8 @@ from monosub.names import (
     EXCHANGE,
     FILE_INTAKE,
     IDEMPOTENCY,
+    INVOICING,
+    MONTH_END_REVENUE,
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
@@ -23,6 +26,7 @@ from monosub.names import (
 
 __all__ = [
     "AUDIT",
+    "BILLING",
     "CATALOG",
     "CONSENT_SIGNING",
     "DEVICE_PLATFORM",
@@ -31,6 +35,8 @@ __all__ = [
     "EXCHANGE",
     "FILE_INTAKE",
     "IDEMPOTENCY",
+    "INVOICING",
+    "MONTH_END_REVENUE",
     "RECORDS",
     "RUNS",
     "SHIPPING_KITTING",
@@ -60,6 +66,15 @@ TABLES: tuple[Table, ...] = (
         partition_key="pk",
         sort_key="sk",
         indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+    ),
+    Table(
+        name=BILLING,
+        purpose="Billing: billing accounts (settings, contract components, what was billed), "
+        "invoices, numbering counters, month-end revenue rows",
+        partition_key="pk",
+        sort_key="sk",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+        holds_personal_data=True,
     ),
     Table(
         name=IDEMPOTENCY,
@@ -118,6 +133,20 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
         purpose="One shipment's devices from one warehouse file: push each binding to the "
         "device platform, mark the shipment shipped, start the contract, email the customer",
         definition="shipping-kitting.asl.json",
+    ),
+    StateMachine(
+        name=MONTH_END_REVENUE,
+        purpose="One closed month's revenue rows for every billing account (batches of "
+        "accounts in a Distributed Map), then the month's revenue file",
+        definition="month-end-revenue.asl.json",
+        item_bucket=EXCHANGE,
+    ),
+    StateMachine(
+        name=INVOICING,
+        purpose="One closing date's invoices: drafted, finalized with gapless numbers, what "
+        "was billed moved (batches of accounts in a Distributed Map)",
+        definition="invoicing.asl.json",
+        item_bucket=EXCHANGE,
     ),
 )
 

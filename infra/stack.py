@@ -120,6 +120,9 @@ class MonosubStack(Stack):
                     for placeholder, function in bindings[machine.name].items()
                 },
                 settings=settings,
+                item_bucket=self.storage.buckets[machine.item_bucket]
+                if machine.item_bucket
+                else None,
             )
             for machine in resources.STATE_MACHINES
         }

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.api import (
     accounts,
     agency,
+    billing,
     catalog,
     deals,
     devices,
@@ -52,6 +53,7 @@ app.include_router(agency.router)
 app.include_router(signups.router)
 app.include_router(shipments.router)
 app.include_router(devices.router)
+app.include_router(billing.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

@@ -15,6 +15,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -22,6 +23,8 @@ from functions import declarations
 from infra import nag
 from infra.settings import StageSettings
 
+# Where the runs write the item lists their Distributed Maps read (monosub.services.billing).
+ITEMS_PREFIX = "runs"
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -108,6 +111,7 @@ class Workflow(Construct):
         definition: Path,
         tasks: Mapping[str, lambda_.IFunction],
         settings: StageSettings,
+        item_bucket: s3.IBucket | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = state_machine_name(settings, machine)
@@ -142,12 +146,47 @@ class Workflow(Construct):
                 "grant_invoke also allows the task function's versions and aliases "
                 "(<arn>:*); the state machine invokes only this declared task function.",
             )
+        if item_bucket is not None:
+            self._allow_distributed_map(item_bucket)
         nag.acknowledge(
             self,
             "AwsSolutions-IAM5[Resource::*]",
             "Step Functions log delivery (logs:CreateLogDelivery and friends) and X-Ray "
             "(xray:PutTraceSegments, GetSamplingRules, ...) support no resource-level "
             "permissions; AWS documents Resource '*' for both.",
+        )
+
+    def _allow_distributed_map(self, bucket: s3.IBucket) -> None:
+        """A Distributed Map reads its item list from ``bucket`` and runs each item as a
+        child execution of this state machine: read the bucket, start, describe and stop its
+        own executions."""
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{ITEMS_PREFIX}/*")]
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution"],
+                resources=[state_machine_arn(self, self.name)],
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[self.executions_arn],
+            )
+        )
+        self._acknowledge_executions(
+            self,
+            f"The Distributed Map of {self.name} describes and stops its own child "
+            "executions, whose names Step Functions chooses at run time.",
+        )
+        nag.acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::{nag.arn_of(bucket)}/{ITEMS_PREFIX}/*]",
+            "The Distributed Map reads the item lists its run's Prepare step wrote under "
+            f"{ITEMS_PREFIX}/ of the exchange bucket; their names are per run.",
         )
 
     @property

@@ -3,6 +3,7 @@ invoices at closings (in advance, adjustments, nothing twice), tax once per rate
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date
 from pathlib import Path
@@ -178,9 +179,7 @@ def test_the_parts_of_a_month_add_up_to_the_month(
 ) -> None:
     cuts = sorted(data.draw(st.sets(st.integers(1, days - 1), max_size=5)))
     bounds = [0, *cuts, days]
-    parts = [
-        billing.prorate(amount, a + 1, b, days) for a, b in zip(bounds, bounds[1:], strict=False)
-    ]
+    parts = [billing.prorate(amount, a + 1, b, days) for a, b in itertools.pairwise(bounds)]
     assert sum(parts) == amount
     assert all(abs(part) <= abs(amount) for part in parts)
     assert all(part * amount >= 0 for part in parts)

@@ -324,6 +324,17 @@ def draft_invoice(
     return Draft(invoice=invoice, ledger=ledger, due_lines=len(lines))
 
 
+def ledger_after(billed: dict[str, int], invoice: Invoice, closing: date) -> dict[str, int]:
+    """The ledger once ``invoice`` (of ``closing``) is billed: what its lines add to what was
+    billed (a rerun that finds the invoice written rebuilds the same ledger from it)."""
+    since = horizon(closing)
+    ledger = {key: yen for key, yen in billed.items() if _month_of(key) >= since}
+    for line in invoice.lines:
+        key = ledger_key(line.contract_id, line.component, line.month)
+        ledger[key] = billed.get(key, 0) + line.amount
+    return ledger
+
+
 def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> list[TaxAmount]:
     """Tax once per rate (``monosub.domain.tax``), standard rate first."""
     return [

@@ -81,7 +81,9 @@ class InvoiceLine(BaseModel):
 
     contract_id: str
     component: str
-    month: str | None = Field(description="YYYY-MM of a monthly charge; None: one-time")
+    month: str | None = Field(
+        default=None, description="YYYY-MM of a monthly charge; None: one-time"
+    )
     name: str
     period: str | None = None
     quantity: int
@@ -147,3 +149,20 @@ class RevenueRow(BaseModel):
     amount: int
     tax_rate: TaxRate = 10
     days: int | None = Field(default=None, description="Days of service in the month")
+
+
+class BillingSettings(BaseModel):
+    """A change of how an account is billed (PATCH): only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="The version read; 409 when it changed")
+    closing_day: int | None = Field(default=None, description="1–28, or 31 for month end")
+    months_after: int | None = Field(default=None, ge=0, le=3)
+    pay_day: int | None = Field(default=None, description="1–28, or 31 for month end")
+    holiday_rule: HolidayRule | None = None
+    delivery: Delivery | None = None
+    email: str | None = Field(default=None, max_length=254)
+    postal_code: str | None = Field(default=None, pattern=r"^\d{3}-\d{4}$")
+    address: str | None = Field(default=None, max_length=300)
+    first_month: FirstMonth | None = None

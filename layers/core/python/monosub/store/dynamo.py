@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from monosub import aws, config
 
+BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -149,6 +150,28 @@ class Table:
             else:
                 raise RuntimeError(f"table {self.logical_name} kept throttling a batch read")
         return read
+
+    def batch_put(self, items: Sequence[Mapping[str, Any]], *, attempts: int = 8) -> int:
+        """Put ``items`` (overwriting), 25 a call, unprocessed ones sent again with a short
+        back-off; returns the number of calls (what a run's request count needs)."""
+        calls = 0
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            request: dict[str, Any] = {
+                self.name: [
+                    {"PutRequest": {"Item": to_item(item)}}
+                    for item in items[start : start + BATCH_WRITE_LIMIT]
+                ]
+            }
+            for attempt in range(attempts):
+                calls += 1
+                response = self.client.batch_write_item(RequestItems=request)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.01 * 2**attempt)
+            else:
+                raise RuntimeError(f"table {self.logical_name} kept throttling a batch write")
+        return calls
 
     def put(self, item: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.name, Item=to_item(item))

@@ -1,0 +1,243 @@
+"""Keys of the billing table (docs/data-model.md#billing): billing accounts, invoices, the
+numbering counters and revenue rows.
+
+- billing account: ``BILLING#<account_id>`` / ``ACCOUNT``, gsi1 ``CLOSING#<dd>`` / account id;
+- invoice: ``INVOICE#<invoice_id>`` / ``INVOICE``, gsi1 ``INVOICES#<account_id>`` /
+  ``<closing>#<invoice_id>``;
+- numbering counter: ``SERIES#<series>`` / ``COUNTER``;
+- revenue row: ``REVENUE#<month>#<account_id>`` / ``<contract_id>|<component>``.
+
+Runs read in batches (BatchGetItem of 100 accounts or invoices) and write in batches
+(BatchWriteItem of 25); the only transaction is finalization: the counter and the invoices it
+numbers change together, so a number is never skipped or given twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from monosub import clock
+from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
+from monosub.names import BILLING
+from monosub.store.dynamo import Table, TransactionConflict, transact
+
+_table = Table(BILLING)
+# The counter plus this many invoices make one finalization transaction (at most 100 items).
+INVOICES_PER_FINALIZATION = 99
+
+
+def _account_pk(account_id: str) -> str:
+    return f"BILLING#{account_id}"
+
+
+def _invoice_pk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"
+
+
+def closing_partition(closing_day: int) -> str:
+    return f"CLOSING#{closing_day:02d}"
+
+
+# ---- billing accounts ----------------------------------------------------------------------
+
+
+def _account_item(account: BillingAccount) -> dict[str, Any]:
+    return {
+        "pk": _account_pk(account.account_id),
+        "sk": "ACCOUNT",
+        "gsi1pk": closing_partition(account.closing_day),
+        "gsi1sk": account.account_id,
+        **account.model_dump(mode="json"),
+    }
+
+
+def get_account(account_id: str) -> BillingAccount | None:
+    item = _table.get(_account_pk(account_id), "ACCOUNT")
+    return BillingAccount.model_validate(item) if item else None
+
+
+def get_accounts(account_ids: Sequence[str]) -> dict[str, BillingAccount]:
+    read = _table.batch_get([(_account_pk(a), "ACCOUNT") for a in account_ids])
+    return {str(item["account_id"]): BillingAccount.model_validate(item) for item in read.values()}
+
+
+def create_account(account: BillingAccount) -> bool:
+    """False when the account has a billing account already."""
+    return _table.put_new(_account_item(account))
+
+
+def save_components(
+    account: BillingAccount, components: Sequence[Component], contracts: Sequence[str]
+) -> bool:
+    """Replace the components (a contract event applied), only if the account is still at
+    the version read; the billed ledger is not touched (invoicing owns it)."""
+    return _table.update(
+        _account_pk(account.account_id),
+        "ACCOUNT",
+        set_values={
+            "components": [c.model_dump(mode="json") for c in components],
+            "contracts": list(contracts),
+            "updated_at": clock.now_iso(),
+            "version": account.version + 1,
+        },
+        condition="#version = :version",
+        condition_values={":version": account.version},
+    )
+
+
+def save_settings(account: BillingAccount, settings: Mapping[str, Any]) -> bool:
+    """Change how the account is billed (closing day, terms, delivery), at the version read."""
+    values = {**settings, "updated_at": clock.now_iso(), "version": account.version + 1}
+    if "closing_day" in settings:
+        values["gsi1pk"] = closing_partition(int(settings["closing_day"]))
+    return _table.update(
+        _account_pk(account.account_id),
+        "ACCOUNT",
+        set_values=values,
+        condition="#version = :version",
+        condition_values={":version": account.version},
+    )
+
+
+def record_billed(account_id: str, ledger: Mapping[str, int], closing: date) -> bool:
+    """The ledger after the closing's invoice, once per closing (a rerun writes nothing)."""
+    return _table.update(
+        _account_pk(account_id),
+        "ACCOUNT",
+        set_values={"billed": dict(ledger), "last_closing": closing.isoformat()},
+        condition="attribute_not_exists(#last_closing) OR #last_closing < :closing",
+        condition_values={":closing": closing.isoformat()},
+    )
+
+
+def accounts_closing_on(closing_day: int, *, limit: int | None = None) -> Iterator[str]:
+    """The ids of the billing accounts with this closing day, paged (one query per 1 MB)."""
+    for item in _table.query(closing_partition(closing_day), index="gsi1", limit=limit):
+        yield str(item["gsi1sk"])
+
+
+# ---- invoices ------------------------------------------------------------------------------
+
+
+def _invoice_item(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "pk": _invoice_pk(invoice.invoice_id),
+        "sk": "INVOICE",
+        "gsi1pk": f"INVOICES#{invoice.account_id}",
+        "gsi1sk": f"{invoice.closing_date.isoformat()}#{invoice.invoice_id}",
+        **invoice.model_dump(mode="json"),
+    }
+
+
+def get_invoice(invoice_id: str) -> Invoice | None:
+    item = _table.get(_invoice_pk(invoice_id), "INVOICE")
+    return Invoice.model_validate(item) if item else None
+
+
+def get_invoices(invoice_ids: Sequence[str]) -> dict[str, Invoice]:
+    read = _table.batch_get([(_invoice_pk(i), "INVOICE") for i in invoice_ids])
+    return {str(item["invoice_id"]): Invoice.model_validate(item) for item in read.values()}
+
+
+def put_drafts(invoices: Sequence[Invoice]) -> int:
+    """Write drafts the caller found absent (BatchWriteItem); returns the calls made."""
+    return _table.batch_put([_invoice_item(invoice) for invoice in invoices])
+
+
+def put_draft(invoice: Invoice) -> bool:
+    return _table.put_new(_invoice_item(invoice))
+
+
+def account_invoices(
+    account_id: str, *, newest_first: bool = True, limit: int = 50
+) -> list[Invoice]:
+    return [
+        Invoice.model_validate(item)
+        for item in _table.query(
+            f"INVOICES#{account_id}", index="gsi1", newest_first=newest_first, limit=limit
+        )
+    ]
+
+
+def update_invoice(invoice: Invoice, values: Mapping[str, Any]) -> bool:
+    """Set ``values`` on the invoice at the version read."""
+    return _table.update(
+        _invoice_pk(invoice.invoice_id),
+        "INVOICE",
+        set_values={**values, "version": invoice.version + 1},
+        condition="#version = :version",
+        condition_values={":version": invoice.version},
+    )
+
+
+# ---- numbering -----------------------------------------------------------------------------
+
+
+def last_number(series: str) -> int:
+    item = _table.get(f"SERIES#{series}", "COUNTER")
+    return int(item["last"]) if item else 0
+
+
+def finalize(invoices: Sequence[Invoice], series: str, numbers: Sequence[str], last: int) -> None:
+    """One transaction: the series' counter from ``last`` to ``last + len(invoices)`` (only
+    if it is still ``last``) and each invoice finalized with its number (only if still a
+    draft). Raises ``TransactionConflict`` when another finalizer moved the counter first or
+    an invoice is no longer a draft: nothing is written, the caller reads again."""
+    if not invoices:
+        return
+    if len(invoices) > INVOICES_PER_FINALIZATION:
+        raise ValueError(f"at most {INVOICES_PER_FINALIZATION} invoices per finalization")
+    now = clock.now_iso()
+    counter = _table.update_operation(
+        f"SERIES#{series}",
+        "COUNTER",
+        set_values={"last": last + len(invoices), "updated_at": now},
+        condition="attribute_not_exists(pk)" if last == 0 else "#last = :read",
+        condition_values=None if last == 0 else {":read": last},
+    )
+    operations = [counter]
+    for invoice, number in zip(invoices, numbers, strict=True):
+        operations.append(
+            _table.update_operation(
+                _invoice_pk(invoice.invoice_id),
+                "INVOICE",
+                set_values={
+                    "status": "finalized",
+                    "number": number,
+                    "finalized_at": now,
+                    "version": invoice.version + 1,
+                },
+                condition="#status = :draft",
+                condition_values={":draft": "draft"},
+            )
+        )
+    transact(operations)
+
+
+# ---- revenue -------------------------------------------------------------------------------
+
+
+def put_revenue(rows: Sequence[RevenueRow]) -> int:
+    """Write a month's rows (keyed by month, account, contract, component: written again
+    they are the same item); returns the calls made."""
+    return _table.batch_put(
+        [
+            {
+                "pk": f"REVENUE#{row.month}#{row.account_id}",
+                "sk": f"{row.contract_id}|{row.component}",
+                **row.model_dump(mode="json"),
+            }
+            for row in rows
+        ]
+    )
+
+
+def revenue_of(month: str, account_id: str) -> list[RevenueRow]:
+    return [
+        RevenueRow.model_validate(item) for item in _table.query(f"REVENUE#{month}#{account_id}")
+    ]
+
+
+__all__ = ["TransactionConflict"]

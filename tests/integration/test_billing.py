@@ -1,0 +1,170 @@
+"""Billing on the embedded AWS: a contract that starts on its ship date mid-month gets a
+billing account; the month-end revenue run (its real ASL, a Distributed Map over batches in
+S3) writes November's revenue only; the invoicing run of the month-end closing drafts,
+finalizes and numbers a prorated first invoice with tax once per rate; reruns make nothing
+twice; 50 finalizers at once leave no gap and no duplicate in the numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from local.runtime import EmbeddedAWS
+from monosub.documents import pdf_rendering_available
+from monosub.models.billing import Invoice, InvoiceLine, TaxAmount
+from monosub.services import billing
+from monosub.store import billing as billing_store
+from tests.integration.test_fulfilment import an_order, instruct, shipped_file
+from tests.sales_flow import Calls, priced_cloud
+
+pytestmark = pytest.mark.skipif(
+    pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
+)
+OPS = {"groups": "ops", "user": "ops-sato"}
+
+
+@pytest.fixture
+def cloud() -> Iterator[EmbeddedAWS]:
+    with priced_cloud(datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
+        yield embedded
+
+
+@pytest.fixture
+def call(cloud: EmbeddedAWS) -> Calls:
+    return Calls(cloud)
+
+
+def started_contract(cloud: EmbeddedAWS, call: Calls) -> dict[str, Any]:
+    """Three cameras ordered, shipped on 2026-11-25: the started contract."""
+    shipment = an_order(cloud, call, quantity=3)
+    instruct(cloud)
+    cloud.advance(hours=18)
+    serials = ["SC1-26K-000001", "SC1-26K-000002", "SC1-26K-000003"]
+    run = cloud.drop(
+        "warehouse-shipments", "shipped.csv", shipped_file(shipment["shipment_id"], serials)
+    )
+    assert run["status"] == "succeeded", run
+    cloud.wait_for_executions()
+    contract = call("GET", f"/contracts/{shipment['contract_id']}").json()
+    assert contract["start_date"] == "2026-11-25"
+    return contract
+
+
+def test_a_mid_month_start_is_prorated_invoiced_and_recognized(cloud: EmbeddedAWS, call: Calls):
+    contract = started_contract(cloud, call)
+    account_id = contract["account_id"]
+    account = call("GET", f"/billing-accounts/{account_id}").json()
+    assert account["contracts"] == [contract["contract_id"]]
+    monthly = [c for c in account["components"] if c["kind"] == "monthly" and not c["discount"]]
+    assert monthly and {c["starts"] for c in monthly} == {"2026-11-25"}
+    assert call("GET", f"/billing-accounts/{account_id}", groups="agency").status in (403, 404)
+
+    # to 2 December, 02:00 in Tokyo: month-end (1 Dec 01:00) then invoicing (02:00)
+    cloud.set_clock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    month_end = cloud.executions("month-end-revenue")
+    invoicing = cloud.executions("invoicing")
+    assert [e["status"] for e in month_end] == ["SUCCEEDED"]
+    assert [e["status"] for e in invoicing] == ["SUCCEEDED"]
+
+    listed = call("GET", "/invoices", query={"account_id": account_id}).json()["invoices"]
+    (invoice,) = listed
+    assert invoice["status"] == "finalized" and invoice["number"] == "INV-2026-000001"
+    # 月末締め翌月末払い: 31 December is a bank holiday (31 Dec – 3 Jan), so Monday 4 January
+    assert invoice["closing_date"] == "2026-11-30" and invoice["due_date"] == "2027-01-04"
+    plan = [line for line in invoice["lines"] if line["month"] == "2026-11" and line["prorated"]]
+    assert plan and all("（日割 6/30日）" in line["period"] for line in plan)
+    assert invoice["subtotal"] == sum(line["amount"] for line in invoice["lines"])
+    by_rate = {}
+    for line in invoice["lines"]:
+        by_rate[line["tax_rate"]] = by_rate.get(line["tax_rate"], 0) + line["amount"]
+    assert [(t["rate"], t["taxable"]) for t in invoice["taxes"]] == sorted(
+        by_rate.items(), reverse=True
+    )
+    assert invoice["total"] == invoice["subtotal"] + sum(t["tax"] for t in invoice["taxes"])
+
+    # the month's revenue file: November only, the same amounts as the rows
+    body = cloud.s3.get_object(
+        Bucket=cloud.bucket("exchange"), Key="outbox/accounting/2026-11/revenue-202611.csv"
+    )["Body"].read()
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert rows and {r["month"] for r in rows} == {"2026-11"}
+    assert sum(int(r["amount"]) for r in rows) == invoice["subtotal"]
+
+    # rerunning the schedules, and the batch itself, makes nothing twice
+    again = cloud.invoke("invoicing", {"time": "2026-11-30T17:00:00Z"})
+    assert again["started"] == []
+    state = {"closing": "2026-11-30", "batch": 1, "run_id": "rerun"}
+    with cloud.as_function("invoicing-batch"):
+        state["key"] = "runs/invoicing/2026-11-30/batch-00001.json"
+        billing.invoicing_batch(state)
+        assert billing_store.last_number("INV-2026") == 1
+    assert len(call("GET", "/invoices", query={"account_id": account_id}).json()["invoices"]) == 1
+
+    # December bills December in full, nothing of November again
+    cloud.set_clock(datetime(2026, 12, 31, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    latest = call("GET", "/invoices", query={"account_id": account_id}).json()["invoices"]
+    assert [i["number"] for i in latest] == ["INV-2026-000002", "INV-2026-000001"]
+    december = latest[0]
+    assert {line["month"] for line in december["lines"]} == {"2026-12"}
+    assert not any(line["prorated"] or line["adjustment"] for line in december["lines"])
+
+
+def test_fifty_finalizers_at_once_leave_no_gap(cloud: EmbeddedAWS):
+    with cloud.as_function("api"):
+        for n in range(50):
+            billing_store.put_draft(
+                Invoice(
+                    invoice_id=f"invoice_manual{n:03d}",
+                    account_id="account_none",
+                    closing_date=date(2026, 11, 30),
+                    period_start=date(2026, 11, 1),
+                    period_end=date(2026, 11, 30),
+                    series="INV-2026",
+                    lines=[
+                        InvoiceLine(
+                            contract_id="contract_x",
+                            component="m.01",
+                            month=None,
+                            name="手動請求",
+                            quantity=1,
+                            unit_price=1000,
+                            amount=1000,
+                        )
+                    ],
+                    taxes=[TaxAmount(rate=10, taxable=1000, tax=100)],
+                    subtotal=1000,
+                    tax_total=100,
+                    total=1100,
+                    created_at="2026-11-24T01:00:00Z",
+                )
+            )
+        numbers: list[str] = []
+        errors: list[BaseException] = []
+
+        def finalize(n: int) -> None:
+            try:
+                with cloud.as_function("api"):  # the environment is per thread
+                    invoice = billing.finalize_invoice(f"invoice_manual{n:03d}")
+                numbers.append(str(invoice.number))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=finalize, args=(n,)) for n in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sorted(numbers) == [f"INV-2026-{n:06d}" for n in range(1, 51)]
+        assert billing_store.last_number("INV-2026") == 50
+        # finalizing again changes nothing
+        assert billing.finalize_invoice("invoice_manual007").number in numbers
+        assert billing_store.last_number("INV-2026") == 50
