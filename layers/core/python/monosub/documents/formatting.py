@@ -13,6 +13,18 @@ def yen(amount: int) -> str:
     return f"{sign}¥{abs(amount):,}"
 
 
+MINUS_SIGN = "\u2212"
+
+
+def signed_yen(amount: int) -> str:
+    """Like `yen`, with the typographic minus (U+2212) invoices print: -1234 → '−¥1,234'.
+
+    A hyphen is easy to miss beside '¥' on a discount or adjustment line; the minus sign is
+    as wide as a digit."""
+    text = yen(amount)
+    return MINUS_SIGN + text[1:] if amount < 0 else text
+
+
 def date_ja(value: date) -> str:
     """A date as Japanese documents write it: 2026-11-02 → '2026年11月2日'."""
     return f"{value.year}年{value.month}月{value.day}日"

@@ -147,7 +147,7 @@ class TaxSubtotal(_Frozen):
 
 
 class PricedItems(_Frozen):
-    """The priced part a quote, a contract and (later) an invoice share.
+    """The priced part a quote and a contract share (an invoice has its own flat lines).
 
     Lines, discounts, one tax subtotal per billing kind and rate, and the totals with tax.
     """
@@ -266,3 +266,173 @@ class Contract(PricedItems):
     @property
     def document_date(self) -> date:
         return self.contract_date
+
+
+InvoiceKind = Literal["invoice", "credit_note"]
+INVOICE_TITLES: dict[InvoiceKind, str] = {"invoice": "請求書", "credit_note": "適格返還請求書"}
+_NUMBER_PATTERNS: dict[InvoiceKind, re.Pattern[str]] = {
+    "invoice": re.compile(r"INV-\d{4}-\d{6}"),
+    "credit_note": re.compile(r"CN-\d{4}-\d{6}"),
+}
+
+
+class InvoiceLine(_Frozen):
+    """One line of an invoice (before tax): a charge, a discount or an adjustment (negative).
+
+    `amount` is quantity × unit price, except on a prorated line (日割), whose amount the
+    billing engine computed by day: then it only has to have the sign of the unit price.
+    """
+
+    name: str = Field(min_length=1, max_length=200, description="品目, e.g. 録画プラン 30日")
+    period: str | None = Field(
+        default=None, max_length=100, description="e.g. 2026年11月分, or the prorated days"
+    )
+    quantity: int = Field(gt=0)
+    unit: str = Field(default="", max_length=10, description="台, 式, 件, kWh … (empty: none)")
+    unit_price: int = Field(description="negative on a discount or adjustment line")
+    amount: int
+    prorated: bool = False
+    tax_rate: TaxRate = STANDARD_RATE
+    note: str | None = Field(default=None, max_length=200)
+
+    @property
+    def reduced_rate(self) -> bool:
+        return self.tax_rate == REDUCED_RATE
+
+    @model_validator(mode="after")
+    def amount_adds_up(self) -> InvoiceLine:
+        if self.prorated:
+            if (self.amount > 0 and self.unit_price <= 0) or (
+                self.amount < 0 and self.unit_price >= 0
+            ):
+                raise ValueError(
+                    f"{self.name}: prorated amount {self.amount} does not have the sign of "
+                    f"the unit price {self.unit_price}"
+                )
+        elif self.amount != self.quantity * self.unit_price:
+            raise ValueError(
+                f"{self.name}: amount {self.amount} is not "
+                f"{self.quantity} × {self.unit_price} = {self.quantity * self.unit_price}"
+            )
+        return self
+
+
+class InvoiceTaxSubtotal(_Frozen):
+    """Per tax rate: the sum of the lines at that rate (税抜) and the tax on it, as the billing
+    engine rounded it (once per rate per invoice)."""
+
+    rate: TaxRate
+    taxable_amount: int
+    tax: int
+
+    @property
+    def total(self) -> int:
+        """The base plus its tax (税込)."""
+        return self.taxable_amount + self.tax
+
+
+class Invoice(_Frozen):
+    """請求書 (or 適格返還請求書, a credit note): what the qualified invoice prints, as billed.
+
+    The billing engine computes the lines and rounds the tax (once per rate); this model only
+    refuses figures that do not add up as printed: per-rate subtotals that are not the sums of
+    their lines, totals that are not the sums of their parts. A credit note shows positive
+    amounts (what is returned), names the invoice it corrects and has no due date.
+    """
+
+    kind: InvoiceKind = "invoice"
+    number: str = Field(description="請求書番号 INV-2026-000123 / CN-2026-000007")
+    issue_date: date = Field(description="発行日 (the closing date)")
+    period_start: date = Field(description="取引期間: the transactions it covers")
+    period_end: date
+    due_date: date | None = Field(default=None, description="お支払期限 (None on a credit note)")
+    issuer: Issuer
+    recipient: Recipient
+    recipient_postal_code: str | None = Field(default=None, pattern=r"^\d{3}-\d{4}$")
+    recipient_address: str | None = Field(default=None, max_length=300)
+    customer_number: str | None = Field(default=None, max_length=40, description="お客様番号")
+    lines: tuple[InvoiceLine, ...] = Field(min_length=1)
+    tax_subtotals: tuple[InvoiceTaxSubtotal, ...] = Field(
+        description="one per rate present, standard rate first"
+    )
+    subtotal: int = Field(description="小計 (税抜): the sum of the lines")
+    tax_total: int = Field(description="消費税: the sum of the per-rate taxes")
+    total: int = Field(ge=0, description="ご請求金額 (税込): subtotal + tax_total")
+    payment_method: str | None = Field(
+        default=None, max_length=100, description="e.g. 口座振替（毎月27日）, 銀行振込"
+    )
+    bank_account: str | None = Field(
+        default=None, max_length=300, description="振込先 (plain text, one item a line)"
+    )
+    original_number: str | None = Field(
+        default=None, description="credit note: the invoice it corrects"
+    )
+    archive_url: str | None = Field(default=None, description="not printed")
+    notes: str = Field(default="", max_length=4000, description="備考 (plain text)")
+
+    @property
+    def title(self) -> str:
+        return INVOICE_TITLES[self.kind]
+
+    @property
+    def credit_note(self) -> bool:
+        return self.kind == "credit_note"
+
+    @property
+    def document_date(self) -> date:
+        """The date the PDF's metadata carries (so the same invoice renders the same bytes)."""
+        return self.issue_date
+
+    @property
+    def has_reduced_rate(self) -> bool:
+        return any(line.reduced_rate for line in self.lines)
+
+    @model_validator(mode="after")
+    def figures_add_up(self) -> Invoice:
+        expected: dict[TaxRate, int] = {}
+        for line in self.lines:
+            expected[line.tax_rate] = expected.get(line.tax_rate, 0) + line.amount
+        rates = [s.rate for s in self.tax_subtotals]
+        if len(set(rates)) != len(rates):
+            raise ValueError("tax_subtotals has two rows for the same rate")
+        printed = {s.rate: s.taxable_amount for s in self.tax_subtotals}
+        if printed != expected:
+            raise ValueError(f"tax_subtotals {printed} do not match the lines {expected}")
+        if rates != sorted(rates, reverse=True):
+            raise ValueError("tax_subtotals must list the standard rate first")
+        lines_sum = sum(line.amount for line in self.lines)
+        if self.subtotal != lines_sum:
+            raise ValueError(f"subtotal {self.subtotal} is not the sum of the lines {lines_sum}")
+        taxes = sum(s.tax for s in self.tax_subtotals)
+        if self.tax_total != taxes:
+            raise ValueError(f"tax_total {self.tax_total} is not the sum of the taxes {taxes}")
+        if self.total != self.subtotal + self.tax_total:
+            raise ValueError(
+                f"total {self.total} is not subtotal {self.subtotal} + tax {self.tax_total}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def consistent_kind(self) -> Invoice:
+        if not _NUMBER_PATTERNS[self.kind].fullmatch(self.number):
+            example = "a credit note number looks like CN-2026-000007"
+            if not self.credit_note:
+                example = "an invoice number looks like INV-2026-000123"
+            raise ValueError(f"{example}, not {self.number!r}")
+        if self.period_end < self.period_start:
+            raise ValueError("period_end is before period_start")
+        if self.credit_note:
+            if self.original_number is None:
+                raise ValueError("a credit note names the invoice it corrects (original_number)")
+            if not _NUMBER_PATTERNS["invoice"].fullmatch(self.original_number):
+                raise ValueError(f"original_number {self.original_number!r} is no invoice number")
+            if self.due_date is not None:
+                raise ValueError("a credit note has no due date")
+            if any(s.taxable_amount < 0 or s.tax < 0 for s in self.tax_subtotals):
+                raise ValueError("a credit note shows positive amounts")
+        else:
+            if self.original_number is not None:
+                raise ValueError("only a credit note has an original_number")
+            if self.due_date is not None and self.due_date < self.issue_date:
+                raise ValueError("due_date is before issue_date")
+        return self

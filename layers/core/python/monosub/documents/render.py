@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from monosub.documents.formatting import date_ja, quantity, yen
+from monosub.documents.formatting import date_ja, quantity, signed_yen, yen
 
 if TYPE_CHECKING:
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 
-    from monosub.documents.model import Contract, Quote
+    from monosub.documents.model import Contract, Invoice, Quote
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
@@ -67,6 +67,7 @@ def environment() -> jinja2.Environment:
     env.filters["yen"] = yen
     env.filters["date_ja"] = date_ja
     env.filters["quantity"] = quantity
+    env.filters["signed_yen"] = signed_yen
     return env
 
 
@@ -132,6 +133,11 @@ def render_quote(quote: Quote) -> RenderedDocument:
 def render_contract(contract: Contract) -> RenderedDocument:
     """契約書 for a contract (the customer is 甲, the issuer 乙)."""
     return render_document("contract.html.j2", {"contract": contract})
+
+
+def render_invoice(invoice: Invoice) -> RenderedDocument:
+    """請求書, or 適格返還請求書 for a credit note, as the billing engine computed it."""
+    return render_document("invoice.html.j2", {"invoice": invoice})
 
 
 def pdf_rendering_available() -> str | None:
