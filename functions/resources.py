@@ -16,6 +16,7 @@ from monosub.names import (
     EXCHANGE,
     FILE_INTAKE,
     IDEMPOTENCY,
+    PRINT_VENDOR,
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
@@ -31,6 +32,7 @@ __all__ = [
     "EXCHANGE",
     "FILE_INTAKE",
     "IDEMPOTENCY",
+    "PRINT_VENDOR",
     "RECORDS",
     "RUNS",
     "SHIPPING_KITTING",
@@ -103,6 +105,13 @@ SECRETS: tuple[Secret, ...] = (
         name=DEVICE_PLATFORM,
         purpose="The device platform's base URL and API key, as JSON "
         '{"base_url": ..., "api_key": ...}: kitting pushes each shipped device\'s binding there',
+        filled_by="ops",
+    ),
+    Secret(
+        name=PRINT_VENDOR,
+        purpose="The print-and-delivery vendor's SOAP endpoint and WS-Security user, as JSON "
+        '{"endpoint": ..., "username": ..., "password": ...}: invoicing submits each '
+        "month's invoices there to be printed, mailed and archived",
         filled_by="ops",
     ),
 )

@@ -17,6 +17,7 @@ SHIPPING_KITTING = "shipping-kitting"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"
+PRINT_VENDOR = "print-vendor"
 
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"
