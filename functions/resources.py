@@ -19,6 +19,7 @@ from monosub.names import (
     IDEMPOTENCY,
     INVOICING,
     MONTH_END_REVENUE,
+    PRINT_VENDOR,
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
@@ -37,6 +38,7 @@ __all__ = [
     "IDEMPOTENCY",
     "INVOICING",
     "MONTH_END_REVENUE",
+    "PRINT_VENDOR",
     "RECORDS",
     "RUNS",
     "SHIPPING_KITTING",
@@ -118,6 +120,13 @@ SECRETS: tuple[Secret, ...] = (
         name=DEVICE_PLATFORM,
         purpose="The device platform's base URL and API key, as JSON "
         '{"base_url": ..., "api_key": ...}: kitting pushes each shipped device\'s binding there',
+        filled_by="ops",
+    ),
+    Secret(
+        name=PRINT_VENDOR,
+        purpose="The print-and-delivery vendor's SOAP endpoint and WS-Security user, as JSON "
+        '{"endpoint": ..., "username": ..., "password": ...}: invoicing submits each '
+        "month's invoices there to be printed, mailed and archived",
         filled_by="ops",
     ),
 )

@@ -141,6 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  OpenAPI:        {server.url}/openapi.json")
     print(f"  ops page:       {server.url}/ops")
     print(f"  device API:     {cloud.device_platform.url} (the local device platform)")
+    print(f"  print vendor:   {cloud.print_vendor.wsdl_url} (the local print vendor's WSDL)")
     print(f"  business clock: {clock.iso(cloud.now())}")
     print("  sign in:        TOKEN=$(uv run monosub token --user tanaka --groups sales)")
     print(f'  try:            curl -s {server.url}/leads -H "Authorization: Bearer $TOKEN"')

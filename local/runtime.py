@@ -10,7 +10,9 @@
 - Step Functions Retry and Wait do not sleep in real time;
 - moto's DynamoDB is serialised with one lock (it is not thread-safe);
 - the device platform, an outside service, is played by a local HTTP server
-  (``local/device_platform.py``) whose URL and key are in the ``device-platform`` secret.
+  (``local/device_platform.py``) whose URL and key are in the ``device-platform`` secret;
+- the print-and-delivery vendor's SOAP service likewise (``local/print_vendor.py``), its
+  endpoint and user in the ``print-vendor`` secret.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from functions import manifest
 from functions.declarations import ResourceNames
 from local import cron, moto_fixes, provision, redrive
 from local.device_platform import DevicePlatformServer
+from local.print_vendor import PrintVendorServer
 from monosub import aws, clock, config
-from monosub.names import DEVICE_PLATFORM
+from monosub.names import DEVICE_PLATFORM, PRINT_VENDOR
 
 REGION = provision.REGION
 
@@ -85,6 +88,7 @@ class EmbeddedAWS:
         # Re-entrant: a handler may invoke another synchronously (the document renderer).
         self._handler_lock = threading.RLock()
         self.device_platform = DevicePlatformServer()
+        self.print_vendor = PrintVendorServer()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -99,10 +103,14 @@ class EmbeddedAWS:
         self._patch_moto()
         session = boto3.session.Session(region_name=REGION)
         self.device_platform.start()
+        self.print_vendor.start()
         provision.provision_storage(
             session,
             self.names,
-            secret_values={DEVICE_PLATFORM: self._device_platform_secret()},
+            secret_values={
+                DEVICE_PLATFORM: self._device_platform_secret(),
+                PRINT_VENDOR: self._print_vendor_secret(),
+            },
         )
         provision.provision_compute(session, self.names)
         assert self.names.clock_parameter
@@ -126,6 +134,7 @@ class EmbeddedAWS:
             self._mock.stop()
             self._mock = None
         self.device_platform.stop()
+        self.print_vendor.stop()
         aws.reset_clients()
 
     def __enter__(self) -> EmbeddedAWS:
@@ -138,6 +147,13 @@ class EmbeddedAWS:
         """What ops put in the ``device-platform`` secret, pointing at the local server."""
         return json.dumps(
             {"base_url": self.device_platform.url, "api_key": self.device_platform.api_key}
+        )
+
+    def _print_vendor_secret(self) -> str:
+        """What ops put in the ``print-vendor`` secret, pointing at the local server."""
+        vendor = self.print_vendor
+        return json.dumps(
+            {"endpoint": vendor.url, "username": vendor.username, "password": vendor.password}
         )
 
     # ---- clients -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ INVOICING = "invoicing"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"
+PRINT_VENDOR = "print-vendor"
 
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"
