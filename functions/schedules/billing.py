@@ -1,6 +1,7 @@
 """Billing's schedules: month-end revenue (daily, 01:00 in Tokyo) starts one run per month
-closed since the last one that ran (on the 1st: last month; a missed 1st the next day); invoicing (daily, 02:00 in Tokyo) starts one run
-per closing date up to yesterday that has not run. Each run is in the run ledger under its
+closed since the last one that ran (on the 1st: last month; a missed 1st the next day);
+invoicing (daily, 02:00 in Tokyo) starts one run per closing date up to yesterday that has
+not run. Each run is in the run ledger under its
 business key (``month-end#<yyyy-mm>``, ``invoicing#<yyyy-mm-dd>``) and is started once."""
 
 from __future__ import annotations
