@@ -192,6 +192,39 @@ def test_a_bad_price_is_400_field_by_field(catalog):
     assert set(fields(response)) == {"monthly_yen", "tax", "valid_from"}
 
 
+ENERGY_TIERS = [
+    {"up_to": 120, "unit_yen": "29.80"},
+    {"up_to": 300, "unit_yen": "36.40"},
+    {"up_to": None, "unit_yen": "40.49"},
+]
+
+
+def test_a_usage_price_keeps_its_tiers_exactly(catalog, published):
+    usage = {
+        "monthly_yen": 2180,
+        "usage_unit": "GB",
+        "usage_tiers": ENERGY_TIERS,
+        "valid_from": "2026-10-01",
+    }
+    response = catalog("POST", "/catalog/products/PLAN-30D/prices", usage, **OPS)
+    assert response.status == 201
+    assert response.json()["usage_tiers"] == ENERGY_TIERS
+    history = catalog("GET", "/catalog/products/PLAN-30D", query={"on": "2026-10-01"}).json()
+    assert (history["price"]["usage_unit"], history["price"]["usage_tiers"]) == (
+        "GB",
+        ENERGY_TIERS,
+    )
+    assert published[0][2]["usage_tiers"] == ENERGY_TIERS
+    again = catalog("POST", "/catalog/products/PLAN-30D/prices", usage, **OPS)
+    assert again.status == 200
+    other = {**usage, "usage_tiers": [{"unit_yen": "40"}]}
+    assert catalog("POST", "/catalog/products/PLAN-30D/prices", other, **OPS).status == 409
+    bad = {**usage, "valid_from": "2026-11-01", "usage_tiers": [{"up_to": 120, "unit_yen": 1}]}
+    response = catalog("POST", "/catalog/products/PLAN-30D/prices", bad, **OPS)
+    assert response.status == 400
+    assert fields(response)["usage_tiers"].endswith("the last tier is open: leave its up_to empty")
+
+
 def test_an_unknown_product_is_404(catalog):
     assert catalog("GET", "/catalog/products/NOPE").status == 404
     assert catalog("GET", "/catalog/products/lower-case").status == 404

@@ -4,6 +4,7 @@ rows against each other, and against a catalog given in memory."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -72,7 +73,7 @@ def test_the_invalid_sample_names_every_bad_row():
             "Input should be a valid date or datetime, day value is outside expected range",
         ),
         (6, None, "valid_to is before valid_from"),
-        (7, None, "give monthly_yen, one_time_yen or both"),
+        (7, None, "give monthly_yen, one_time_yen or usage_tiers (one or more)"),
     ]
 
 
@@ -198,6 +199,109 @@ def test_a_cp932_price_book_is_read():
     )
     parsed = catalog_files.PriceBookCsv(lookup=no_catalog).parse(data)
     assert parsed.rows[0].product.name == "設置工事"
+
+
+# ---- usage prices in the price book ---------------------------------------------------------
+
+USAGE_HEADER = HEADER.rstrip("\n") + ",usage_unit,usage_tiers\n"
+
+
+def usage_price_book(*rows: str):
+    data = (USAGE_HEADER + "\n".join(rows) + "\n").encode()
+    return catalog_files.PriceBookCsv(lookup=no_catalog).parse(data)
+
+
+def test_a_usage_price_is_read_with_its_unit_and_tiers():
+    parsed = usage_price_book(
+        "PLAN-ENERGY,電力プラン 従量電灯,plan,,,,885,,standard,2026-04-01,,kWh,"
+        "120:29.80|300:36.40|:40.49",
+        "PLAN-30D,録画プラン 30日,plan,,,,1980,,standard,2026-04-01,,,",
+    )
+    assert parsed.errors == []
+    energy, plan = (row.price for row in parsed.rows)
+    assert (energy.monthly_yen, energy.usage_unit) == (885, "kWh")
+    assert [(t.up_to, t.unit_yen) for t in energy.usage_tiers] == [
+        (120, Decimal("29.80")),
+        (300, Decimal("36.40")),
+        (None, Decimal("40.49")),
+    ]
+    assert (plan.usage_unit, plan.usage_tiers) == (None, None)
+
+
+def test_full_width_tiers_and_a_price_without_base_amount():
+    parsed = usage_price_book(
+        'OPT-CLOUD,クラウド容量 従量,plan,,,,,,standard,2026-04-01,,ＧＢ,"１，０００：５｜：４.５"'
+    )
+    assert parsed.errors == []
+    price = parsed.rows[0].price
+    assert (price.monthly_yen, price.usage_unit) == (None, "GB")
+    assert [(t.up_to, t.unit_yen) for t in price.usage_tiers] == [
+        (1000, Decimal(5)),
+        (None, Decimal("4.5")),
+    ]
+
+
+def test_bad_usage_cells_name_the_line_and_the_field():
+    row = "PLAN-E{0},電力{0},plan,,,,885,,standard,2026-04-01,,{1},{2}"
+    parsed = usage_price_book(
+        row.format(1, "kWh", "120-29.80|:40"),
+        row.format(2, "kWh", "120:29.805|:40"),
+        row.format(3, "kWh", "300:36.40|120:29.80|:40"),
+        row.format(4, "kWh", "120:29.80"),
+        row.format(5, "", "120:29.80|:40"),
+        row.format(6, "kWh", ""),
+        row.format(7, "kWh", "abc:1|:2"),
+    )
+    assert errors_of(parsed) == [
+        (
+            2,
+            "usage_tiers",
+            "tier '120-29.80' is not up_to:unit_yen "
+            "(tiers like 120:29.80|300:36.40|:40.49, the last without up_to)",
+        ),
+        (3, "usage_tiers[0].unit_yen", "Decimal input should have no more than 2 decimal places"),
+        (4, "usage_tiers", "tiers go by ascending up_to, each above the previous"),
+        (5, "usage_tiers", "the last tier is open: leave its up_to empty"),
+        (6, None, "a usage price gives both usage_unit and usage_tiers"),
+        (7, None, "a usage price gives both usage_unit and usage_tiers"),
+        (
+            8,
+            "usage_tiers",
+            "tier 'abc:1' is not up_to:unit_yen "
+            "(tiers like 120:29.80|300:36.40|:40.49, the last without up_to)",
+        ),
+    ]
+    assert parsed.errors[0].value == "120-29.80|:40"
+
+
+def test_a_usage_version_identical_to_the_catalog_changes_nothing_and_another_is_refused():
+    tiers = [{"up_to": 120, "unit_yen": "29.8"}, {"up_to": None, "unit_yen": "40.49"}]
+    catalog = dict(
+        [
+            entry(
+                "PLAN-ENERGY",
+                "plan",
+                name="電力",
+                prices=(version("PLAN-ENERGY", usage_unit="kWh", usage_tiers=tiers),),
+            )
+        ]
+    )
+    parsed = catalog_files.PriceBookCsv(lookup=lambda skus: catalog).parse(
+        (
+            USAGE_HEADER
+            + "PLAN-ENERGY,電力,plan,,,,,,standard,2026-04-01,,kWh,120:29.80|:40.49\n"
+            + "PLAN-ENERGY,電力,plan,,,,,,standard,2026-10-01,,kWh,120:30.00|:41.00\n"
+        ).encode()
+    )
+    assert parsed.errors == []
+    assert [r.line for r in parsed.rows] == [2, 3]
+    changed = catalog_files.PriceBookCsv(lookup=lambda skus: catalog).parse(
+        (
+            USAGE_HEADER + "PLAN-ENERGY,電力,plan,,,,,,standard,2026-04-01,,kWh,120:29.80|:41\n"
+        ).encode()
+    )
+    assert [(e.line, e.field) for e in changed.errors] == [(2, "valid_from")]
+    assert "other terms" in changed.errors[0].message
 
 
 # ---- campaigns ------------------------------------------------------------------------------

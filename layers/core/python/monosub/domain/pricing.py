@@ -26,6 +26,9 @@ The rules (``docs/catalog.md`` explains them with examples):
   Free months: the month's amount. Bundle: the member prices of one set minus the bundle
   price, shared among the members in proportion to their list prices (largest remainder),
   times the sets; at most the amount left. No amount ever goes below zero or up.
+- **Usage** (metered: kWh, GB) is not priced here but billed on actual readings: a usage
+  price adds only its monthly base amount (基本料金) to a priced result, and
+  ``usage_charge`` prices a month's reading by the price's progressive tiers (段階料金).
 - **Tax** once per rate per document (``monosub.domain.tax``): the one-time charges are one
   document; each month's charges are one (each monthly invoice), so each period of the
   schedule has its own tax per rate. The rounding mode is a parameter.
@@ -37,7 +40,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from monosub.domain.tax import Rounding, TaxCategory, round_yen, taxes_by_rate
 from monosub.errors import Conflict, ValidationFailed
@@ -64,6 +67,7 @@ from monosub.models.catalog import (
     Product,
     TaxLine,
     TermTotal,
+    UsageTier,
 )
 
 _SKU = re.compile(SKU_PATTERN)
@@ -619,6 +623,85 @@ def _warnings(items: list[_Item]) -> list[str]:
         for it in items
         if it.product.installation_required and it.option is None
     ]
+
+
+# ---- usage ----------------------------------------------------------------------------------
+
+USAGE_QUANTITY_PLACES = 3
+MAX_USAGE_QUANTITY = Decimal(10) ** 12
+
+
+@dataclass(frozen=True)
+class UsageBand:
+    """The part of a reading that falls in one tier: units ``from_qty`` to ``to_qty``
+    (``quantity`` of them) at ``unit_yen`` each; ``amount`` is exact (not rounded)."""
+
+    from_qty: Decimal
+    to_qty: Decimal
+    quantity: Decimal
+    unit_yen: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class UsageCharge:
+    """A reading priced by tiers: the bands it spans and the amount, floored to the yen once."""
+
+    quantity: Decimal
+    amount_yen: int
+    bands: list[UsageBand]
+
+
+def usage_charge(tiers: Sequence[UsageTier], quantity: Decimal) -> UsageCharge:
+    """Price a month's metered ``quantity`` progressively (段階料金), as Japanese electricity
+    is: the units up to the first tier's ``up_to`` at its price, the next units up to the
+    second's at the second price, and so on; the open last tier takes the rest.
+
+    The bands' amounts are exact and added up before the yen is floored, **once**: flooring
+    each band would lose up to a yen per tier on every bill. A fraction of a yen is never
+    charged. Only the tiers the reading reaches are bands (0 units: no band, 0 yen).
+
+    Raises ``ValidationFailed`` (field ``quantity``) for a quantity below zero, with more than
+    three decimal places or absurdly large; ``ValueError`` for tiers a price version could
+    not hold (none, or a last tier that is not open)."""
+    if not tiers or tiers[-1].up_to is not None:
+        raise ValueError("usage tiers end with an open tier")
+    problem = _usage_quantity_problem(quantity)
+    if problem is not None:
+        raise ValidationFailed("the usage cannot be priced", details=[_error("quantity", problem)])
+    with localcontext() as exact_arithmetic:
+        # Room for every digit of quantity × unit price: the bands stay exact.
+        exact_arithmetic.prec = 50
+        bands = _usage_bands(tiers, quantity)
+        exact = sum((band.amount for band in bands), Decimal(0))
+    return UsageCharge(quantity=quantity, amount_yen=round_yen(exact, "floor"), bands=bands)
+
+
+def _usage_bands(tiers: Sequence[UsageTier], quantity: Decimal) -> list[UsageBand]:
+    bands: list[UsageBand] = []
+    start = Decimal(0)
+    for tier in tiers:
+        if start >= quantity:
+            break
+        end = quantity if tier.up_to is None else min(quantity, Decimal(tier.up_to))
+        if end > start:
+            units = end - start
+            bands.append(UsageBand(start, end, units, tier.unit_yen, units * tier.unit_yen))
+        if tier.up_to is not None:
+            start = max(start, Decimal(tier.up_to))
+    return bands
+
+
+def _usage_quantity_problem(quantity: Decimal) -> str | None:
+    if not isinstance(quantity, Decimal) or not quantity.is_finite():
+        return "the quantity is a finite decimal number"
+    if quantity < 0:
+        return "the quantity cannot be negative"
+    if quantity > MAX_USAGE_QUANTITY:
+        return f"at most {MAX_USAGE_QUANTITY:,} units"
+    if quantity != quantity.quantize(Decimal(1).scaleb(-USAGE_QUANTITY_PLACES)):
+        return f"at most {USAGE_QUANTITY_PLACES} decimal places"
+    return None
 
 
 # ---- price versions and retirement ----------------------------------------------------------

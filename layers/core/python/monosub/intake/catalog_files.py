@@ -4,13 +4,16 @@
 each of its rows. Columns (UTF-8 with or without BOM, or cp932)::
 
     sku, name, kind, acquisition, installation_required, fits_plans,
-    monthly_yen, one_time_yen, tax, valid_from, valid_to
+    monthly_yen, one_time_yen, tax, valid_from, valid_to[, usage_unit, usage_tiers]
 
 ``kind`` device/plan/option/service; ``acquisition`` sale/rental (devices);
 ``installation_required`` true/false (devices); ``fits_plans`` the plan SKUs an option fits,
 separated by ``|`` or spaces; amounts in whole yen, tax-exclusive (``39800``, ``39,800`` and
 ``¥39,800`` are read alike; empty: no such charge); ``tax`` standard/reduced; dates
-``YYYY-MM-DD`` (or ``YYYY/MM/DD``), ``valid_to`` inclusive and optional.
+``YYYY-MM-DD`` (or ``YYYY/MM/DD``), ``valid_to`` inclusive and optional. A metered price
+gives ``usage_unit`` (``kWh``) and ``usage_tiers`` written ``120:29.80|300:36.40|:40.49``
+(up to how many units : yen per unit, up to 2 decimal places; the last tier has no bound);
+its ``monthly_yen``, if any, is the base charge (基本料金).
 
 ``campaigns``: a JSON array of campaigns, each as ``POST /campaigns`` takes it
 (``docs/catalog.md`` says why JSON). Errors name the line where the campaign starts and the
@@ -64,6 +67,8 @@ PRICE_BOOK_COLUMNS = (
     "monthly_yen",
     "one_time_yen",
     "valid_to",
+    "usage_unit",
+    "usage_tiers",
 )
 PROGRESS_EVERY = 50
 # Plans are applied first: an option names the plans it fits, which must exist by then.
@@ -71,6 +76,7 @@ _APPLY_ORDER = {"plan": 0, "device": 1, "service": 2, "option": 3}
 _TRUE = {"true", "yes", "y", "1", "○", "はい"}
 _FALSE = {"false", "no", "n", "0", "×", "いいえ", ""}
 _YEN = re.compile(r"[0-9]+")
+_UNIT_YEN = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 Lookup = Callable[[Iterable[str]], Mapping[str, pricing.CatalogEntry]]
 
@@ -149,8 +155,37 @@ def _price_book_values(
         "tax": raw["tax"].lower(),
         "valid_from": raw["valid_from"].replace("/", "-"),
         "valid_to": raw.get("valid_to", "").replace("/", "-") or None,
+        "usage_unit": nfkc(raw.get("usage_unit", "")).strip() or None,
+        "usage_tiers": _usage_tiers(line, raw.get("usage_tiers", ""), errors),
     }
     return {"product": product, "price": price}
+
+
+def _usage_tiers(line: int, cell: str, errors: list[RowError]) -> list[dict[str, Any]] | None:
+    """``120:29.80|300:36.40|:40.49`` -> tiers for the model, which checks their order and
+    places; None for an empty cell. Full-width digits and separators are read alike."""
+    text = nfkc(cell).strip()
+    if not text:
+        return None
+    tiers: list[dict[str, Any]] = []
+    for part in text.split("|"):
+        bound, colon, unit_yen = part.partition(":")
+        bound = bound.replace(",", "").strip()
+        unit_yen = unit_yen.replace(",", "").replace("¥", "").replace("円", "").strip()
+        readable = colon and _UNIT_YEN.fullmatch(unit_yen) and (not bound or _YEN.fullmatch(bound))
+        if not readable:
+            errors.append(
+                RowError(
+                    line,
+                    f"tier {part.strip()!r} is not up_to:unit_yen "
+                    "(tiers like 120:29.80|300:36.40|:40.49, the last without up_to)",
+                    "usage_tiers",
+                    cell,
+                )
+            )
+            return [{"unit_yen": "0"}]  # the row is refused already: no second message
+        tiers.append({"up_to": int(bound) if bound else None, "unit_yen": unit_yen})
+    return tiers
 
 
 def _check_rows_agree(parsed: Parsed) -> None:
@@ -266,7 +301,8 @@ class PriceBookCsv(Processor):
     kind = "price-book"
     description = (
         "CSV of products and price versions: sku, name, kind, acquisition, "
-        "installation_required, fits_plans, monthly_yen, one_time_yen, tax, valid_from, valid_to"
+        "installation_required, fits_plans, monthly_yen, one_time_yen, tax, valid_from, "
+        "valid_to, usage_unit, usage_tiers"
     )
 
     def __init__(self, lookup: Lookup = _catalog_entries) -> None:

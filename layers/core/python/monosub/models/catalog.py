@@ -11,10 +11,11 @@ leaves the catalog by being retired (its ``valid_to``). ``docs/catalog.md`` has 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monosub.domain.tax import Rounding, TaxCategory
 
@@ -25,6 +26,9 @@ MAX_QUANTITY = 10_000
 MAX_TERM_MONTHS = 120
 MAX_LINES = 100
 MAX_OPTIONS = 10
+MAX_USAGE_TIERS = 10
+MAX_USAGE_UNITS = 1_000_000_000  # the highest tier bound (kWh, GB… a month)
+MAX_UNIT_YEN = Decimal(1_000_000)
 
 ProductKind = Literal["device", "plan", "option", "service"]
 PRODUCT_KINDS: tuple[ProductKind, ...] = ("device", "plan", "option", "service")
@@ -44,24 +48,75 @@ class _Model(BaseModel):
 # ---- prices ---------------------------------------------------------------------------------
 
 
+class UsageTier(_Model):
+    """One step of a progressive usage price (段階料金): the units above the previous tier's
+    ``up_to`` and up to this one's cost ``unit_yen`` each. The last tier is open
+    (``up_to`` None). A unit price may have fractions of a yen (29.80 yen per kWh); the amount
+    is floored to the yen once per usage line, not per tier."""
+
+    up_to: int | None = Field(
+        default=None, ge=1, le=MAX_USAGE_UNITS, description="Upper bound; none: the open last"
+    )
+    unit_yen: Decimal = Field(ge=0, le=MAX_UNIT_YEN, decimal_places=2, allow_inf_nan=False)
+
+
 class PriceTerms(_Model):
-    """What a product costs: monthly recurring and/or one-time, tax-exclusive, and its rate."""
+    """What a product costs: monthly recurring and/or one-time, tax-exclusive, and its rate;
+    for a metered product, the unit and tiers its usage is priced by (the monthly amount is
+    then its base charge, 基本料金)."""
 
     monthly_yen: Yen | None = Field(default=None, description="Recurring, per unit per month")
     one_time_yen: Yen | None = Field(default=None, description="Once, per unit")
     tax: TaxCategory = Field(default="standard", description="standard 10 %, reduced 8 %")
+    usage_unit: str | None = Field(
+        default=None, min_length=1, max_length=10, description="Metered unit, e.g. kWh or GB"
+    )
+    usage_tiers: list[UsageTier] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_USAGE_TIERS,
+        description="Progressive tiers by ascending up_to, the last one open",
+    )
+
+    @field_validator("usage_tiers")
+    @classmethod
+    def tiers_ascend_to_an_open_last(cls, tiers: list[UsageTier] | None) -> list[UsageTier] | None:
+        if tiers is None:
+            return None
+        if tiers[-1].up_to is not None:
+            raise ValueError("the last tier is open: leave its up_to empty")
+        bounds = [tier.up_to for tier in tiers[:-1] if tier.up_to is not None]
+        if len(bounds) < len(tiers) - 1:
+            raise ValueError("only the last tier is open; give every other tier its up_to")
+        if any(upper <= lower for lower, upper in itertools.pairwise(bounds)):
+            raise ValueError("tiers go by ascending up_to, each above the previous")
+        return tiers
 
     @model_validator(mode="after")
     def some_amount(self) -> PriceTerms:
-        if self.monthly_yen is None and self.one_time_yen is None:
-            raise ValueError("give monthly_yen, one_time_yen or both")
+        if (self.usage_unit is None) != (self.usage_tiers is None):
+            raise ValueError("a usage price gives both usage_unit and usage_tiers")
+        if self.monthly_yen is None and self.one_time_yen is None and self.usage_tiers is None:
+            raise ValueError("give monthly_yen, one_time_yen or usage_tiers (one or more)")
         return self
 
+    @property
+    def metered(self) -> bool:
+        return self.usage_tiers is not None
+
     def same_terms(self, other: PriceTerms) -> bool:
-        return (self.monthly_yen, self.one_time_yen, self.tax) == (
+        return (
+            self.monthly_yen,
+            self.one_time_yen,
+            self.tax,
+            self.usage_unit,
+            self.usage_tiers,
+        ) == (
             other.monthly_yen,
             other.one_time_yen,
             other.tax,
+            other.usage_unit,
+            other.usage_tiers,
         )
 
 

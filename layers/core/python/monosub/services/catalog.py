@@ -262,6 +262,12 @@ def _price_event(
         "monthly_yen": version.monthly_yen,
         "one_time_yen": version.one_time_yen,
         "tax": version.tax,
+        "usage_unit": version.usage_unit,
+        "usage_tiers": (
+            [tier.model_dump(mode="json") for tier in version.usage_tiers]
+            if version.usage_tiers is not None
+            else None
+        ),
         "closes": closes.valid_from.isoformat() if closes else None,
         "by": actor,
     }
