@@ -29,6 +29,7 @@ from functions.resources import (
     IDEMPOTENCY,
     INVOICING,
     MONTH_END_REVENUE,
+    PRINT_VENDOR,
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
@@ -142,6 +143,7 @@ BILLING_ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/billing-accounts/{account_id}", groups=MANAGERS_AND_OPS),
     Route("GET", "/invoices"),
     Route("GET", "/invoices/{invoice_id}"),
+    Route("GET", "/invoices/{invoice_id}/pdf"),
     Route("POST", "/invoices/{invoice_id}/finalize", groups=OPS),
 )
 
@@ -299,6 +301,20 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
         "InvoiceBatchFunctionArn",
         "Invoicing: one batch's invoices drafted, finalized and numbered",
         timeout_seconds=900,
+    ),
+    Function(
+        name="invoicing-deliver",
+        handler="functions.tasks.billing.deliver_invoices_handler",
+        description="Invoicing: one batch's invoices rendered (PDF) and delivered by email or "
+        "through the print vendor (SOAP)",
+        triggers=(StateMachineTask(INVOICING, "DeliverInvoicesFunctionArn"),),
+        tables={RUNS: RW, BILLING: RW},
+        buckets={EXCHANGE: R, DOCUMENTS: R},  # the batch's result; the PDFs for the vendor
+        invokes=(DOCUMENT_RENDERER,),
+        sends_email=True,
+        secrets=(PRINT_VENDOR,),
+        timeout_seconds=900,
+        memory_mb=1024,
     ),
     _billing_task(
         "invoicing-finish",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
@@ -57,3 +58,16 @@ def get_invoice(invoice_id: str) -> dict[str, Any]:
 def finalize_invoice(invoice_id: str) -> dict[str, Any]:
     billing.visible_invoice(invoice_id, scope=caller.scope(router))
     return billing.finalize_invoice(invoice_id).model_dump(mode="json")
+
+
+@router.get("/invoices/<invoice_id>/pdf")
+def invoice_pdf(invoice_id: str):  # type: ignore[no-untyped-def]
+    """The 請求書 PDF as issued (404 until it is rendered), base64 on the wire."""
+    invoice = billing.visible_invoice(invoice_id, scope=caller.scope(router))
+    return Response(
+        status_code=200,
+        content_type="application/pdf",
+        body=billing.invoice_pdf(invoice),
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+        compress=False,
+    )

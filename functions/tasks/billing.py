@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.tasks.steps import recording_failures
 from monosub.observability import STEP_FUNCTIONS, entry_point
-from monosub.services import billing
+from monosub.services import billing, invoice_delivery
 
 step = recording_failures(billing.record_failure)
 
@@ -54,3 +54,9 @@ def invoice_batch_handler(state: dict[str, Any], context: LambdaContext) -> dict
 @step("Finish")
 def finish_invoicing_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return billing.finish_invoicing(state)
+
+
+@entry_point(STEP_FUNCTIONS)
+@step("DeliverBatch")
+def deliver_invoices_handler(state: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return invoice_delivery.deliver_batch(state)

@@ -6,6 +6,7 @@ twice; 50 finalizers at once leave no gap and no duplicate in the numbers."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import threading
@@ -21,7 +22,7 @@ from monosub.models.billing import Invoice, InvoiceLine, TaxAmount
 from monosub.services import billing
 from monosub.store import billing as billing_store
 from tests.integration.test_fulfilment import an_order, instruct, shipped_file
-from tests.sales_flow import Calls, priced_cloud
+from tests.sales_flow import Calls, priced_cloud, sent_mail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
@@ -54,6 +55,57 @@ def started_contract(cloud: EmbeddedAWS, call: Calls) -> dict[str, Any]:
     contract = call("GET", f"/contracts/{shipment['contract_id']}").json()
     assert contract["start_date"] == "2026-11-25"
     return contract
+
+
+def check_november_files(cloud: EmbeddedAWS, invoice: dict[str, Any]) -> None:
+    # the month's revenue file: November only, the same amounts as the rows
+    body = cloud.s3.get_object(
+        Bucket=cloud.bucket("exchange"), Key="outbox/accounting/2026-11/revenue-202611.csv"
+    )["Body"].read()
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
+    assert rows and {r["month"] for r in rows} == {"2026-11"}
+    assert sum(int(r["amount"]) for r in rows) == invoice["subtotal"]
+
+    # the closing's journal for accounting: receivables = sales + output tax
+    journal = cloud.s3.get_object(
+        Bucket=cloud.bucket("exchange"), Key="outbox/accounting/2026-11/journal-20261130.csv"
+    )["Body"].read()
+    lines = journal.decode("cp932").splitlines()
+    assert "INV-2026-000001" in lines[1] and str(invoice["total"]) in lines[1]
+    assert len(lines) == 1 + 1 + 2 * len(invoice["taxes"])
+
+
+def switch_to_paper(call: Calls, account_id: str) -> None:
+    # from December the customer wants paper: the print vendor mails it and archives it
+    current = call("GET", f"/billing-accounts/{account_id}").json()
+    stale = call(
+        "PATCH", f"/billing-accounts/{account_id}", {"version": 1, "delivery": "paper"}, **OPS
+    )
+    assert stale.status == 409
+    assert (
+        call(
+            "PATCH",
+            f"/billing-accounts/{account_id}",
+            {"version": current["version"], "delivery": "fax"},
+            **OPS,
+        ).status
+        == 400
+    )
+    assert (
+        call(
+            "PATCH",
+            f"/billing-accounts/{account_id}",
+            {"version": current["version"], "delivery": "paper"},
+        ).status
+        == 403
+    )
+    paper = call(
+        "PATCH",
+        f"/billing-accounts/{account_id}",
+        {"version": current["version"], "delivery": "paper"},
+        **OPS,
+    )
+    assert paper.status == 200, paper
 
 
 def test_a_mid_month_start_is_prorated_invoiced_and_recognized(cloud: EmbeddedAWS, call: Calls):
@@ -89,13 +141,7 @@ def test_a_mid_month_start_is_prorated_invoiced_and_recognized(cloud: EmbeddedAW
     )
     assert invoice["total"] == invoice["subtotal"] + sum(t["tax"] for t in invoice["taxes"])
 
-    # the month's revenue file: November only, the same amounts as the rows
-    body = cloud.s3.get_object(
-        Bucket=cloud.bucket("exchange"), Key="outbox/accounting/2026-11/revenue-202611.csv"
-    )["Body"].read()
-    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"))))
-    assert rows and {r["month"] for r in rows} == {"2026-11"}
-    assert sum(int(r["amount"]) for r in rows) == invoice["subtotal"]
+    check_november_files(cloud, invoice)
 
     # rerunning the schedules, and the batch itself, makes nothing twice
     again = cloud.invoke("invoicing", {"time": "2026-11-30T17:00:00Z"})
@@ -107,6 +153,15 @@ def test_a_mid_month_start_is_prorated_invoiced_and_recognized(cloud: EmbeddedAW
         assert billing_store.last_number("INV-2026") == 1
     assert len(call("GET", "/invoices", query={"account_id": account_id}).json()["invoices"]) == 1
 
+    # the PDF is stored and readable, the customer got an email with the link
+    assert invoice["pdf_key"] == "invoices/2026/INV-2026-000001.pdf" and invoice["delivered_at"]
+    pdf = call("GET", f"/invoices/{invoice['invoice_id']}/pdf")
+    assert pdf.status == 200 and base64.b64decode(pdf.text).startswith(b"%PDF")
+    (mail,) = [m for m in sent_mail() if "INV-2026-000001" in m.subject]
+    assert f"/invoices/{invoice['invoice_id']}" in mail.body
+
+    switch_to_paper(call, account_id)
+
     # December bills December in full, nothing of November again
     cloud.set_clock(datetime(2026, 12, 31, 17, 30, tzinfo=UTC))
     cloud.wait_for_executions()
@@ -115,6 +170,10 @@ def test_a_mid_month_start_is_prorated_invoiced_and_recognized(cloud: EmbeddedAW
     december = latest[0]
     assert {line["month"] for line in december["lines"]} == {"2026-12"}
     assert not any(line["prorated"] or line["adjustment"] for line in december["lines"])
+    assert december["delivery"] == "paper" and december["archive_token"]
+    assert december["archive_url"].endswith(december["archive_token"])
+    printed = cloud.print_vendor.printed()
+    assert [number for _, number in printed] == ["INV-2026-000002"]
 
 
 def test_fifty_finalizers_at_once_leave_no_gap(cloud: EmbeddedAWS):

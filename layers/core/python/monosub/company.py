@@ -27,3 +27,13 @@ def issuer(person: str | None = None) -> Issuer:
 
 def service_name() -> str:
     return str(_profile()["service_name"])
+
+
+def payment_profile() -> dict[str, str]:
+    """How customers pay the company: the bank account shown on bank-transfer invoices."""
+    return {str(k): str(v) for k, v in dict(_profile().get("payment") or {}).items()}  # type: ignore[call-overload]
+
+
+def invoice_link(invoice_id: str) -> str:
+    """Where a customer reads an invoice (the customer portal)."""
+    return f"{_profile()['portal_url']}/invoices/{invoice_id}"

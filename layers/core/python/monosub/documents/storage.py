@@ -21,11 +21,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from monosub import aws, config
-from monosub.documents.model import Contract, Quote
+from monosub.documents.model import Contract, Invoice, Quote
 from monosub.names import DOCUMENT_RENDERER, DOCUMENTS
 
-Kind = Literal["quote", "contract"]
-MODELS: dict[str, type[BaseModel]] = {"quote": Quote, "contract": Contract}
+Kind = Literal["quote", "contract", "invoice"]
+MODELS: dict[str, type[BaseModel]] = {"quote": Quote, "contract": Contract, "invoice": Invoice}
 PDF = "application/pdf"
 
 
@@ -51,7 +51,7 @@ def contract_pdf_key(contract_id: str, version: int = 1) -> str:
     return f"contracts/{contract_id}/v{version:03d}.pdf"
 
 
-def store_pdf(kind: Kind, document: Quote | Contract, key: str) -> StoredDocument:
+def store_pdf(kind: Kind, document: Quote | Contract | Invoice, key: str) -> StoredDocument:
     """Render ``document`` as PDF and store it at ``key``, through the renderer function."""
     request = {"kind": kind, "key": key, "document": document.model_dump(mode="json")}
     response = aws.client("lambda").invoke(
@@ -67,7 +67,7 @@ def store_pdf(kind: Kind, document: Quote | Contract, key: str) -> StoredDocumen
 
 def render_and_put(request: dict[str, Any]) -> StoredDocument:
     """What the renderer function does with a request: validate, render, put."""
-    from monosub.documents.render import render_contract, render_quote
+    from monosub.documents.render import render_contract, render_invoice, render_quote
 
     kind = request.get("kind")
     key = request.get("key")
@@ -77,9 +77,12 @@ def render_and_put(request: dict[str, Any]) -> StoredDocument:
         document = MODELS[kind].model_validate(request.get("document"))
     except ValidationError as error:
         raise DocumentNotRendered(f"the {kind} does not add up: {error}") from error
-    rendered = (
-        render_quote(document) if isinstance(document, Quote) else render_contract(document)  # type: ignore[arg-type]
-    )
+    if isinstance(document, Quote):
+        rendered = render_quote(document)
+    elif isinstance(document, Invoice):
+        rendered = render_invoice(document)
+    else:
+        rendered = render_contract(document)  # type: ignore[arg-type]
     pdf = rendered.pdf
     sha256 = hashlib.sha256(pdf).hexdigest()
     aws.client("s3").put_object(

@@ -128,7 +128,10 @@ class Invoice(BaseModel):
     original_invoice_id: str | None = None
     pdf_key: str | None = None
     delivered_at: str | None = None
-    archive_token: str | None = None
+    delivery_note: str | None = None
+    print_batch: str | None = Field(default=None, description="The print vendor's batch")
+    print_receipt: str | None = None
+    archive_token: str | None = Field(default=None, description="The vendor's archive token")
     archive_url: str | None = None
     run_id: str | None = None
     created_at: str

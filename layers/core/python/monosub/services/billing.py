@@ -20,6 +20,7 @@ from monosub import access, aws, clock, config
 from monosub.domain import billing as engine
 from monosub.domain import calendar as bank_days
 from monosub.errors import Conflict, NotFound, ValidationFailed
+from monosub.formats import journal
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
 from monosub.models.contracts import Contract
 from monosub.names import EXCHANGE, INVOICING, MONTH_END_REVENUE
@@ -175,6 +176,14 @@ def visible_invoice(invoice_id: str, *, scope: access.Scope) -> Invoice:
     if invoice is None or records.get_account(invoice.account_id, scope=scope) is None:
         raise NotFound(f"invoice {invoice_id}")
     return invoice
+
+
+def invoice_pdf(invoice: Invoice) -> bytes:
+    if invoice.pdf_key is None:
+        raise NotFound(f"invoice {invoice.invoice_id} has no PDF yet")
+    from monosub.documents.storage import read_pdf
+
+    return read_pdf(invoice.pdf_key)
 
 
 def invoices_of(account_id: str, *, limit: int) -> list[Invoice]:
@@ -598,9 +607,12 @@ def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
         "amount_yen": sum(int(r["amount"]) for r in results),
         "failed_accounts": len(failures),
     }
+    invoice_ids = [i for r in results for i in r["invoices"]]
+    journal = write_journal(date.fromisoformat(closing), invoice_ids)
     runs.update(
         str(state["run_id"]),
         status="failed" if failures else "succeeded",
+        subject={"closing": closing, "journal": journal},
         counts={**_counts(state), **totals},
         errors=failures or None,
         message=(
@@ -609,6 +621,40 @@ def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
         ),
     )
     return totals
+
+
+def write_journal(closing: date, invoice_ids: Sequence[str]) -> str:
+    """The closing's journal file (仕訳) for accounting, from its finalized invoices, under
+    ``outbox/accounting/<yyyy-mm>/``: the same invoices always make the same bytes, so a
+    rerun rewrites an identical file. Returns its key."""
+    invoices = [i for i in store.get_invoices(invoice_ids).values() if i.number]
+    accounts = store.get_accounts(sorted({i.account_id for i in invoices}))
+    entries = [
+        journal.JournalInvoice(
+            number=str(invoice.number),
+            kind=invoice.kind,
+            issue_date=invoice.closing_date,
+            account_id=invoice.account_id,
+            customer_name=accounts[invoice.account_id].name
+            if invoice.account_id in accounts
+            else invoice.account_id,
+            customer_code=accounts[invoice.account_id].customer_number
+            if invoice.account_id in accounts
+            else None,
+            taxes=tuple(
+                journal.JournalTax(rate=t.rate, taxable_yen=t.taxable, tax_yen=t.tax)
+                for t in invoice.taxes
+            ),
+            total_yen=invoice.total,
+        )
+        for invoice in invoices
+    ]
+    body = journal.journal_file(entries, journal.load_settings())
+    key = f"outbox/accounting/{engine.month_key(closing)}/journal-{closing:%Y%m%d}.csv"
+    aws.client("s3").put_object(
+        Bucket=config.bucket_name(EXCHANGE), Key=key, Body=body, ContentType="text/csv"
+    )
+    return key
 
 
 def record_failure(state: Mapping[str, Any], step: str, error: BaseException) -> None:

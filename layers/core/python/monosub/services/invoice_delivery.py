@@ -1,0 +1,225 @@
+"""Invoices to customers: the 請求書 PDF (rendered by ``document-renderer`` into the documents
+bucket), then by email (a link to the invoice, SES) or on paper (the print-and-delivery
+vendor's SOAP service, which mails it, keeps the PDF five years and answers each invoice
+number with an archive token). The invoicing state machine's ``DeliverBatch`` step.
+
+Each step is recorded on the invoice (``pdf_key``, ``delivered_at``, ``archive_token``) and
+skipped when done, so a retried or re-driven batch renders, mails and prints nothing twice
+(the vendor is also idempotent per batch and invoice number).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from monosub import aws, clock, company, config, email
+from monosub.adapters import print_vendor
+from monosub.documents import Invoice as InvoiceDocument
+from monosub.documents import InvoiceLine as DocumentLine
+from monosub.documents import InvoiceTaxSubtotal, Recipient
+from monosub.documents.formatting import date_ja, yen
+from monosub.documents.storage import read_pdf, store_pdf
+from monosub.models.billing import BillingAccount, Invoice
+from monosub.names import EXCHANGE
+from monosub.observability import count, logger
+from monosub.store import billing as store
+
+TEMPLATES = company.PROFILE.parent.parent / "templates"
+PAYMENT_METHODS = {
+    "bank-transfer": "銀行振込",
+    "direct-debit": "口座振替",
+    "card": "クレジットカード",
+    "convenience-store": "コンビニ払い",
+}
+
+
+def invoice_pdf_key(invoice: Invoice) -> str:
+    return f"invoices/{invoice.closing_date.year}/{invoice.number}.pdf"
+
+
+def document_of(invoice: Invoice, account: BillingAccount) -> InvoiceDocument:
+    """What the 適格請求書 prints: issuer with its registration number, the recipient, the
+    lines with their periods, tax per rate as the invoice computed it."""
+    if invoice.number is None:
+        raise ValueError(f"invoice {invoice.invoice_id} is a draft: it has no number to print")
+    profile = company.payment_profile()
+    return InvoiceDocument(
+        kind=invoice.kind,
+        number=invoice.number,
+        issue_date=invoice.closing_date,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        due_date=invoice.due_date if invoice.kind == "invoice" else None,
+        issuer=company.issuer(),
+        recipient=Recipient(company=account.name, person=account.person),
+        recipient_postal_code=account.postal_code,
+        recipient_address=account.address,
+        customer_number=account.customer_number,
+        lines=tuple(
+            DocumentLine(
+                name=line.name,
+                period=line.period,
+                quantity=line.quantity,
+                unit=line.unit,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                prorated=line.prorated,
+                tax_rate=line.tax_rate,
+            )
+            for line in invoice.lines
+        ),
+        tax_subtotals=tuple(
+            InvoiceTaxSubtotal(rate=t.rate, taxable_amount=t.taxable, tax=t.tax)
+            for t in invoice.taxes
+        ),
+        subtotal=invoice.subtotal,
+        tax_total=invoice.tax_total,
+        total=invoice.total,
+        payment_method=PAYMENT_METHODS.get(invoice.payment_method, invoice.payment_method),
+        bank_account=profile.get("bank_account")
+        if invoice.payment_method == "bank-transfer"
+        else None,
+        original_number=None,
+    )
+
+
+def deliver_batch(
+    state: Mapping[str, Any],
+    *,
+    mailer: email.Mailer | None = None,
+    printer: print_vendor.PrintVendorClient | None = None,
+) -> dict[str, Any]:
+    """Render, then email or print, the finalized invoices of one batch (its result in S3
+    names them). Returns the counts."""
+    result = _batch_result(str(state["invoiced"]["result"]))
+    invoices = store.get_invoices(list(result["invoices"]))
+    accounts = store.get_accounts(sorted({i.account_id for i in invoices.values()}))
+    counts = {"rendered": 0, "emailed": 0, "printed": 0, "already_delivered": 0}
+    paper: list[tuple[Invoice, BillingAccount]] = []
+    for invoice_id in sorted(invoices):
+        invoice = invoices[invoice_id]
+        account = accounts[invoice.account_id]
+        if invoice.status != "finalized":
+            continue
+        if invoice.delivered_at:
+            counts["already_delivered"] += 1
+            continue
+        if invoice.pdf_key is None:
+            invoice = _render(invoice, account)
+            counts["rendered"] += 1
+        if invoice.delivery == "paper":
+            paper.append((invoice, account))
+            continue
+        _email(invoice, account, mailer or email.default_mailer)
+        counts["emailed"] += 1
+    if paper:
+        counts["printed"] = _print(f"{state['closing']}-{int(state['batch']):05d}", paper, printer)
+    count("InvoicesDelivered", counts["emailed"] + counts["printed"])
+    return counts
+
+
+def _batch_result(key: str) -> dict[str, Any]:
+    body = aws.client("s3").get_object(Bucket=config.bucket_name(EXCHANGE), Key=key)["Body"]
+    data: dict[str, Any] = json.loads(body.read())
+    return data
+
+
+def _render(invoice: Invoice, account: BillingAccount) -> Invoice:
+    stored = store_pdf("invoice", document_of(invoice, account), invoice_pdf_key(invoice))
+    return _save(invoice, {"pdf_key": stored.key})
+
+
+def _save(invoice: Invoice, values: Mapping[str, Any]) -> Invoice:
+    """Record a delivery step on the invoice at the version read (a concurrent change wins:
+    the invoice is read again and the step is seen as done or redone)."""
+    if not store.update_invoice(invoice, values):
+        latest = store.get_invoice(invoice.invoice_id)
+        assert latest is not None
+        return latest
+    return invoice.model_copy(update={**values, "version": invoice.version + 1})
+
+
+def _email(invoice: Invoice, account: BillingAccount, mailer: email.Mailer) -> None:
+    if not account.email:
+        logger.warning(
+            "no email address for an email invoice", extra={"account": account.account_id}
+        )
+        _save(invoice, {"delivered_at": clock.now_iso(), "delivery_note": "no email address"})
+        return
+    context = {
+        "recipient": account.person or account.name,
+        "company": account.name,
+        "issuer": company.issuer().name,
+        "number": invoice.number,
+        "closing_date": invoice.closing_date,
+        "due_date": invoice.due_date,
+        "total": invoice.total,
+        "link": company.invoice_link(invoice.invoice_id),
+        "payment_method": PAYMENT_METHODS.get(invoice.payment_method, invoice.payment_method),
+    }
+    mailer.send(
+        email.Email(
+            to=[account.email],
+            subject=f"【{company.issuer().name}】{invoice.closing_date.month}月分 "
+            f"ご請求書のお知らせ（{invoice.number}）",
+            text=_environment(False).get_template("invoice_email_text.j2").render(**context),
+            html=_environment(True).get_template("invoice_email_html.j2").render(**context),
+        )
+    )
+    _save(invoice, {"delivered_at": clock.now_iso()})
+
+
+def _print(
+    batch_id: str,
+    paper: Sequence[tuple[Invoice, BillingAccount]],
+    printer: print_vendor.PrintVendorClient | None,
+) -> int:
+    """Submit the batch's paper invoices (idempotent per batch and invoice number), then
+    store each one's archive token when the vendor already has it."""
+    client = printer or print_vendor.default_client()
+    jobs = [
+        print_vendor.PrintJob(
+            invoice_number=str(invoice.number),
+            issue_date=invoice.closing_date,
+            due_date=invoice.due_date or invoice.closing_date,
+            total_yen=invoice.total,
+            recipient_name=account.name,
+            postal_code=account.postal_code or "",
+            address=account.address or "",
+            pdf=read_pdf(str(invoice.pdf_key)),
+        )
+        for invoice, account in paper
+    ]
+    receipts = {r.invoice_number: r.receipt_id for r in client.submit(batch_id, jobs)}
+    tokens = {r.invoice_number: r for r in client.results(batch_id)}
+    for invoice, _ in paper:
+        archived = tokens.get(str(invoice.number))
+        values: dict[str, Any] = {
+            "delivered_at": clock.now_iso(),
+            "print_batch": batch_id,
+            "print_receipt": receipts.get(str(invoice.number)),
+        }
+        if archived is not None and archived.archive_token:
+            values["archive_token"] = archived.archive_token
+            values["archive_url"] = archived.archive_url
+        _save(invoice, values)
+    return len(paper)
+
+
+@functools.cache
+def _environment(html: bool) -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["date_ja"] = date_ja
+    environment.filters["yen"] = yen
+    return environment
