@@ -24,11 +24,13 @@ from local.cli import Progress, format_runs
 from local.http_api import LocalApiServer
 from local.runtime import EmbeddedAWS
 from monosub import clock
+from monosub.documents.formatting import signed_yen
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in Tokyo
 # Runs of the schedules (the state machines' runs are of their own names).
 SCHEDULED_RUN_KINDS = frozenset({"intake-sweep", "contract-renewals", "warehouse-instructions"})
+MONTH_END = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 Dec 02:30 in Tokyo
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
 AGENCY = "hokkaido-security"  # the reseller of the agency chapter
 
@@ -222,6 +224,7 @@ def run(out: Path) -> int:
             _phone_signup(story)
             _fulfilment(story)
             _schedules(story)
+            _billing(story)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
@@ -913,6 +916,82 @@ def _schedules(story: Story) -> None:
     story.say(
         f"The clock moves one hour; the sweep finds the file -> {late['status']}: {late['message']}"
     )
+
+
+def _billing(story: Story) -> None:
+    story.chapter("Billing: month-end revenue, the month's invoices (適格請求書), the journal")
+    cloud = story.cloud
+    _, contracts = story.http("GET", "/contracts?status=active", headers=story.ops)
+    accounts = sorted({c["account_id"] for c in contracts["contracts"]})
+    for account_id in accounts:
+        _, account = story.http("GET", f"/billing-accounts/{account_id}", headers=story.ops)
+        monthly = [c for c in account["components"] if c["kind"] == "monthly"]
+        story.say(
+            f"{account['name']}: billed from {min(c['starts'] for c in account['components'])}, "
+            f"{len(account['components'])} component(s) from its contract "
+            f"({len(monthly)} monthly, campaigns included), 締め日 "
+            + ("月末" if account["closing_day"] == 31 else f"{account['closing_day']}日")
+        )
+    paper = accounts[-1]
+    _, current = story.http("GET", f"/billing-accounts/{paper}", headers=story.ops)
+    status, _ = story.http(
+        "PATCH",
+        f"/billing-accounts/{paper}",
+        {"version": current["version"], "delivery": "paper"},
+        story.ops,
+    )
+    story.detail(f"{current['name']} wants paper invoices: PATCH /billing-accounts -> {status}")
+    with Progress("the business clock runs to 1 December, 02:30 in Tokyo").ticking():
+        cloud.set_clock(MONTH_END)
+        cloud.wait_for_executions()
+    for machine in ("month-end-revenue", "invoicing"):
+        executions = cloud.executions(machine)
+        story.say(
+            f"{machine}: {len(executions)} execution(s) "
+            + ", ".join(sorted({e["status"] for e in executions}))
+            + " (a Distributed Map over batches of accounts in S3)"
+        )
+    for account_id in accounts:
+        _, listed = story.http("GET", f"/invoices?account_id={account_id}", headers=story.ops)
+        for invoice in listed["invoices"]:
+            story.say(
+                f"{invoice['number']} {invoice['closing_date']} ¥{invoice['total']:,} (税込) "
+                f"due {invoice['due_date']}, {invoice['delivery']}"
+                + (
+                    f", archive token {invoice['archive_token']}"
+                    if invoice["archive_token"]
+                    else ""
+                )
+            )
+            for line in invoice["lines"]:
+                amount = signed_yen(line["amount"])
+                story.detail(
+                    f"{line['name']} {line['period'] or ''} {amount} ({line['tax_rate']}%)"
+                )
+            story.detail(
+                "tax once per rate: "
+                + ", ".join(
+                    f"{t['rate']}% on ¥{t['taxable']:,} = ¥{t['tax']:,}" for t in invoice["taxes"]
+                )
+            )
+            status, pdf, _ = story.download(f"/invoices/{invoice['invoice_id']}/pdf", story.ops)
+            if status == 200:
+                saved = story.save_bytes(f"invoices/{invoice['number']}.pdf", pdf)
+                story.detail(f"the 請求書 PDF -> {saved.relative_to(story.out)}")
+    mail = _last_email(story)
+    if "請求書" in mail.subject:
+        story.detail(f"email 「{mail.subject}」 with the link to the invoice")
+    printed = cloud.print_vendor.printed()
+    story.detail(f"the print vendor (SOAP) took {len(printed)} paper invoice(s) to print and mail")
+    for key in (
+        "outbox/accounting/2026-11/revenue-202611.csv",
+        "outbox/accounting/2026-11/journal-20261130.csv",
+    ):
+        saved = story.save_object(key)
+        story.detail(f"{key} -> {saved.relative_to(story.out)}")
+    _, rerun = story.http("GET", "/runs?kind=invoicing&limit=5", headers=story.ops)
+    latest = rerun["runs"][0]
+    story.say(f"The invoicing run's ledger: {latest['status']}: {latest['message']}")
 
 
 def _ledger_and_audit(story: Story) -> None:

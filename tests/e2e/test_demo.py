@@ -57,3 +57,11 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     assert performance["commission_yen"] == 6 * 3000 + 6 * 500
     transcript = (tmp_path / "api-transcript.jsonl").read_text().splitlines()
     assert len(transcript) >= 10
+    # billing: the month's invoices as PDFs, one on paper through the print vendor, the files
+    invoices = sorted((tmp_path / "invoices").glob("INV-2026-*.pdf"))
+    assert [p.name for p in invoices] == ["INV-2026-000001.pdf", "INV-2026-000002.pdf"]
+    assert all(p.read_bytes().startswith(b"%PDF") for p in invoices)
+    assert "the print vendor (SOAP) took 1 paper invoice(s)" in printed
+    journal = tmp_path / "bucket/outbox/accounting/2026-11/journal-20261130.csv"
+    assert "INV-2026-000002" in journal.read_bytes().decode("cp932")
+    assert "（日割 2/30日）" in printed and "tax once per rate: 10%" in printed
