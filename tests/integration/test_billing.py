@@ -18,7 +18,7 @@ import pytest
 
 from local.runtime import EmbeddedAWS
 from monosub.documents import pdf_rendering_available
-from monosub.models.billing import Invoice, InvoiceLine, TaxAmount
+from monosub.models.billing import BillingAccount, Component, Invoice, InvoiceLine, TaxAmount
 from monosub.services import billing
 from monosub.store import billing as billing_store
 from tests.integration.test_fulfilment import an_order, instruct, shipped_file
@@ -227,3 +227,75 @@ def test_fifty_finalizers_at_once_leave_no_gap(cloud: EmbeddedAWS):
         # finalizing again changes nothing
         assert billing.finalize_invoice("invoice_manual007").number in numbers
         assert billing_store.last_number("INV-2026") == 50
+
+
+def a_billing_account(account_id: str, name: str) -> BillingAccount:
+    return BillingAccount(
+        account_id=account_id,
+        name=name,
+        email=f"{account_id}@example.jp",
+        customer_number=account_id.upper(),
+        components=[
+            Component(
+                contract_id=f"contract_{account_id[8:]}",
+                key="t1.01",
+                name="録画プラン 30日",
+                kind="monthly",
+                quantity=2,
+                unit="件",
+                unit_price=1980,
+                amount=3960,
+                starts=date(2026, 11, 1),
+            )
+        ],
+        contracts=[f"contract_{account_id[8:]}"],
+        created_at="2026-11-24T01:00:00Z",
+        updated_at="2026-11-24T01:00:00Z",
+    )
+
+
+def test_a_broken_account_is_reported_and_the_others_are_invoiced(cloud: EmbeddedAWS, call: Calls):
+    table = cloud.table("billing")
+    with cloud.as_function("billing-contracts"):
+        for account_id, name in (
+            ("account_good1", "株式会社いち"),
+            ("account_good2", "株式会社に"),
+        ):
+            assert billing_store.create_account(a_billing_account(account_id, name))
+    broken = {
+        "pk": {"S": "BILLING#account_broken"},
+        "sk": {"S": "ACCOUNT"},
+        "gsi1pk": {"S": "CLOSING#31"},
+        "gsi1sk": {"S": "account_broken"},
+        "account_id": {"S": "account_broken"},
+        "components": {"S": "not a list"},
+    }
+    cloud.client("dynamodb").put_item(TableName=table, Item=broken)
+
+    cloud.set_clock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    (run,) = call("GET", "/runs", query={"kind": "invoicing"}, **OPS).json()["runs"]
+    assert run["status"] == "failed"
+    assert run["counts"]["invoices"] == 2 and run["counts"]["failed_accounts"] == 1
+    assert run["errors"][0]["account_id"] == "account_broken"
+    assert "not valid" in run["errors"][0]["error"]
+    with cloud.as_function("api"):  # accounts made for the test: no customer record to scope
+        for account_id in ("account_good1", "account_good2"):
+            (invoice,) = billing_store.account_invoices(account_id)
+            assert invoice.total == 3960 + 396
+
+    # ops put the account right; the next day's schedule runs what is left of the closing
+    with cloud.as_function("billing-contracts"):
+        fixed = a_billing_account("account_broken", "株式会社さん")
+        cloud.client("dynamodb").delete_item(
+            TableName=table, Key={"pk": broken["pk"], "sk": broken["sk"]}
+        )
+        assert billing_store.create_account(fixed)
+    cloud.set_clock(datetime(2026, 12, 1, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    (run,) = call("GET", "/runs", query={"kind": "invoicing"}, **OPS).json()["runs"]
+    assert run["status"] == "succeeded" and run["attempts"] == 2
+    assert run["counts"]["invoices"] == 1 and run["counts"]["already_invoiced"] == 2
+    with cloud.as_function("api"):
+        (invoice,) = billing_store.account_invoices("account_broken")
+    assert invoice.number == "INV-2026-000003"

@@ -317,15 +317,24 @@ def _last_done(kind: str, key_of: Any, latest: str, lookback: int = 12) -> str |
 
 
 def _start(kind: str, business_key: str, subject: Mapping[str, Any]) -> bool:
-    """Open the run and start its execution (named after the run: never twice)."""
+    """Open the run and start its execution (named after the run: never twice). A run that
+    finished ``failed`` because some accounts failed (its execution succeeded) is started
+    again as its next attempt, which does only what is left; a run whose execution failed
+    waits for a re-drive (``POST /runs/{id}/retry`` or the console)."""
     run, created = runs.open_run(kind, business_key, subject)
-    if not created and (run.execution_arn or run.status == "succeeded"):
-        return False
     client = aws.client("stepfunctions")
+    name = run.run_id
+    if not created:
+        if run.status != "failed" or not run.execution_arn:
+            return False
+        execution = client.describe_execution(executionArn=run.execution_arn)
+        if execution["status"] != "SUCCEEDED" or not runs.mark_redriven(run, by="schedule"):
+            return False
+        name = f"{run.run_id}-attempt-{run.attempts + 1}"
     try:
         response = client.start_execution(
             stateMachineArn=config.state_machine_arn(kind),
-            name=run.run_id,
+            name=name,
             input=json.dumps({"run_id": run.run_id, "correlation_id": run.run_id, **subject}),
         )
     except client.exceptions.ExecutionAlreadyExists:
@@ -353,7 +362,9 @@ def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     """The month's revenue rows of a batch of accounts, written in batches (a rerun writes
     the same items), and the batch's part of the revenue file."""
     month = str(state["month"])
-    accounts = store.get_accounts(_read_batch(str(state["key"])))
+    accounts, broken = store.read_accounts(_read_batch(str(state["key"])))
+    if broken:
+        logger.error("billing accounts left out of the revenue", extra={"broken": broken})
     rows: list[RevenueRow] = []
     for account_id in sorted(accounts):
         rows += engine.revenue_rows(accounts[account_id].components, month, account_id)
@@ -494,7 +505,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     closing = date.fromisoformat(str(state["closing"]))
     run_id = str(state.get("run_id") or "")
     account_ids = _read_batch(str(state["key"]))
-    accounts = store.get_accounts(account_ids)
+    accounts, broken = store.read_accounts(account_ids)
     existing = store.get_invoices([engine.invoice_id(a, closing) for a in account_ids])
     now = clock.now_iso()
     drafts: list[Invoice] = []
@@ -504,7 +515,8 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     for account_id in account_ids:
         account = accounts.get(account_id)
         if account is None:
-            failures.append({"account_id": account_id, "error": "no billing account"})
+            why = broken.get(account_id, "no billing account")
+            failures.append({"account_id": account_id, "error": why[:500]})
             continue
         if account.last_closing is not None and account.last_closing >= closing:
             already += 1

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
+
 from monosub import clock
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
 from monosub.names import BILLING
@@ -59,8 +61,25 @@ def get_account(account_id: str) -> BillingAccount | None:
 
 
 def get_accounts(account_ids: Sequence[str]) -> dict[str, BillingAccount]:
+    accounts, _ = read_accounts(account_ids)
+    return accounts
+
+
+def read_accounts(
+    account_ids: Sequence[str],
+) -> tuple[dict[str, BillingAccount], dict[str, str]]:
+    """The billing accounts (one BatchGetItem per 100), and the ones that could not be read
+    as a billing account with the reason: a run reports those and goes on with the rest."""
     read = _table.batch_get([(_account_pk(a), "ACCOUNT") for a in account_ids])
-    return {str(item["account_id"]): BillingAccount.model_validate(item) for item in read.values()}
+    accounts: dict[str, BillingAccount] = {}
+    broken: dict[str, str] = {}
+    for (pk, _), item in read.items():
+        account_id = pk.removeprefix("BILLING#")
+        try:
+            accounts[account_id] = BillingAccount.model_validate(item)
+        except ValidationError as error:
+            broken[account_id] = f"the stored billing account is not valid: {error}"
+    return accounts, broken
 
 
 def create_account(account: BillingAccount) -> bool:
