@@ -50,7 +50,10 @@ def test_good_rows_in_utf8_and_cp932_with_japanese_headers():
     assert parsed.rows == [
         UsageRow(2, "C2026-000001", "PLAN-ENERGY", "2026-11", Decimal("350.5"), date(2026, 11, 30))
     ]
-    japanese = '契約番号,sku,対象月,使用量,検針日\r\nｃ２０２６－０００００１,PLAN-ENERGY,2026/1,"1,234.5",\r\n'
+    japanese = (
+        "契約番号,sku,対象月,使用量,検針日\r\n"
+        'ｃ２０２６－０００００１,PLAN-ENERGY,2026/1,"1,234.5",\r\n'
+    )
     parsed = read_usage_rows(japanese.encode("cp932"))
     assert errors(parsed) == []
     (row,) = parsed.rows
