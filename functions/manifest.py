@@ -161,7 +161,8 @@ def _intake_task(
         handler=f"functions.tasks.intake.{handler}",
         description=f"File intake: {description}",
         triggers=(StateMachineTask(FILE_INTAKE, placeholder),),
-        tables={RUNS: RW, RECORDS: RW, CATALOG: RW},  # catalog: price-book, campaigns
+        # catalog: price-book, campaigns; billing: usage-readings
+        tables={RUNS: RW, RECORDS: RW, CATALOG: RW, BILLING: RW},
         buckets={EXCHANGE: RW},
         publishes_to=(DOMAIN_EVENTS,),
         starts=starts,
@@ -233,7 +234,7 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
                 description="Contracts that start, renew or end",
             ),
         ),
-        tables={RECORDS: R, BILLING: RW},
+        tables={RECORDS: R, BILLING: RW, CATALOG: R},  # catalog: usage prices
     ),
     Function(
         name="month-end-revenue",

@@ -22,6 +22,10 @@ invoice bills the difference between what is due and what was billed, so a rerun
 twice, and a change that reaches back into a month already billed appears as an adjustment
 (調整) line on the next invoice. Months older than ``HORIZON_MONTHS`` before the closing are
 settled and not looked at again. Tax is computed once per rate on the invoice.
+
+**Usage** (metered) is billed in arrears: the invoice at a closing charges the meter readings
+(on the billing account) of the months before the closing's month, under the same ledger
+keys, so a corrected reading is an adjustment too (``monosub.domain.usage_billing``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 from monosub.documents.model import PricedItems, TaxRate
+from monosub.domain import usage_billing
 from monosub.domain.contracts import month_offset, term_end
 from monosub.domain.tax import TAX_RATE_PERCENT, Rounding, TaxCategory, taxes_by_rate
 from monosub.models.billing import (
@@ -150,12 +156,13 @@ def components_from_document(
 def end_components(
     components: Iterable[Component], contract_id: str, last_day: date
 ) -> list[Component]:
-    """The contract's monthly components billed no further than ``last_day`` (the end of the
-    contract, or the day before a change): open ones and ones ending later end then; ones
-    that would start after it are dropped. Other contracts' components are left alone."""
+    """The contract's monthly and usage components billed no further than ``last_day`` (the
+    end of the contract, or the day before a change): open ones and ones ending later end
+    then; ones that would start after it are dropped. Other contracts' components are left
+    alone."""
     kept = []
     for component in components:
-        if component.contract_id != contract_id or component.kind != "monthly":
+        if component.contract_id != contract_id or component.kind == "one_time":
             kept.append(component)
         elif component.starts > last_day:
             continue
@@ -180,6 +187,7 @@ class Charge:
     days_in_month: int | None = None
     first_day: date | None = None
     last_day: date | None = None
+    usage: Decimal | None = None  # a usage charge: the month's reading
 
     @property
     def key(self) -> str:
@@ -234,8 +242,8 @@ def charges_through(
     due: list[Charge] = []
     last_month = month_key(closing)
     for component in components:
-        if component.starts > closing:
-            continue
+        if component.starts > closing or component.kind == "usage":
+            continue  # usage is charged on readings: usage_charges
         if component.kind == "one_time":
             due.append(Charge(component=component, month=None, amount=component.amount))
             continue
@@ -248,6 +256,26 @@ def charges_through(
             if charge is not None:
                 due.append(charge)
     return due
+
+
+def usage_charges(
+    components: Iterable[Component], usage: dict[str, str], closing: date, *, since: str
+) -> list[Charge]:
+    """In arrears: each reading of a month from ``since`` to the month before the closing's,
+    on a usage component covering that month, priced by its tiers (floored once)."""
+    return [
+        Charge(
+            component=due.component,
+            month=due.month,
+            amount=due.amount,
+            first_day=month_first(due.month),
+            last_day=month_last(due.month),
+            usage=due.quantity,
+        )
+        for due in usage_billing.usage_due(
+            components, usage, since=since, before=month_key(closing)
+        )
+    ]
 
 
 # ---- invoices ------------------------------------------------------------------------------
@@ -286,6 +314,7 @@ def draft_invoice(
     line, tax once per rate (pure: everything comes in the arguments)."""
     since = horizon(closing)
     charges = charges_through(account.components, closing, since=since)
+    charges += usage_charges(account.components, account.usage, closing, since=since)
     lines: list[InvoiceLine] = []
     first_days: list[date] = []
     ledger = {key: yen for key, yen in account.billed.items() if _month_of(key) >= since}
@@ -358,6 +387,8 @@ def _charge_order(charge: Charge) -> tuple[str, str, str]:
 
 def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     component = charge.component
+    if charge.usage is not None and charge.month is not None:
+        return _usage_line(charge, charge.month, charge.usage, amount, adjustment=adjustment)
     if charge.month is None:
         period = f"{component.starts.year}年{component.starts.month}月{component.starts.day}日"
     elif charge.prorated and charge.first_day and charge.last_day:
@@ -387,15 +418,49 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     )
 
 
+def _usage_line(
+    charge: Charge, month: str, quantity: Decimal, amount: int, *, adjustment: bool
+) -> InvoiceLine:
+    """A month's reading: the quantity in the name (電力 従量料金（350.5kWh）), one 式 of the
+    amount (an adjustment: the difference, the corrected quantity named)."""
+    component = charge.component
+    return InvoiceLine(
+        contract_id=component.contract_id,
+        component=component.key,
+        month=month,
+        name=usage_billing.line_name(component, quantity),
+        period=f"{month_label(month)} 調整" if adjustment else month_label(month),
+        quantity=1,
+        unit="式",
+        unit_price=amount,
+        amount=amount,
+        tax_rate=component.tax_rate,
+        adjustment=adjustment,
+    )
+
+
 # ---- revenue -------------------------------------------------------------------------------
 
 
-def revenue_rows(components: Iterable[Component], month: str, account_id: str) -> list[RevenueRow]:
-    """Revenue of ``month`` (売上計上): each monthly component's charge for the month (by day)
-    and each one-time charge dated in it. Never a row for another month."""
-    rows = []
+def revenue_rows(
+    components: Iterable[Component],
+    month: str,
+    account_id: str,
+    usage: dict[str, str] | None = None,
+) -> list[RevenueRow]:
+    """Revenue of ``month`` (売上計上): each monthly component's charge for the month (by day),
+    each one-time charge dated in it, and each usage component's reading of the month when
+    ``usage`` (the account's readings at the run) has it. Never a row for another month."""
+    components = list(components)
+    rows = [
+        _revenue(due.component, month, account_id, due.amount, None)
+        for due in usage_billing.month_usage(components, usage or {}, month)
+        if due.amount
+    ]
     first, last = month_first(month), month_last(month)
     for component in components:
+        if component.kind == "usage":
+            continue
         if component.kind == "one_time":
             if first <= component.starts <= last:
                 rows.append(_revenue(component, month, account_id, component.amount, None))

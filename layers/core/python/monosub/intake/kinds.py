@@ -86,4 +86,9 @@ def known_kinds() -> list[str]:
 def _load_builtin_kinds() -> None:
     # Each kind's module registers itself on import; later capabilities add theirs here.
     import monosub.intake.catalog_files  # noqa: F401
-    from monosub.intake import device_stock, leads_csv, warehouse_shipments  # noqa: F401
+    from monosub.intake import (  # noqa: F401
+        device_stock,
+        leads_csv,
+        usage_readings,
+        warehouse_shipments,
+    )

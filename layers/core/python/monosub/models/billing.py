@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from monosub.documents.model import TaxRate
+from monosub.models.catalog import UsageTier
 
-ComponentKind = Literal["monthly", "one_time"]
+ComponentKind = Literal["monthly", "one_time", "usage"]
 FirstMonth = Literal["prorate", "next_month"]
 Delivery = Literal["email", "paper"]
 HolidayRule = Literal["next", "previous", "none"]
@@ -26,7 +27,10 @@ class Component(BaseModel):
     """One billable element of a contract over a span of days: a monthly charge (a plan, an
     option, a rental fee, or a discount on one, negative) billed per calendar month and
     prorated by day, or a one-time charge (a device sold, installation) billed once on
-    ``starts``. A change never edits a component: it ends it and adds another."""
+    ``starts``, or a usage charge (metered: kWh, GB) billed per month in arrears on the
+    month's reading, priced by ``usage_tiers`` (its amounts are 0: the base amount of such a
+    price is a monthly component of its own). A change never edits a component: it ends it
+    and adds another."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -43,6 +47,10 @@ class Component(BaseModel):
     starts: date = Field(description="First day billed (monthly) or the day charged (one-time)")
     ends: date | None = Field(default=None, description="Last day billed; None: open")
     discount: bool = Field(default=False, description="A campaign or manual discount line")
+    usage_unit: str | None = Field(default=None, description="Usage only: kWh, GB …")
+    usage_tiers: list[UsageTier] | None = Field(
+        default=None, description="Usage only: the progressive tiers a reading is priced by"
+    )
 
 
 class BillingAccount(BaseModel):
@@ -68,6 +76,10 @@ class BillingAccount(BaseModel):
     components: list[Component] = Field(default_factory=list)
     billed: dict[str, int] = Field(
         default_factory=dict, description="<contract>|<component>|<YYYY-MM> → yen billed"
+    )
+    usage: dict[str, str] = Field(
+        default_factory=dict,
+        description="Meter readings: <contract>|<component>|<YYYY-MM> → quantity (a decimal)",
     )
     last_closing: date | None = None
     contracts: list[str] = Field(default_factory=list, description="Contracts billed here")

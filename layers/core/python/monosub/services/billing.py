@@ -25,6 +25,7 @@ from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRo
 from monosub.models.contracts import Contract
 from monosub.names import EXCHANGE, INVOICING, MONTH_END_REVENUE
 from monosub.observability import count, logger
+from monosub.services import usage_readings as usage
 from monosub.services.pricing import TAX_ROUNDING
 from monosub.store import billing as store
 from monosub.store import contracts as contracts_store
@@ -117,6 +118,7 @@ def _apply(
     components = list(account.components)
     mine = {c.key for c in components if c.contract_id == contract.contract_id}
     if detail_type == "ContractStarted":
+        usage.remember_contract(contract)  # readings files name it by its number
         if any(key.startswith("t1.") for key in mine):
             return None
         start = date.fromisoformat(str(detail["start_date"]))
@@ -126,6 +128,9 @@ def _apply(
             term=1,
             start=start,
             first_month=account.first_month,
+        )
+        added += usage.usage_components(
+            contract, term=1, start=start, first_month=account.first_month
         )
         return components + added, f"billing from {start}: {len(added)} component(s)"
     if detail_type == "ContractRenewed":
@@ -144,6 +149,7 @@ def _apply(
             first_month="prorate",
             one_time=False,
         )
+        added += usage.usage_components(contract, term=term, start=start, first_month="prorate")
         return ended + added, f"term {term} billed from {start}"
     if detail_type == "ContractEnded":
         last = date.fromisoformat(str(detail["end_date"]))
@@ -367,7 +373,8 @@ def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         logger.error("billing accounts left out of the revenue", extra={"broken": broken})
     rows: list[RevenueRow] = []
     for account_id in sorted(accounts):
-        rows += engine.revenue_rows(accounts[account_id].components, month, account_id)
+        account = accounts[account_id]
+        rows += engine.revenue_rows(account.components, month, account_id, account.usage)
     store.put_revenue(rows)
     part = f"{RUNS_PREFIX}/month-end/{month}/revenue-{int(state['batch']):05d}.csv"
     aws.client("s3").put_object(
