@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from monosub.documents.model import TaxRate
+from monosub.models.billing_changes import AppliedReturn, ContractChange
 
 ComponentKind = Literal["monthly", "one_time"]
 FirstMonth = Literal["prorate", "next_month"]
@@ -31,7 +32,9 @@ class Component(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     contract_id: str
-    key: str = Field(description="Stable within the contract: t<term>.<n> or c<change>.<n>")
+    key: str = Field(
+        description="Stable within the contract: t<term>.<n>, c<change>.<n> or r<return>.<n>"
+    )
     name: str = Field(description="品目 as the invoice prints it")
     sku: str | None = None
     kind: ComponentKind
@@ -43,6 +46,9 @@ class Component(BaseModel):
     starts: date = Field(description="First day billed (monthly) or the day charged (one-time)")
     ends: date | None = Field(default=None, description="Last day billed; None: open")
     discount: bool = Field(default=False, description="A campaign or manual discount line")
+    applies_to_sku: str | None = Field(
+        default=None, description="A discount's line's SKU: it ends when that SKU is removed"
+    )
 
 
 class BillingAccount(BaseModel):
@@ -71,6 +77,11 @@ class BillingAccount(BaseModel):
     )
     last_closing: date | None = None
     contracts: list[str] = Field(default_factory=list, description="Contracts billed here")
+    changes: list[ContractChange] = Field(default_factory=list, description="Mid-term changes")
+    returns: list[AppliedReturn] = Field(default_factory=list, description="Rental returns")
+    given_back: list[str] = Field(
+        default_factory=list, description="Voided invoices whose billing the ledger gave back"
+    )
     created_at: str
     updated_at: str
     version: int = 1
@@ -133,6 +144,10 @@ class Invoice(BaseModel):
     run_id: str | None = None
     created_at: str
     finalized_at: str | None = None
+    voided_at: str | None = None
+    voided_by: str | None = None
+    void_reason: str | None = None
+    credit_note_id: str | None = Field(default=None, description="A void invoice's credit note")
     version: int = 1
 
 
