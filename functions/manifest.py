@@ -145,6 +145,8 @@ BILLING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/invoices/{invoice_id}"),
     Route("GET", "/invoices/{invoice_id}/pdf"),
     Route("POST", "/invoices/{invoice_id}/finalize", groups=OPS),
+    Route("POST", "/invoices/{invoice_id}/void", groups=OPS),  # with a credit note
+    Route("POST", "/contracts/{contract_id}/changes", groups=OPS_AND_SALES_TEAM),  # mid-term
 )
 
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
@@ -224,7 +226,8 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
         name="billing-contracts",
         handler="functions.events.billing.handler",
         description="Contract events: billing starts on the ship/install date, a renewal's "
-        "items are billed from its first day, an ended contract stops billing",
+        "items are billed from its first day, an ended contract stops billing; a returned "
+        "rental device bills its line one fewer",
         triggers=(
             EventRule(
                 rule="billing-contract-events",
@@ -232,6 +235,13 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
                 source_prefix="monosub.contracts",
                 detail_types=("ContractStarted", "ContractRenewed", "ContractEnded"),
                 description="Contracts that start, renew or end",
+            ),
+            EventRule(
+                rule="billing-device-returns",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.fulfilment",
+                detail_types=("DeviceReturned",),
+                description="Rental devices returned: their line is billed one fewer",
             ),
         ),
         tables={RECORDS: R, BILLING: RW, CATALOG: R},  # catalog: usage prices

@@ -22,6 +22,7 @@ from functions.api import (
     accounts,
     agency,
     billing,
+    billing_changes,
     catalog,
     deals,
     devices,
@@ -54,6 +55,7 @@ app.include_router(signups.router)
 app.include_router(shipments.router)
 app.include_router(devices.router)
 app.include_router(billing.router)
+app.include_router(billing_changes.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

@@ -67,9 +67,11 @@ def test_a_year_of_a_contract(cloud: EmbeddedAWS, call: Calls) -> None:
     closings = [i["closing_date"] for i in invoices]
     # November 2026 (the device; the plan's first days free), December (the plan free all
     # month, the option charged), then every month
-    assert closings == ["2026-11-30", "2026-12-31"] + [
-        f"2027-{m:02d}-{last}" for m, last in _month_ends(2027)
-    ][:11]
+    assert closings == [
+        "2026-11-30",
+        "2026-12-31",
+        *[f"2027-{m:02d}-{last}" for m, last in _month_ends(2027)][:11],
+    ]
     assert [i["number"] for i in invoices] == ["INV-2026-000001", "INV-2026-000002"] + [
         f"INV-2027-{n:06d}" for n in range(1, 12)
     ]

@@ -149,8 +149,18 @@ def components_from_document(
             starts=monthly_from if monthly else start,
             ends=term_end(monthly_from, discount.months) if monthly and discount.months else None,
             discount=True,
+            applies_to_sku=_sku_of_line(document, discount.applies_to, discount.billing),
         )
     return components
+
+
+def _sku_of_line(document: PricedItems, name: str, billing: str) -> str | None:
+    """The SKU of the line a discount names (``applies_to`` is the line's name): the line of
+    the same billing kind first; None when no line or lines of two SKUs have the name (a
+    manual discount names 月額費用, not a line)."""
+    named = [line for line in document.lines if line.name == name]
+    skus = {line.note for line in named if line.billing == billing} or {line.note for line in named}
+    return skus.pop() if len(skus) == 1 else None
 
 
 def end_components(
@@ -315,6 +325,7 @@ def draft_invoice(
     since = horizon(closing)
     charges = charges_through(account.components, closing, since=since)
     charges += usage_charges(account.components, account.usage, closing, since=since)
+    charges += _no_longer_due(account, charges, since, month_key(closing))
     lines: list[InvoiceLine] = []
     first_days: list[date] = []
     ledger = {key: yen for key, yen in account.billed.items() if _month_of(key) >= since}
@@ -324,7 +335,7 @@ def draft_invoice(
         if difference == 0:
             continue
         lines.append(_line(charge, difference, adjustment=charge.key in account.billed))
-        first_days.append(charge.first_day or charge.component.starts)
+        first_days.append(charge.first_day or _first_day(charge))
         ledger[charge.key] = charge.amount
     subtotal = sum(line.amount for line in lines)
     if not lines or subtotal <= 0:
@@ -353,6 +364,24 @@ def draft_invoice(
     return Draft(invoice=invoice, ledger=ledger, due_lines=len(lines))
 
 
+def _no_longer_due(
+    account: BillingAccount, due: Iterable[Charge], since: str, last_month: str
+) -> list[Charge]:
+    """A zero charge for each month billed that is no longer due at all (a change or a
+    return ended the component before that month): so it is given back as an adjustment."""
+    keys = {charge.key for charge in due}
+    components = {(c.contract_id, c.key): c for c in account.components}
+    zero = []
+    for key, yen in account.billed.items():
+        contract_id, component_key, month = key.rsplit("|", 2)
+        component = components.get((contract_id, component_key))
+        if yen == 0 or key in keys or component is None or month == ONCE:
+            continue
+        if since <= month <= last_month:
+            zero.append(Charge(component=component, month=month, amount=0))
+    return zero
+
+
 def ledger_after(billed: dict[str, int], invoice: Invoice, closing: date) -> dict[str, int]:
     """The ledger once ``invoice`` (of ``closing``) is billed: what its lines add to what was
     billed (a rerun that finds the invoice written rebuilds the same ledger from it)."""
@@ -374,6 +403,10 @@ def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> l
 
 def invoice_number(series: str, sequence: int) -> str:
     return f"{series}-{sequence:06d}"
+
+
+def _first_day(charge: Charge) -> date:
+    return month_first(charge.month) if charge.month else charge.component.starts
 
 
 def _month_of(key: str) -> str:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from monosub.documents.model import TaxRate
+from monosub.models.billing_changes import AppliedReturn, ContractChange
 from monosub.models.catalog import UsageTier
 
 ComponentKind = Literal["monthly", "one_time", "usage"]
@@ -35,7 +36,9 @@ class Component(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     contract_id: str
-    key: str = Field(description="Stable within the contract: t<term>.<n> or c<change>.<n>")
+    key: str = Field(
+        description="Stable within the contract: t<term>.<n>, c<change>.<n> or r<return>.<n>"
+    )
     name: str = Field(description="品目 as the invoice prints it")
     sku: str | None = None
     kind: ComponentKind
@@ -50,6 +53,9 @@ class Component(BaseModel):
     usage_unit: str | None = Field(default=None, description="Usage only: kWh, GB …")
     usage_tiers: list[UsageTier] | None = Field(
         default=None, description="Usage only: the progressive tiers a reading is priced by"
+    )
+    applies_to_sku: str | None = Field(
+        default=None, description="A discount's line's SKU: it ends when that SKU is removed"
     )
 
 
@@ -83,6 +89,11 @@ class BillingAccount(BaseModel):
     )
     last_closing: date | None = None
     contracts: list[str] = Field(default_factory=list, description="Contracts billed here")
+    changes: list[ContractChange] = Field(default_factory=list, description="Mid-term changes")
+    returns: list[AppliedReturn] = Field(default_factory=list, description="Rental returns")
+    given_back: list[str] = Field(
+        default_factory=list, description="Voided invoices whose billing the ledger gave back"
+    )
     created_at: str
     updated_at: str
     version: int = 1
@@ -148,6 +159,10 @@ class Invoice(BaseModel):
     run_id: str | None = None
     created_at: str
     finalized_at: str | None = None
+    voided_at: str | None = None
+    voided_by: str | None = None
+    void_reason: str | None = None
+    credit_note_id: str | None = Field(default=None, description="A void invoice's credit note")
     version: int = 1
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from monosub import clock
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
+from monosub.models.billing_changes import AppliedReturn, ContractChange
 from monosub.names import BILLING
 from monosub.store.dynamo import Table, TransactionConflict, transact
 
@@ -103,6 +104,56 @@ def save_components(
         },
         condition="#version = :version",
         condition_values={":version": account.version},
+    )
+
+
+def save_change(
+    account: BillingAccount,
+    components: Sequence[Component],
+    *,
+    changes: Sequence[ContractChange] | None = None,
+    returns: Sequence[AppliedReturn] | None = None,
+) -> bool:
+    """Replace the components together with the record of the change or return that made
+    them (the whole list, at the version read: a change is recorded once)."""
+    values: dict[str, Any] = {
+        "components": [c.model_dump(mode="json") for c in components],
+        "updated_at": clock.now_iso(),
+        "version": account.version + 1,
+    }
+    if changes is not None:
+        values["changes"] = [c.model_dump(mode="json") for c in changes]
+    if returns is not None:
+        values["returns"] = [r.model_dump(mode="json") for r in returns]
+    return _table.update(
+        _account_pk(account.account_id),
+        "ACCOUNT",
+        set_values=values,
+        condition="#version = :version",
+        condition_values={":version": account.version},
+    )
+
+
+def give_back(account: BillingAccount, ledger: Mapping[str, int], invoice_id: str) -> bool:
+    """The ledger without what a voided invoice billed, once per invoice: only if the account
+    is at the version and the closing read (an invoicing run that moved the ledger first
+    makes the caller read again)."""
+    closing = account.last_closing.isoformat() if account.last_closing else None
+    return _table.update(
+        _account_pk(account.account_id),
+        "ACCOUNT",
+        set_values={
+            "billed": dict(ledger),
+            "given_back": [*account.given_back, invoice_id],
+            "updated_at": clock.now_iso(),
+            "version": account.version + 1,
+        },
+        condition="#version = :version AND "
+        + ("#last_closing = :closing" if closing else "attribute_not_exists(#last_closing)"),
+        condition_values={
+            ":version": account.version,
+            **({":closing": closing} if closing else {}),
+        },
     )
 
 
