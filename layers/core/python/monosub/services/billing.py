@@ -552,7 +552,15 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     store.put_drafts(fresh)
     finalized = finalize_all([d for d in drafts if d.status == "draft"])
     for account_id, ledger in ledgers.items():
-        store.record_billed(account_id, ledger, closing)
+        given_back = len(accounts[account_id].given_back)
+        if not store.record_billed(account_id, ledger, closing, given_back=given_back):
+            moved = store.get_account(account_id)
+            if moved is None or moved.last_closing is None or moved.last_closing < closing:
+                # a void gave back meanwhile: the invoice stands, the ledger waits for the
+                # next attempt (which rebuilds it from the invoice on the given-back ledger)
+                failures.append(
+                    {"account_id": account_id, "error": "an invoice was voided meanwhile"}
+                )
     issued = list(drafts)
     count("InvoicesIssued", len(finalized))
     count("AmountBilled", sum(d.total for d in issued))

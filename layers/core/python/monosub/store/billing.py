@@ -171,14 +171,24 @@ def save_settings(account: BillingAccount, settings: Mapping[str, Any]) -> bool:
     )
 
 
-def record_billed(account_id: str, ledger: Mapping[str, int], closing: date) -> bool:
-    """The ledger after the closing's invoice, once per closing (a rerun writes nothing)."""
+def record_billed(
+    account_id: str, ledger: Mapping[str, int], closing: date, *, given_back: int = 0
+) -> bool:
+    """The ledger after the closing's invoice, once per closing (a rerun writes nothing), and
+    only if no void gave anything back since the ledger was read (``given_back``: how many
+    invoices had given back then): a give-back is never overwritten. False otherwise."""
+    unchanged = (
+        "(attribute_not_exists(#given_back) OR size(#given_back) = :given)"
+        if given_back == 0
+        else "size(#given_back) = :given"
+    )
     return _table.update(
         _account_pk(account_id),
         "ACCOUNT",
         set_values={"billed": dict(ledger), "last_closing": closing.isoformat()},
-        condition="attribute_not_exists(#last_closing) OR #last_closing < :closing",
-        condition_values={":closing": closing.isoformat()},
+        condition="(attribute_not_exists(#last_closing) OR #last_closing < :closing) AND "
+        + unchanged,
+        condition_values={":closing": closing.isoformat(), ":given": given_back},
     )
 
 
