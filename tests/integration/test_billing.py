@@ -299,3 +299,22 @@ def test_a_broken_account_is_reported_and_the_others_are_invoiced(cloud: Embedde
     with cloud.as_function("api"):
         (invoice,) = billing_store.account_invoices("account_broken")
     assert invoice.number == "INV-2026-000003"
+
+
+def test_the_ledger_never_overwrites_a_give_back(cloud: EmbeddedAWS):
+    with cloud.as_function("api"):
+        assert billing_store.create_account(a_billing_account("account_race", "株式会社れーす"))
+        account = billing_store.get_account("account_race")
+        assert account is not None
+        # a void gives back while an invoicing run holds the ledger it read before
+        assert billing_store.give_back(account, {}, "invoice_voided")
+        run_ledger = {"contract_race|t1.01|2026-11": 3960}
+        assert not billing_store.record_billed(
+            "account_race", run_ledger, date(2026, 11, 30), given_back=len(account.given_back)
+        )
+        after = billing_store.get_account("account_race")
+        assert after is not None and after.billed == {} and after.last_closing is None
+        # read again, the ledger moves
+        assert billing_store.record_billed(
+            "account_race", run_ledger, date(2026, 11, 30), given_back=len(after.given_back)
+        )
