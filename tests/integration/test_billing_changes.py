@@ -6,6 +6,7 @@ and the next closing bills its charges again."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -218,6 +219,10 @@ def test_a_void_invoice_gets_a_credit_note_and_is_billed_again(cloud: EmbeddedAW
         invoice["taxes"],
         invoice["total"],
     )
+    # the 適格返還請求書 PDF names the invoice it corrects
+    assert note["pdf_key"] == "invoices/2026/CN-2026-000001.pdf"
+    pdf = call("GET", f"/invoices/{note['invoice_id']}/pdf")
+    assert pdf.status == 200 and base64.b64decode(pdf.text).startswith(b"%PDF")
     again = call("POST", path, reason, **OPS)
     assert again.status == 200 and again.json()["credit_note"] == note
     with cloud.as_function("api"):

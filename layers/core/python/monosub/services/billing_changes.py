@@ -28,7 +28,7 @@ from monosub.models.billing import BillingAccount, Component, Invoice
 from monosub.models.billing_changes import AppliedReturn, ContractChange, ContractChangeRequest
 from monosub.models.contracts import Contract
 from monosub.observability import count, logger
-from monosub.services import billing
+from monosub.services import billing, invoice_delivery
 from monosub.store import billing as store
 from monosub.store import catalog as catalog_store
 from monosub.store import contracts as contracts_store
@@ -306,6 +306,7 @@ def void_invoice(
     if note.status == "draft":
         billing.finalize_all([note])
         note = _invoice(note_id)
+    note = invoice_delivery.render_credit_note(note, invoice)
     return invoice, note
 
 

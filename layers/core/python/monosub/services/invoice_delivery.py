@@ -42,9 +42,12 @@ def invoice_pdf_key(invoice: Invoice) -> str:
     return f"invoices/{invoice.closing_date.year}/{invoice.number}.pdf"
 
 
-def document_of(invoice: Invoice, account: BillingAccount) -> InvoiceDocument:
+def document_of(
+    invoice: Invoice, account: BillingAccount, *, original_number: str | None = None
+) -> InvoiceDocument:
     """What the 適格請求書 prints: issuer with its registration number, the recipient, the
-    lines with their periods, tax per rate as the invoice computed it."""
+    lines with their periods, tax per rate as the invoice computed it. A credit note
+    (適格返還請求書) names the invoice it corrects (``original_number``)."""
     if invoice.number is None:
         raise ValueError(f"invoice {invoice.invoice_id} is a draft: it has no number to print")
     profile = company.payment_profile()
@@ -84,7 +87,7 @@ def document_of(invoice: Invoice, account: BillingAccount) -> InvoiceDocument:
         bank_account=profile.get("bank_account")
         if invoice.payment_method == "bank-transfer"
         else None,
-        original_number=None,
+        original_number=original_number,
     )
 
 
@@ -129,9 +132,22 @@ def _batch_result(key: str) -> dict[str, Any]:
     return data
 
 
-def _render(invoice: Invoice, account: BillingAccount) -> Invoice:
-    stored = store_pdf("invoice", document_of(invoice, account), invoice_pdf_key(invoice))
+def _render(
+    invoice: Invoice, account: BillingAccount, *, original_number: str | None = None
+) -> Invoice:
+    document = document_of(invoice, account, original_number=original_number)
+    stored = store_pdf("invoice", document, invoice_pdf_key(invoice))
     return _save(invoice, {"pdf_key": stored.key})
+
+
+def render_credit_note(note: Invoice, original: Invoice) -> Invoice:
+    """The 適格返還請求書 PDF of a finalized credit note (once: a rendered one is returned)."""
+    if note.pdf_key is not None or note.status != "finalized":
+        return note
+    account = store.get_account(note.account_id)
+    if account is None:
+        raise ValueError(f"credit note {note.invoice_id} has no billing account")
+    return _render(note, account, original_number=original.number)
 
 
 def _save(invoice: Invoice, values: Mapping[str, Any]) -> Invoice:
