@@ -16,6 +16,7 @@ from typing import Any
 from monosub import clock
 from monosub.models.billing import BillingAccount
 from monosub.names import BILLING
+from monosub.store.billing import pack
 from monosub.store.dynamo import Table
 
 _table = Table(BILLING)
@@ -50,7 +51,7 @@ def contracts_by_number(numbers: Iterable[str]) -> dict[str, tuple[str, str]]:
 def save_usage(account: BillingAccount, usage: Mapping[str, str]) -> bool:
     """Replace the account's readings, only if it is still at the version read."""
     values: dict[str, Any] = {
-        "usage": dict(usage),
+        "usage": pack(dict(usage)),
         "updated_at": clock.now_iso(),
         "version": account.version + 1,
     }
