@@ -23,6 +23,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -267,11 +268,38 @@ class Meter:
     read_units: Counter[str] = field(default_factory=Counter)
     items_written: Counter[str] = field(default_factory=Counter)
     largest_item: dict[str, int] = field(default_factory=dict)
+    # Seconds inside each billing task's handler (not waiting for the runtime's lock).
+    handler_seconds: Counter[str] = field(default_factory=Counter)
+    # What the delivery task (PDF, email, print vendor) asks, counted again apart, so that
+    # the invoicing run can be told with and without it (the issue's figure has no PDF).
+    delivery: Meter | None = None
 
     def reset(self) -> None:
-        for counter in (self.calls, self.write_units, self.read_units, self.items_written):
+        for counter in (
+            self.calls,
+            self.write_units,
+            self.read_units,
+            self.items_written,
+            self.handler_seconds,
+        ):
             counter.clear()
         self.largest_item.clear()
+        if self.delivery is not None:
+            self.delivery.reset()
+
+    def targets(self) -> list[Meter]:
+        """Where a request counts: everywhere, and apart too when the delivery task made it
+        (the task running in this thread: the bench's own polling is in another)."""
+        if self.delivery is not None and getattr(_running, "function", None) == DELIVERY:
+            return [self, self.delivery]
+        return [self]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": dict(sorted(self.calls.items())),
+            "dynamodb_write_units": dict(self.write_units),
+            "dynamodb_read_units": dict(self.read_units),
+        }
 
     def written(self, kind: str, size: int, factor: int = 1, *, indexed: bool = False) -> None:
         """An item of ``size`` bytes written; ``indexed``: it has a gsi1 key, and the index
@@ -283,6 +311,18 @@ class Meter:
         self.largest_item[kind] = max(self.largest_item.get(kind, 0), size)
 
 
+_running = threading.local()  # the billing task running in this thread, for the meter
+MONTH_END_REVENUE, INVOICING = "month-end-revenue", "invoicing"  # monosub.names
+DELIVERY = "invoicing-deliver"
+BILLING_TASKS = (
+    "month-end-prepare",
+    "month-end-batch",
+    "month-end-finish",
+    "invoicing-prepare",
+    "invoicing-batch",
+    DELIVERY,
+    "invoicing-finish",
+)
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
@@ -303,7 +343,8 @@ def install_meter(cloud: Any) -> Meter:
     from local import runtime
     from monosub import aws
 
-    meter = Meter()
+    meter = Meter(delivery=Meter())
+    _time_handlers(cloud, meter)
 
     def stored_size(table: str, key: dict[str, Any]) -> tuple[int, bool]:
         with runtime._DYNAMODB_LOCK:
@@ -321,14 +362,16 @@ def install_meter(cloud: Any) -> Meter:
         parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
     ) -> None:
         params = context.get("bench_params", {})
-        meter.calls[f"dynamodb.{model.name}"] += 1
-        if model.name in WRITES:
-            _count_write(meter, model.name, params, stored_size)
-        elif model.name in READS:
-            _count_read(meter, model.name, params, parsed)
+        for target in meter.targets():
+            target.calls[f"dynamodb.{model.name}"] += 1
+            if model.name in WRITES:
+                _count_write(target, model.name, params, stored_size)
+            elif model.name in READS:
+                _count_read(target, model.name, params, parsed)
 
     def after_other(model: Any, **_: Any) -> None:
-        meter.calls[f"{model.service_model.endpoint_prefix}.{model.name}"] += 1
+        for target in meter.targets():
+            target.calls[f"{model.service_model.endpoint_prefix}.{model.name}"] += 1
 
     dynamodb = aws.client("dynamodb")
     dynamodb.meta.events.register("before-parameter-build.dynamodb.*", before)
@@ -336,8 +379,31 @@ def install_meter(cloud: Any) -> Meter:
     for service in ("s3", "stepfunctions", "lambda", "ssm", "events", "sqs"):
         service_id = aws.client(service).meta.service_model.service_id.hyphenize()
         aws.client(service).meta.events.register(f"after-call.{service_id}.*", after_other)
-    del cloud
     return meter
+
+
+def _time_handlers(cloud: Any, meter: Meter) -> None:
+    """Wrap the billing tasks' handlers in the runtime's handler table: the meter knows which
+    one runs (one at a time: the runtime's handler lock) and how long it ran."""
+    import importlib
+
+    from functions import manifest
+
+    for name in BILLING_TASKS:
+        function = manifest.function(name)
+        real = getattr(importlib.import_module(function.module), function.attribute)
+
+        def timed(event: Any, context: Any, _real: Any = real, _name: str = name) -> Any:
+            previous = getattr(_running, "function", None)
+            _running.function = _name
+            started = time.perf_counter()
+            try:
+                return _real(event, context)
+            finally:
+                meter.handler_seconds[_name] += time.perf_counter() - started
+                _running.function = previous
+
+        cloud._handlers[name] = timed
 
 
 def _count_write(meter: Meter, op: str, params: dict[str, Any], stored_size: Any) -> None:
@@ -428,7 +494,9 @@ def _transitions(cloud: Any, logical: str, invocations: list[Any]) -> dict[str, 
             if not token:
                 break
     entered = sum(n for kind, n in events.items() if kind.endswith("StateEntered"))
-    children = sum(1 for i in invocations if i.function.endswith("-batch"))
+    children = sum(
+        1 for i in invocations if i.function in ("month-end-batch", "invoicing-batch", DELIVERY)
+    )
     return {
         "executions": len(executions),
         "parent_states_entered": entered,
@@ -447,7 +515,6 @@ def local_case(accounts: int, lines: int = 10) -> dict[str, Any]:
 
     prepare_process()
     from local.runtime import EmbeddedAWS
-    from monosub.names import INVOICING, MONTH_END_REVENUE
     from monosub.services import billing as service
     from monosub.store import billing as store
 
@@ -479,6 +546,8 @@ def local_case(accounts: int, lines: int = 10) -> dict[str, Any]:
                 "items_written": dict(meter.items_written),
                 "largest_item_bytes": dict(meter.largest_item),
                 "bench_polling_calls_not_counted": ours,
+                "handler_seconds": {k: round(v, 2) for k, v in meter.handler_seconds.items()},
+                "delivery": meter.delivery.summary() if meter.delivery else {},
                 "step_functions": _transitions(cloud, logical, invocations),
                 "lambda_invocations": dict(Counter(i.function for i in invocations)),
                 "lambda_errors": sum(1 for i in invocations if i.errored),
@@ -501,7 +570,16 @@ def local_case(accounts: int, lines: int = 10) -> dict[str, Any]:
     figures["seconds_month_end_plus_invoicing"] = round(
         sum(r["seconds"] for r in per_run.values()), 2
     )
-    figures["per_invoice"] = _per_invoice(per_run, accounts)
+    without = _without_delivery(per_run[INVOICING])
+    figures["invoicing_without_delivery"] = {
+        k: without[k] for k in ("seconds", "requests", "dynamodb_write_units", "step_functions")
+    }
+    figures["seconds_month_end_plus_invoicing_without_pdf"] = round(
+        per_run[MONTH_END_REVENUE]["seconds"] + without["seconds"], 2
+    )
+    figures["per_invoice"] = _per_invoice(
+        {**per_run, "invoicing_without_delivery": without}, accounts
+    )
     figures["peak_rss_mib"] = round(peak_rss_mib(), 1)
     return figures
 
@@ -527,8 +605,36 @@ def engine_invoice_id(n: int) -> str:
     return engine.invoice_id(f"account_bench{n:07d}", CLOSING)
 
 
+def _without_delivery(run: dict[str, Any]) -> dict[str, Any]:
+    """The invoicing run less its delivery task (PDF rendering, email, print vendor): the
+    issue's "month-end + invoicing (no PDF)". Seconds less the delivery handlers' own."""
+
+    def minus(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        return {k: a[k] - b.get(k, 0) for k in a if a[k] - b.get(k, 0)}
+
+    delivery = run["delivery"]
+    steps = dict(run["step_functions"])
+    steps["states_entered"] -= run["lambda_invocations"].get(DELIVERY, 0)
+    return {
+        **run,
+        "seconds": round(run["seconds"] - run["handler_seconds"].get(DELIVERY, 0.0), 2),
+        "requests": minus(run["requests"], delivery["requests"]),
+        "dynamodb_write_units": minus(
+            run["dynamodb_write_units"], delivery["dynamodb_write_units"]
+        ),
+        "dynamodb_read_units": minus(run["dynamodb_read_units"], delivery["dynamodb_read_units"]),
+        "lambda_invocations": {
+            k: n
+            for k, n in run["lambda_invocations"].items()
+            if k.startswith("invoicing-") and k != DELIVERY
+        },
+        "step_functions": steps,
+    }
+
+
 def _per_invoice(per_run: dict[str, Any], invoices: int) -> dict[str, Any]:
-    """Both runs' requests over the invoices made (amortized), and the invoicing run alone."""
+    """Both runs' requests over the invoices made (amortized), with and without delivery,
+    and the invoicing run alone."""
 
     def sums(runs: list[dict[str, Any]]) -> dict[str, float]:
         calls: Counter[str] = Counter()
@@ -554,9 +660,14 @@ def _per_invoice(per_run: dict[str, Any], invoices: int) -> dict[str, Any]:
     def rounded(values: dict[str, float]) -> dict[str, float]:
         return {k: round(v, 4) for k, v in values.items()}
 
+    month_end, invoicing = per_run[MONTH_END_REVENUE], per_run[INVOICING]
+    without = per_run["invoicing_without_delivery"]
     return {
-        "both_runs": rounded(sums(list(per_run.values()))),
-        "invoicing_only": rounded(sums([per_run["invoicing"]])),
+        "both_runs": rounded(sums([month_end, invoicing])),
+        "both_runs_without_pdf": rounded(sums([month_end, without])),
+        "month_end_only": rounded(sums([month_end])),
+        "invoicing_only": rounded(sums([invoicing])),
+        "invoicing_without_pdf": rounded(sums([without])),
         "targets": {"dynamodb_write_units": 5, "dynamodb_read_requests": 1},
     }
 
