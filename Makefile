@@ -4,14 +4,15 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap system-deps demo serve test test-all lint format synth bench clean
+.PHONY: help bootstrap system-deps demo serve test test-all lint format synth bench bench-peer clean
 
 help:
 	@echo "make demo   - the main job: the story so far on the embedded AWS"
 	@echo "make test   - lint and the test suite (what CI runs)"
 	@echo "make serve  - embedded AWS + HTTP API on http://127.0.0.1:8787"
 	@echo "make synth  - the CloudFormation template (no AWS account needed)"
-	@echo "make bench  - speed and memory figures"
+	@echo "make bench  - speed and memory figures (BILLING_ACCOUNTS=1000,10000 for the long run)"
+	@echo "make bench-peer N=200 LINES=10 - Tryton and monosub invoicing the same month"
 	@echo "make system-deps - Debian packages for PDFs and the browser tests (CI runs it)"
 
 bootstrap:
@@ -48,8 +49,18 @@ format: bootstrap
 synth: bootstrap
 	$(RUN) python infra/app.py
 
+# The billing local run's sizes (comma-separated); 10,000 accounts takes long on moto.
+BILLING_ACCOUNTS ?= 1000
+N ?= 200
+LINES ?= 10
+
 bench: bootstrap
-	$(RUN) python -m bench.run
+	$(RUN) python -m bench.run --billing-accounts $(BILLING_ACCOUNTS)
+
+# Tryton 8.2 (../shared/peers/tryton, PostgreSQL; installs under /tmp, needs root for apt)
+# and monosub on the same N customers × LINES lines, with the ratio.
+bench-peer: bootstrap
+	$(RUN) python -m bench.peer --accounts $(N) --lines $(LINES)
 
 clean:
 	rm -rf cdk.out out .pytest_cache .mypy_cache .ruff_cache

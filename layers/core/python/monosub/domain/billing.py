@@ -31,6 +31,7 @@ keys, so a corrected reading is an adjustment too (``monosub.domain.usage_billin
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -58,19 +59,27 @@ _CATEGORY: dict[int, TaxCategory] = {rate: category for category, rate in TAX_RA
 # ---- months --------------------------------------------------------------------------------
 
 
+# The month helpers are cached: a run asks the same few months again for every component of
+# every account, and parsing them again was most of the engine's time (bench/billing.py).
+_MONTHS_CACHED = 4096
+
+
 def month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
 def month_first(key: str) -> date:
     return date(int(key[:4]), int(key[5:7]), 1)
 
 
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
 def month_last(key: str) -> date:
     first = month_first(key)
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
 def add_months(key: str, months: int) -> str:
     year, month = month_offset(int(key[:4]), int(key[5:7]), months)
     return f"{year:04d}-{month:02d}"
@@ -78,13 +87,19 @@ def add_months(key: str, months: int) -> str:
 
 def months_from(first: str, last: str) -> list[str]:
     """Every month key from ``first`` to ``last`` inclusive (none if last < first)."""
+    return list(_months_between(first, last))
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _months_between(first: str, last: str) -> tuple[str, ...]:
     months, current = [], first
     while current <= last:
         months.append(current)
         current = add_months(current, 1)
-    return months
+    return tuple(months)
 
 
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
 def month_label(key: str) -> str:
     return f"{int(key[:4])}年{int(key[5:7])}月分"
 
@@ -261,7 +276,7 @@ def charges_through(
         if since and since > first:
             first = since
         final = min(last_month, month_key(component.ends)) if component.ends else last_month
-        for month in months_from(first, final):
+        for month in _months_between(first, final):
             charge = monthly_charge(component, month)
             if charge is not None:
                 due.append(charge)
@@ -330,13 +345,14 @@ def draft_invoice(
     first_days: list[date] = []
     ledger = {key: yen for key, yen in account.billed.items() if _month_of(key) >= since}
     for charge in sorted(charges, key=_charge_order):
-        billed = account.billed.get(charge.key, 0)
+        key = charge.key
+        billed = account.billed.get(key, 0)
         difference = charge.amount - billed
         if difference == 0:
             continue
-        lines.append(_line(charge, difference, adjustment=charge.key in account.billed))
+        lines.append(_line(charge, difference, adjustment=key in account.billed))
         first_days.append(charge.first_day or _first_day(charge))
-        ledger[charge.key] = charge.amount
+        ledger[key] = charge.amount
     subtotal = sum(line.amount for line in lines)
     if not lines or subtotal <= 0:
         return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
