@@ -28,6 +28,8 @@ class Index:
     name: str
     partition_key: str
     sort_key: str | None = None
+    # Keys only: an index that only finds items (read then by key) costs no copy of them.
+    keys_only: bool = False
 
 
 @dataclass(frozen=True)

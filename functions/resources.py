@@ -75,7 +75,8 @@ TABLES: tuple[Table, ...] = (
         "invoices, numbering counters, month-end revenue rows",
         partition_key="pk",
         sort_key="sk",
-        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),
+        # keys only: accounts by closing day, invoices by account are found, then read by key
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk", keys_only=True),),
         holds_personal_data=True,
     ),
     Table(

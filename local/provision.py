@@ -79,7 +79,11 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
             attributes.add(index.sort_key)
             schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
         indexes.append(
-            {"IndexName": index.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+            {
+                "IndexName": index.name,
+                "KeySchema": schema,
+                "Projection": {"ProjectionType": "KEYS_ONLY" if index.keys_only else "ALL"},
+            }
         )
     request: dict[str, Any] = {
         "TableName": physical_name,

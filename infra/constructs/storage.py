@@ -97,7 +97,9 @@ class Storage(Construct):
                 index_name=index.name,
                 partition_key=_string(index.partition_key),
                 sort_key=_string(index.sort_key) if index.sort_key else None,
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY
+                if index.keys_only
+                else dynamodb.ProjectionType.ALL,
             )
         return built
 

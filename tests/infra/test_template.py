@@ -326,7 +326,8 @@ def test_every_table_as_declared(dev: Synthesized, declared: Any):
         if index.sort_key:
             schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
         assert indexes[index.name]["KeySchema"] == schema
-        assert indexes[index.name]["Projection"] == {"ProjectionType": "ALL"}
+        projection = "KEYS_ONLY" if index.keys_only else "ALL"
+        assert indexes[index.name]["Projection"] == {"ProjectionType": projection}
     if declared.ttl_attribute:
         assert properties["TimeToLiveSpecification"] == {
             "AttributeName": declared.ttl_attribute,

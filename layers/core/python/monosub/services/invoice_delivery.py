@@ -113,7 +113,9 @@ def deliver_batch(
             counts["already_delivered"] += 1
             continue
         if invoice.pdf_key is None:
-            invoice = _render(invoice, account)
+            # recorded with the delivery, in one write (rendering again is harmless: the same
+            # invoice makes the same bytes at the same key)
+            invoice = invoice.model_copy(update={"pdf_key": _store(invoice, account)})
             counts["rendered"] += 1
         if invoice.delivery == "paper":
             paper.append((invoice, account))
@@ -132,12 +134,15 @@ def _batch_result(key: str) -> dict[str, Any]:
     return data
 
 
+def _store(invoice: Invoice, account: BillingAccount, *, original_number: str | None = None) -> str:
+    document = document_of(invoice, account, original_number=original_number)
+    return store_pdf("invoice", document, invoice_pdf_key(invoice)).key
+
+
 def _render(
     invoice: Invoice, account: BillingAccount, *, original_number: str | None = None
 ) -> Invoice:
-    document = document_of(invoice, account, original_number=original_number)
-    stored = store_pdf("invoice", document, invoice_pdf_key(invoice))
-    return _save(invoice, {"pdf_key": stored.key})
+    return _save(invoice, {"pdf_key": _store(invoice, account, original_number=original_number)})
 
 
 def render_credit_note(note: Invoice, original: Invoice) -> Invoice:
@@ -165,7 +170,14 @@ def _email(invoice: Invoice, account: BillingAccount, mailer: email.Mailer) -> N
         logger.warning(
             "no email address for an email invoice", extra={"account": account.account_id}
         )
-        _save(invoice, {"delivered_at": clock.now_iso(), "delivery_note": "no email address"})
+        _save(
+            invoice,
+            {
+                "pdf_key": invoice.pdf_key,
+                "delivered_at": clock.now_iso(),
+                "delivery_note": "no email address",
+            },
+        )
         return
     context = {
         "recipient": account.person or account.name,
@@ -187,7 +199,7 @@ def _email(invoice: Invoice, account: BillingAccount, mailer: email.Mailer) -> N
             html=_environment(True).get_template("invoice_email_html.j2").render(**context),
         )
     )
-    _save(invoice, {"delivered_at": clock.now_iso()})
+    _save(invoice, {"pdf_key": invoice.pdf_key, "delivered_at": clock.now_iso()})
 
 
 def _print(
@@ -216,6 +228,7 @@ def _print(
     for invoice, _ in paper:
         archived = tokens.get(str(invoice.number))
         values: dict[str, Any] = {
+            "pdf_key": invoice.pdf_key,
             "delivered_at": clock.now_iso(),
             "print_batch": batch_id,
             "print_receipt": receipts.get(str(invoice.number)),
