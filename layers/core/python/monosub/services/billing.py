@@ -562,6 +562,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
                     {"account_id": account_id, "error": "an invoice was voided meanwhile"}
                 )
     issued = list(drafts)
+    entries = _journal_entries(issued, accounts, finalized)
     count("InvoicesIssued", len(finalized))
     count("AmountBilled", sum(d.total for d in issued))
     result = {
@@ -573,15 +574,42 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         "nothing_due": len(ledgers) - len(issued),
         "amount": sum(d.total for d in issued),
         "failures": failures,
+        "journal": entries,
     }
     return _put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
 
 
-def finalize_all(drafts: Sequence[Invoice]) -> list[str]:
+def _journal_entries(
+    invoices: Sequence[Invoice], accounts: Mapping[str, BillingAccount], numbers: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """The batch's part of the closing's journal (the batch has every figure in hand, so the
+    last step never reads the invoices again)."""
+    missing = [i.invoice_id for i in invoices if not i.number and i.invoice_id not in numbers]
+    if missing:  # finalized by a concurrent finalizer: read their numbers
+        numbers = {**numbers, **{k: str(v.number) for k, v in store.get_invoices(missing).items()}}
+    entries = []
+    for invoice in invoices:
+        account = accounts.get(invoice.account_id)
+        entries.append(
+            {
+                "number": invoice.number or numbers[invoice.invoice_id],
+                "kind": invoice.kind,
+                "issue_date": invoice.closing_date.isoformat(),
+                "account_id": invoice.account_id,
+                "customer_name": account.name if account else invoice.account_id,
+                "customer_code": account.customer_number if account else None,
+                "taxes": [[t.rate, t.taxable, t.tax] for t in invoice.taxes],
+                "total_yen": invoice.total,
+            }
+        )
+    return entries
+
+
+def finalize_all(drafts: Sequence[Invoice]) -> dict[str, str]:
     """Number the drafts, per series, in transactions of at most 99 invoices with the
     counter; a transaction that loses the race to another finalizer reads the counter again
-    and retries (with jitter). Returns the numbers given."""
-    numbers: list[str] = []
+    and retries (with jitter). Returns the numbers given (invoice id → number)."""
+    numbers: dict[str, str] = {}
     by_series: dict[str, list[Invoice]] = {}
     for draft in drafts:
         by_series.setdefault(draft.series, []).append(draft)
@@ -589,22 +617,22 @@ def finalize_all(drafts: Sequence[Invoice]) -> list[str]:
         ordered = sorted(invoices, key=lambda i: i.invoice_id)
         size = store.INVOICES_PER_FINALIZATION
         for start in range(0, len(ordered), size):
-            numbers += _finalize_chunk(series, ordered[start : start + size])
+            numbers.update(_finalize_chunk(series, ordered[start : start + size]))
     return numbers
 
 
-def _finalize_chunk(series: str, invoices: list[Invoice]) -> list[str]:
+def _finalize_chunk(series: str, invoices: list[Invoice]) -> dict[str, str]:
     for attempt in range(40):
         last = store.last_number(series)
         numbers = [engine.invoice_number(series, last + n) for n in range(1, len(invoices) + 1)]
         try:
             store.finalize(invoices, series, numbers, last)
-            return numbers
+            return {i.invoice_id: n for i, n in zip(invoices, numbers, strict=True)}
         except TransactionConflict:
             current = store.get_invoices([i.invoice_id for i in invoices])
             invoices = [i for i in invoices if current.get(i.invoice_id, i).status == "draft"]
             if not invoices:
-                return []
+                return {}
             time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
     raise Conflict(f"the numbering series {series} stayed busy")
 
@@ -634,12 +662,13 @@ def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
         "amount_yen": sum(int(r["amount"]) for r in results),
         "failed_accounts": len(failures),
     }
-    invoice_ids = [i for r in results for i in r["invoices"]]
-    journal = write_journal(date.fromisoformat(closing), invoice_ids)
+    journal_key = write_journal(
+        date.fromisoformat(closing), [e for r in results for e in r.get("journal", [])]
+    )
     runs.update(
         str(state["run_id"]),
         status="failed" if failures else "succeeded",
-        subject={"closing": closing, "journal": journal},
+        subject={"closing": closing, "journal": journal_key},
         counts={**_counts(state), **totals},
         errors=failures or None,
         message=(
@@ -650,33 +679,27 @@ def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
     return totals
 
 
-def write_journal(closing: date, invoice_ids: Sequence[str]) -> str:
-    """The closing's journal file (仕訳) for accounting, from its finalized invoices, under
-    ``outbox/accounting/<yyyy-mm>/``: the same invoices always make the same bytes, so a
-    rerun rewrites an identical file. Returns its key."""
-    invoices = [i for i in store.get_invoices(invoice_ids).values() if i.number]
-    accounts = store.get_accounts(sorted({i.account_id for i in invoices}))
-    entries = [
+def write_journal(closing: date, entries: Sequence[Mapping[str, Any]]) -> str:
+    """The closing's journal file (仕訳) for accounting, from its finalized invoices (the
+    batches' entries), under ``outbox/accounting/<yyyy-mm>/``: the same invoices always make
+    the same bytes, in any order, so a rerun rewrites an identical file. Returns its key."""
+    invoices = [
         journal.JournalInvoice(
-            number=str(invoice.number),
-            kind=invoice.kind,
-            issue_date=invoice.closing_date,
-            account_id=invoice.account_id,
-            customer_name=accounts[invoice.account_id].name
-            if invoice.account_id in accounts
-            else invoice.account_id,
-            customer_code=accounts[invoice.account_id].customer_number
-            if invoice.account_id in accounts
-            else None,
+            number=str(entry["number"]),
+            kind=entry["kind"],
+            issue_date=date.fromisoformat(str(entry["issue_date"])),
+            account_id=str(entry["account_id"]),
+            customer_name=str(entry["customer_name"]),
+            customer_code=entry["customer_code"],
             taxes=tuple(
-                journal.JournalTax(rate=t.rate, taxable_yen=t.taxable, tax_yen=t.tax)
-                for t in invoice.taxes
+                journal.JournalTax(rate=rate, taxable_yen=taxable, tax_yen=tax)
+                for rate, taxable, tax in entry["taxes"]
             ),
-            total_yen=invoice.total,
+            total_yen=int(entry["total_yen"]),
         )
-        for invoice in invoices
+        for entry in entries
     ]
-    body = journal.journal_file(entries, journal.load_settings())
+    body = journal.journal_file(invoices, journal.load_settings())
     key = f"outbox/accounting/{engine.month_key(closing)}/journal-{closing:%Y%m%d}.csv"
     aws.client("s3").put_object(
         Bucket=config.bucket_name(EXCHANGE), Key=key, Body=body, ContentType="text/csv"
