@@ -302,15 +302,19 @@ class Meter:
         }
 
     def written(self, kind: str, size: int, factor: int = 1, *, indexed: bool = False) -> None:
-        """An item of ``size`` bytes written; ``indexed``: it has a gsi1 key, and the index
-        projects ALL attributes, so the index's copy is written too (once, not ×2)."""
+        """An item of ``size`` bytes written; ``indexed``: it has a gsi1 key, so the index's
+        copy is written too (once, not ×2): the whole item where the index projects ALL
+        attributes (the runs table), its keys (one unit) where it projects KEYS_ONLY (the
+        billing table, functions/resources.py)."""
         self.write_units[kind] += write_units(size) * factor
         if indexed:
-            self.write_units[f"{kind}:gsi1"] += write_units(size)
+            self.write_units[f"{kind}:gsi1"] += 1 if kind in KEYS_ONLY_KINDS else write_units(size)
         self.items_written[kind] += 1
         self.largest_item[kind] = max(self.largest_item.get(kind, 0), size)
 
 
+# Items of the billing table, whose gsi1 projects KEYS_ONLY.
+KEYS_ONLY_KINDS = frozenset({"invoice", "billing", "series", "revenue"})
 _running = threading.local()  # the billing task running in this thread, for the meter
 MONTH_END_REVENUE, INVOICING = "month-end-revenue", "invoicing"  # monosub.names
 DELIVERY = "invoicing-deliver"

@@ -451,7 +451,9 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     if adjustment:
         period = f"{period} 調整"
     exact = not charge.prorated and not adjustment
-    return InvoiceLine(
+    # built without validation: every value comes typed from a component (the hot path of a
+    # run: a line of every invoice); the invoice that holds the lines is validated
+    return InvoiceLine.model_construct(
         contract_id=component.contract_id,
         component=component.key,
         month=charge.month,
@@ -473,10 +475,11 @@ def _usage_line(
     """A month's reading: the quantity in the name (電力 従量料金（350.5kWh）), one 式 of the
     amount (an adjustment: the difference, the corrected quantity named)."""
     component = charge.component
-    return InvoiceLine(
+    return InvoiceLine.model_construct(
         contract_id=component.contract_id,
         component=component.key,
         month=month,
+        prorated=False,
         name=usage_billing.line_name(component, quantity),
         period=f"{month_label(month)} 調整" if adjustment else month_label(month),
         quantity=1,
