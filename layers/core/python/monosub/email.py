@@ -6,9 +6,13 @@ reads exactly what would have been sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from monosub import aws, config
 
@@ -54,3 +58,31 @@ class RecordingMailer:
 
 
 default_mailer: Mailer = SesMailer()
+
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def render(stem: str, context: Mapping[str, Any]) -> tuple[str, str]:
+    """A customer email as text and HTML, from the Japanese templates ``<stem>_text.j2`` and
+    ``<stem>_html.j2`` (filters ``date_ja`` and ``yen``; a missing value is an error)."""
+    return (
+        _environment(False).get_template(f"{stem}_text.j2").render(**context),
+        _environment(True).get_template(f"{stem}_html.j2").render(**context),
+    )
+
+
+@functools.cache
+def _environment(html: bool) -> Environment:
+    from monosub.documents.formatting import date_ja, yen
+
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=html,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["date_ja"] = date_ja
+    environment.filters["yen"] = yen
+    return environment

@@ -708,18 +708,4 @@ def write_journal(closing: date, entries: Sequence[Mapping[str, Any]]) -> str:
 
 
 def record_failure(state: Mapping[str, Any], step: str, error: BaseException) -> None:
-    run_id = str(state.get("run_id") or "")
-    if run_id:
-        runs.update(
-            run_id,
-            status="failed",
-            errors=[
-                {
-                    "step": step,
-                    "batch": state.get("batch"),
-                    "error": type(error).__name__,
-                    "message": str(error),
-                }
-            ],
-            message=f"{step} failed: {error}",
-        )
+    runs.record_step_failure(state, step, error, batch=state.get("batch"))

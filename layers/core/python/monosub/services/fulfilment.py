@@ -24,13 +24,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from monosub import access, aws, clock, company, config, email, events
 from monosub.access import Scope
 from monosub.adapters import device_platform
 from monosub.auth import Principal
-from monosub.consent.render import TEMPLATES, date_ja
+from monosub.consent.render import date_ja
 from monosub.domain import fulfilment as rules
 from monosub.domain.rentals import rental_models
 from monosub.errors import Conflict, NotFound, ValidationFailed
@@ -638,44 +636,14 @@ def notify_shipped(
     return {"sent": True, "to": contact.email}
 
 
-@cache
-def _email_environment(html: bool) -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=html,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["date_ja"] = date_ja
-    return environment
-
-
 def _render_email(context: Mapping[str, Any]) -> tuple[str, str]:
     """The shipping email as text and HTML (templates ``shipping_notice_*.j2``)."""
-    return (
-        _email_environment(False).get_template("shipping_notice_text.j2").render(**context),
-        _email_environment(True).get_template("shipping_notice_html.j2").render(**context),
-    )
+    return email.render("shipping_notice", context)
 
 
 def record_kitting_failure(state: Mapping[str, Any], step: str, error: BaseException) -> None:
     """A kitting step failed: the run says which step, which device, what error."""
-    run_id = str(state.get("run_id") or "")
-    if run_id:
-        runs.update(
-            run_id,
-            status="failed",
-            errors=[
-                {
-                    "step": step,
-                    "serial": state.get("serial"),
-                    "error": type(error).__name__,
-                    "message": str(error),
-                }
-            ],
-            message=f"{step} failed: {error}",
-        )
+    runs.record_step_failure(state, step, error, serial=state.get("serial"))
 
 
 def _finish_run(state: Mapping[str, Any], message: str) -> None:

@@ -10,26 +10,21 @@ skipped when done, so a retried or re-driven batch renders, mails and prints not
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from monosub import aws, clock, company, config, email
 from monosub.adapters import print_vendor
 from monosub.documents import Invoice as InvoiceDocument
 from monosub.documents import InvoiceLine as DocumentLine
 from monosub.documents import InvoiceTaxSubtotal, Recipient
-from monosub.documents.formatting import date_ja, yen
 from monosub.documents.storage import read_pdf, store_pdf
 from monosub.models.billing import BillingAccount, Invoice
 from monosub.names import EXCHANGE
 from monosub.observability import count, logger
 from monosub.store import billing as store
 
-TEMPLATES = company.PROFILE.parent.parent / "templates"
 PAYMENT_METHODS = {
     "bank-transfer": "銀行振込",
     "direct-debit": "口座振替",
@@ -190,13 +185,14 @@ def _email(invoice: Invoice, account: BillingAccount, mailer: email.Mailer) -> N
         "link": company.invoice_link(invoice.invoice_id),
         "payment_method": PAYMENT_METHODS.get(invoice.payment_method, invoice.payment_method),
     }
+    text, html = email.render("invoice_email", context)
     mailer.send(
         email.Email(
             to=[account.email],
             subject=f"【{company.issuer().name}】{invoice.closing_date.month}月分 "
             f"ご請求書のお知らせ（{invoice.number}）",
-            text=_environment(False).get_template("invoice_email_text.j2").render(**context),
-            html=_environment(True).get_template("invoice_email_html.j2").render(**context),
+            text=text,
+            html=html,
         )
     )
     _save(invoice, {"pdf_key": invoice.pdf_key, "delivered_at": clock.now_iso()})
@@ -238,17 +234,3 @@ def _print(
             values["archive_url"] = archived.archive_url
         _save(invoice, values)
     return len(paper)
-
-
-@functools.cache
-def _environment(html: bool) -> Environment:
-    environment = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=html,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["date_ja"] = date_ja
-    environment.filters["yen"] = yen
-    return environment

@@ -208,3 +208,18 @@ def _whole_numbers(value: Any) -> Any:
     if isinstance(value, list):
         return [_whole_numbers(v) for v in value]
     return value
+
+
+def record_step_failure(
+    state: Mapping[str, Any], step: str, error: BaseException, **where: Any
+) -> None:
+    """A state machine's step failed: its run (``state["run_id"]``) says which step, where
+    (``where``: the device, the batch …) and what error."""
+    run_id = str(state.get("run_id") or "")
+    if run_id:
+        update(
+            run_id,
+            status="failed",
+            errors=[{"step": step, **where, "error": type(error).__name__, "message": str(error)}],
+            message=f"{step} failed: {error}",
+        )
