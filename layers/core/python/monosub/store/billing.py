@@ -5,7 +5,7 @@ numbering counters and revenue rows.
 - invoice: ``INVOICE#<invoice_id>`` / ``INVOICE``, gsi1 ``INVOICES#<account_id>`` /
   ``<closing>#<invoice_id>``;
 - numbering counter: ``SERIES#<series>`` / ``COUNTER``;
-- revenue row: ``REVENUE#<month>#<account_id>`` / ``<contract_id>|<component>``.
+- revenue rows of an account's month: ``REVENUE#<month>#<account_id>`` / ``ROWS`` (packed rows).
 
 Runs read in batches (BatchGetItem of 100 accounts or invoices) and write in batches
 (BatchWriteItem of 25); the only transaction is finalization: the counter and the invoices it
@@ -353,24 +353,36 @@ def finalize(invoices: Sequence[Invoice], series: str, numbers: Sequence[str], l
 
 
 def put_revenue(rows: Sequence[RevenueRow]) -> int:
-    """Write a month's rows (keyed by month, account, contract, component: written again
-    they are the same item); returns the calls made."""
-    return _table.batch_put(
-        [
+    """Write a month's rows: one item per (month, account) holding its rows, each keyed by
+    contract and component inside (packed, like the account's components: one write of
+    ≈1 KB instead of one per line). Written again they are the same item. Returns the calls
+    made."""
+    by_account: dict[tuple[str, str], list[RevenueRow]] = {}
+    for row in rows:
+        by_account.setdefault((row.month, row.account_id), []).append(row)
+    items = []
+    for (month, account_id), own in sorted(by_account.items()):
+        ordered = sorted(own, key=lambda r: (r.contract_id, r.component))
+        items.append(
             {
-                "pk": f"REVENUE#{row.month}#{row.account_id}",
-                "sk": f"{row.contract_id}|{row.component}",
-                **row.model_dump(mode="json"),
+                "pk": f"REVENUE#{month}#{account_id}",
+                "sk": "ROWS",
+                "month": month,
+                "account_id": account_id,
+                "amount": sum(r.amount for r in ordered),
+                "count": len(ordered),
+                "rows": pack([r.model_dump(mode="json") for r in ordered]),
             }
-            for row in rows
-        ]
-    )
+        )
+    return _table.batch_put(items)
 
 
 def revenue_of(month: str, account_id: str) -> list[RevenueRow]:
-    return [
-        RevenueRow.model_validate(item) for item in _table.query(f"REVENUE#{month}#{account_id}")
-    ]
+    """An account's revenue rows of a month (by contract and component)."""
+    item = _table.get(f"REVENUE#{month}#{account_id}", "ROWS")
+    if item is None:
+        return []
+    return [RevenueRow.model_validate(row) for row in _unpack(item["rows"])]
 
 
 __all__ = ["TransactionConflict"]
