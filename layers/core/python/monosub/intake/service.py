@@ -15,11 +15,11 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote_plus
 
-from monosub import aws, clock, config
+from monosub import aws, clock, config, executions
 from monosub.events import EventPublisher, default_publisher
 from monosub.intake.kinds import ApplyContext, FileRejected, Parsed, processor_for
 from monosub.models.runs import Run
-from monosub.names import EXCHANGE, FILE_INTAKE
+from monosub.names import EXCHANGE
 from monosub.observability import count, logger
 from monosub.store import runs
 
@@ -96,13 +96,7 @@ def start(drop: Drop) -> dict[str, Any]:
 
 
 def _start_execution(run: Run, drop: Drop, attempt: int) -> None:
-    name = run.run_id if attempt == 1 else f"{run.run_id}-{attempt}"
-    response = aws.client("stepfunctions").start_execution(
-        stateMachineArn=config.state_machine_arn(FILE_INTAKE),
-        name=name,
-        input=json.dumps({"run_id": run.run_id, "correlation_id": run.run_id, **drop.subject()}),
-    )
-    runs.update(run.run_id, execution_arn=response["executionArn"])
+    executions.start(run, drop.subject(), attempt=attempt)
 
 
 def sweep(business_key: str) -> dict[str, int]:

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from monosub import access, aws, clock, config
+from monosub import access, aws, clock, config, executions
 from monosub.domain import billing as engine
 from monosub.domain import calendar as bank_days
 from monosub.errors import Conflict, NotFound, ValidationFailed
-from monosub.formats import journal
+from monosub.formats import csv_export, journal
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
 from monosub.models.contracts import Contract
 from monosub.names import EXCHANGE, INVOICING, MONTH_END_REVENUE
@@ -272,17 +272,21 @@ def _put_result(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _results(prefix: str, state: Mapping[str, Any]) -> list[dict[str, Any]]:
-    s3 = aws.client("s3")
-    bucket = config.bucket_name(EXCHANGE)
     return [
-        json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/result-{n:05d}.json")["Body"].read())
+        read_run_object(f"{prefix}/result-{n:05d}.json")
         for n in range(1, int(state["prepared"]["batches"]) + 1)
     ]
 
 
-def _read_batch(key: str) -> list[str]:
+def read_run_object(key: str) -> Any:
+    """A JSON object a run wrote under ``runs/`` of the exchange bucket (a batch of account
+    ids, a batch's result)."""
     body = aws.client("s3").get_object(Bucket=config.bucket_name(EXCHANGE), Key=key)["Body"]
-    return [str(account_id) for account_id in json.loads(body.read())]
+    return json.loads(body.read())
+
+
+def _read_batch(key: str) -> list[str]:
+    return [str(account_id) for account_id in read_run_object(key)]
 
 
 # ---- month-end revenue ---------------------------------------------------------------------
@@ -299,10 +303,10 @@ def start_month_end(day: date) -> dict[str, Any]:
     on any day but the 1st (or the day after a missed 1st) this starts nothing."""
     last_month = engine.add_months(engine.month_key(day), -1)
     done = _last_done(MONTH_END_REVENUE, month_end_key, last_month)
-    months = engine.months_from(engine.add_months(done, 1), last_month) if done else [last_month]
     if done == last_month or (done is None and day.day != 1):
         # up to date; or nothing ever ran: the first run is on a 1st
         return {"months": [], "started": []}
+    months = engine.months_from(engine.add_months(done, 1), last_month) if done else [last_month]
     started = [
         month
         for month in months
@@ -328,25 +332,14 @@ def _start(kind: str, business_key: str, subject: Mapping[str, Any]) -> bool:
     again as its next attempt, which does only what is left; a run whose execution failed
     waits for a re-drive (``POST /runs/{id}/retry`` or the console)."""
     run, created = runs.open_run(kind, business_key, subject)
-    client = aws.client("stepfunctions")
-    name = run.run_id
-    if not created:
-        if run.status != "failed" or not run.execution_arn:
-            return False
-        execution = client.describe_execution(executionArn=run.execution_arn)
-        if execution["status"] != "SUCCEEDED" or not runs.mark_redriven(run, by="schedule"):
-            return False
-        name = f"{run.run_id}-attempt-{run.attempts + 1}"
-    try:
-        response = client.start_execution(
-            stateMachineArn=config.state_machine_arn(kind),
-            name=name,
-            input=json.dumps({"run_id": run.run_id, "correlation_id": run.run_id, **subject}),
-        )
-    except client.exceptions.ExecutionAlreadyExists:
+    if created:
+        return executions.start(run, subject)
+    if run.status != "failed" or not run.execution_arn:
         return False
-    runs.update(run.run_id, execution_arn=response["executionArn"])
-    return True
+    execution = aws.client("stepfunctions").describe_execution(executionArn=run.execution_arn)
+    if execution["status"] != "SUCCEEDED" or not runs.mark_redriven(run, by="schedule"):
+        return False
+    return executions.start(run, subject, attempt=run.attempts + 1)
 
 
 def prepare_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -397,8 +390,6 @@ REVENUE_HEADER = (
 
 
 def _revenue_csv(rows: Iterable[RevenueRow], *, header: bool) -> bytes:
-    from monosub.formats import csv_export
-
     text = csv_export.line(REVENUE_HEADER) if header else ""
     for row in rows:
         text += csv_export.line(
@@ -464,7 +455,7 @@ def start_invoicing(day: date) -> dict[str, Any]:
     started, closings = [], []
     for back in range(7, -1, -1):
         closing = yesterday - timedelta(days=back)
-        if not _is_closing(closing) or not _anyone_closes(closing):
+        if not _anyone_closes(closing):
             continue
         closings.append(closing.isoformat())
         if _start(INVOICING, invoicing_key(closing), {"closing": closing.isoformat()}):
@@ -477,10 +468,6 @@ def _anyone_closes(closing: date) -> bool:
     return any(
         next(store.accounts_closing_on(day, limit=1), None) for day in closing_days_of(closing)
     )
-
-
-def _is_closing(day: date) -> bool:
-    return day.day <= 28 or day == engine.month_last(engine.month_key(day))
 
 
 def closing_days_of(closing: date) -> list[int]:
@@ -561,7 +548,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
                 failures.append(
                     {"account_id": account_id, "error": "an invoice was voided meanwhile"}
                 )
-    issued = list(drafts)
+    issued = drafts
     entries = _journal_entries(issued, accounts, finalized)
     count("InvoicesIssued", len(finalized))
     count("AmountBilled", sum(d.total for d in issued))

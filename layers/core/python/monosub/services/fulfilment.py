@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from monosub import access, aws, clock, company, config, email, events
+from monosub import access, aws, clock, company, config, email, events, executions
 from monosub.access import Scope
 from monosub.adapters import device_platform
 from monosub.auth import Principal
@@ -450,31 +450,11 @@ def kitting_key(shipment_id: str, file_run_id: str) -> str:
 def start_kitting(shipment_id: str, file_run_id: str) -> int:
     """Open the shipment's kitting run for this file and start its execution (named after
     the run, so Step Functions refuses a second start); 1 when it was started now."""
-    run, created = runs.open_run(
-        SHIPPING_KITTING,
-        kitting_key(shipment_id, file_run_id),
-        {"shipment_id": shipment_id, "file_run_id": file_run_id},
-    )
+    subject = {"shipment_id": shipment_id, "file_run_id": file_run_id}
+    run, created = runs.open_run(SHIPPING_KITTING, kitting_key(shipment_id, file_run_id), subject)
     if not created and run.execution_arn:
         return 0
-    client = aws.client("stepfunctions")
-    try:
-        response = client.start_execution(
-            stateMachineArn=config.state_machine_arn(SHIPPING_KITTING),
-            name=run.run_id,
-            input=json.dumps(
-                {
-                    "run_id": run.run_id,
-                    "correlation_id": run.run_id,
-                    "shipment_id": shipment_id,
-                    "file_run_id": file_run_id,
-                }
-            ),
-        )
-    except client.exceptions.ExecutionAlreadyExists:
-        return 0
-    runs.update(run.run_id, execution_arn=response["executionArn"])
-    return 1
+    return 1 if executions.start(run, subject) else 0
 
 
 def prepare_kitting(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,19 +10,18 @@ skipped when done, so a retried or re-driven batch renders, mails and prints not
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monosub import aws, clock, company, config, email
+from monosub import clock, company, email
 from monosub.adapters import print_vendor
 from monosub.documents import Invoice as InvoiceDocument
 from monosub.documents import InvoiceLine as DocumentLine
 from monosub.documents import InvoiceTaxSubtotal, Recipient
 from monosub.documents.storage import read_pdf, store_pdf
 from monosub.models.billing import BillingAccount, Invoice
-from monosub.names import EXCHANGE
 from monosub.observability import count, logger
+from monosub.services import billing
 from monosub.store import billing as store
 
 PAYMENT_METHODS = {
@@ -94,7 +93,7 @@ def deliver_batch(
 ) -> dict[str, Any]:
     """Render, then email or print, the finalized invoices of one batch (its result in S3
     names them). Returns the counts."""
-    result = _batch_result(str(state["invoiced"]["result"]))
+    result = billing.read_run_object(str(state["invoiced"]["result"]))
     invoices = store.get_invoices(list(result["invoices"]))
     accounts = store.get_accounts(sorted({i.account_id for i in invoices.values()}))
     counts = {"rendered": 0, "emailed": 0, "printed": 0, "already_delivered": 0}
@@ -121,12 +120,6 @@ def deliver_batch(
         counts["printed"] = _print(f"{state['closing']}-{int(state['batch']):05d}", paper, printer)
     count("InvoicesDelivered", counts["emailed"] + counts["printed"])
     return counts
-
-
-def _batch_result(key: str) -> dict[str, Any]:
-    body = aws.client("s3").get_object(Bucket=config.bucket_name(EXCHANGE), Key=key)["Body"]
-    data: dict[str, Any] = json.loads(body.read())
-    return data
 
 
 def _store(invoice: Invoice, account: BillingAccount, *, original_number: str | None = None) -> str:
