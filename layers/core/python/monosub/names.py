@@ -17,10 +17,15 @@ FILE_INTAKE = "file-intake"
 SHIPPING_KITTING = "shipping-kitting"
 MONTH_END_REVENUE = "month-end-revenue"
 INVOICING = "invoicing"
+CASH = "cash"
+EXCEPTIONS = "exceptions"
+DIRECT_DEBIT = "direct-debit"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"
 PRINT_VENDOR = "print-vendor"
+STRIPE = "stripe"
+BANK_SFTP = "bank-sftp"
 
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"
