@@ -10,10 +10,14 @@ from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
     BILLING,
+    BANK_SFTP,
+    CASH,
     CATALOG,
     DEVICE_PLATFORM,
     DOCUMENTS,
     DOMAIN_EVENTS,
+    DIRECT_DEBIT,
+    EXCEPTIONS,
     EXCHANGE,
     FILE_INTAKE,
     IDEMPOTENCY,
@@ -23,16 +27,21 @@ from monosub.names import (
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
+    STRIPE,
 )
 
 __all__ = [
     "AUDIT",
+    "BANK_SFTP",
     "BILLING",
+    "CASH",
     "CATALOG",
     "CONSENT_SIGNING",
     "DEVICE_PLATFORM",
+    "DIRECT_DEBIT",
     "DOCUMENTS",
     "DOMAIN_EVENTS",
+    "EXCEPTIONS",
     "EXCHANGE",
     "FILE_INTAKE",
     "IDEMPOTENCY",
@@ -42,6 +51,7 @@ __all__ = [
     "RECORDS",
     "RUNS",
     "SHIPPING_KITTING",
+    "STRIPE",
 ]
 
 TABLES: tuple[Table, ...] = (
@@ -75,8 +85,32 @@ TABLES: tuple[Table, ...] = (
         "invoices, numbering counters, month-end revenue rows",
         partition_key="pk",
         sort_key="sk",
-        # keys only: accounts by closing day, invoices by account are found, then read by key
+        # keys only: accounts by closing day, invoices by account, open invoices by payment
+        # method and due date are found, then read by key
+        indexes=(
+            Index("gsi1", "gsi1pk", "gsi1sk", keys_only=True),
+            Index("gsi2", "gsi2pk", "gsi2sk", keys_only=True),
+        ),
+        holds_personal_data=True,
+    ),
+    Table(
+        name=CASH,
+        purpose="Cash: payments and their allocation to invoices, customer credit, webhook "
+        "events received, settlement payouts, direct-debit requests",
+        partition_key="pk",
+        sort_key="sk",
+        # keys only: an account's payments, a month's payouts
         indexes=(Index("gsi1", "gsi1pk", "gsi1sk", keys_only=True),),
+        holds_personal_data=True,
+    ),
+    Table(
+        name=EXCEPTIONS,
+        purpose="The exceptions queue: input no channel could apply by itself (a payment "
+        "matching no invoice, a payout that does not add up), with the original input, until "
+        "ops resolve or reject it",
+        partition_key="pk",
+        sort_key="sk",
+        indexes=(Index("gsi1", "gsi1pk", "gsi1sk"),),  # by status, kind, time
         holds_personal_data=True,
     ),
     Table(
@@ -128,6 +162,19 @@ SECRETS: tuple[Secret, ...] = (
         purpose="The print-and-delivery vendor's SOAP endpoint and WS-Security user, as JSON "
         '{"endpoint": ..., "username": ..., "password": ...}: invoicing submits each '
         "month's invoices there to be printed, mailed and archived",
+        filled_by="ops",
+    ),
+    Secret(
+        name=STRIPE,
+        purpose="Stripe's secret API key and the webhook endpoint's signing secret, as JSON "
+        '{"api_key": "sk_...", "webhook_secret": "whsec_..."}: card payments and webhooks',
+        filled_by="ops",
+    ),
+    Secret(
+        name=BANK_SFTP,
+        purpose="How direct-debit request files reach the bank, as JSON: "
+        '{"mode": "connector", "connector_id": ..., "remote_directory": ...} (a Transfer '
+        "Family SFTP connector) or an SFTP server's host, user, credentials and pinned host key",
         filled_by="ops",
     ),
 )

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monosub.documents.model import TaxRate
 from monosub.models.billing_changes import AppliedReturn, ContractChange
+from monosub.models.cash import PaymentFailure
 from monosub.models.catalog import UsageTier
 
 ComponentKind = Literal["monthly", "one_time", "usage"]
@@ -163,7 +164,18 @@ class Invoice(BaseModel):
     voided_by: str | None = None
     void_reason: str | None = None
     credit_note_id: str | None = Field(default=None, description="A void invoice's credit note")
+    amount_paid: int = Field(default=0, description="Received so far (issue 7: cash)")
+    paid_at: str | None = None
+    payments: list[str] = Field(default_factory=list, description="Payments applied, by id")
+    payment_failure: PaymentFailure | None = None
     version: int = 1
+
+    @property
+    def balance(self) -> int:
+        """What is still owed on a finalized invoice (nothing on a draft, void or credit note)."""
+        if self.kind != "invoice" or self.status not in ("finalized", "paid"):
+            return 0
+        return self.total - self.amount_paid
 
 
 class RevenueRow(BaseModel):

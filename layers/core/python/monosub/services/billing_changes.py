@@ -285,6 +285,12 @@ def void_invoice(
                 "not paid is voided",
                 details={"status": invoice.status},
             )
+        if invoice.amount_paid:
+            raise Conflict(
+                f"invoice {invoice_id} has ¥{invoice.amount_paid:,} paid on it: refund the "
+                "payment (or keep it as the customer's credit) before voiding",
+                details={"amount_paid": invoice.amount_paid},
+            )
         values = {
             "status": "void",
             "voided_at": clock.now_iso(),
@@ -292,7 +298,7 @@ def void_invoice(
             "void_reason": reason,
             "credit_note_id": rules.credit_note_id(invoice_id),
         }
-        store.update_invoice(invoice, values)
+        store.update_invoice(invoice, values, remove=store.OPEN_INDEX_ATTRIBUTES)
         invoice = _invoice(invoice_id)
     else:
         raise Conflict(f"invoice {invoice_id} kept changing")

@@ -13,7 +13,16 @@ from monosub.names import AUDIT
 from monosub.store.dynamo import Table
 
 _table = Table(AUDIT)
-SUBJECT_FIELDS = ("lead_id", "account_id", "contact_id", "deal_id", "run_id")
+SUBJECT_FIELDS = (
+    "lead_id",
+    "account_id",
+    "contact_id",
+    "deal_id",
+    "run_id",
+    "invoice_id",
+    "payment_id",
+    "exception_id",
+)
 
 
 def record(event: Mapping[str, Any]) -> int:

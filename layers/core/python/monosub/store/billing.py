@@ -4,6 +4,8 @@ numbering counters and revenue rows.
 - billing account: ``BILLING#<account_id>`` / ``ACCOUNT``, gsi1 ``CLOSING#<dd>`` / account id;
 - invoice: ``INVOICE#<invoice_id>`` / ``INVOICE``, gsi1 ``INVOICES#<account_id>`` /
   ``<closing>#<invoice_id>``;
+  while a finalized invoice is owed (issue 7), gsi2 ``OPEN#<payment method>`` /
+  ``<due date>#<invoice_id>``: the open items cash matching and direct debit read in pages;
 - numbering counter: ``SERIES#<series>`` / ``COUNTER``;
 - revenue rows of an account's month: ``REVENUE#<month>#<account_id>`` / ``ROWS`` (packed rows).
 
@@ -14,13 +16,11 @@ numbers change together, so a number is never skipped or given twice.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from boto3.dynamodb.types import Binary
 from pydantic import ValidationError
 
 from monosub import clock
@@ -28,6 +28,7 @@ from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRo
 from monosub.models.billing_changes import AppliedReturn, ContractChange
 from monosub.names import BILLING
 from monosub.store.dynamo import Table, TransactionConflict, transact
+from monosub.store.packing import pack, unpack
 
 _table = Table(BILLING)
 # The counter plus this many invoices make one finalization transaction (at most 100 items).
@@ -55,20 +56,9 @@ def closing_partition(closing_day: int) -> str:
 # time a batch of 100 accounts took: boto3's deserializer on AWS, moto's serializer locally).
 # Nothing queries or conditions on what is inside them; each is still written on its own, so
 # invoicing (the ledger) and contract events (the components) never overwrite each other. A
-# JSON text value (written by hand, or before packing) is read too.
+# JSON text value is read too (monosub.store.packing).
 ACCOUNT_PACKED = ("components", "billed", "usage", "changes", "returns")
 INVOICE_PACKED = ("lines", "taxes")
-
-
-def pack(value: Any) -> bytes:
-    return zlib.compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
-
-
-def _unpack(value: Any) -> Any:
-    if isinstance(value, str):
-        return json.loads(value)
-    raw = bytes(value) if isinstance(value, Binary) else value  # type: ignore[call-overload]
-    return json.loads(zlib.decompress(raw))
 
 
 def _packed(values: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
@@ -79,7 +69,7 @@ def _unpacked(item: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     """The item with its packed attributes decoded (``ValueError`` or ``zlib.error`` if one
     is not what was packed)."""
     return {
-        k: _unpack(v) if k in names and not isinstance(v, list | dict) else v
+        k: unpack(v) if k in names and not isinstance(v, list | dict) else v
         for k, v in item.items()
     }
 
@@ -247,12 +237,28 @@ def accounts_closing_on(closing_day: int, *, limit: int | None = None) -> Iterat
 
 
 def _invoice_item(invoice: Invoice) -> dict[str, Any]:
+    values = invoice.model_dump(mode="json")
+    # A string set, so applying a payment can ADD its id under a NOT contains condition.
+    values["payments"] = set(invoice.payments) or None
     return {
         "pk": _invoice_pk(invoice.invoice_id),
         "sk": "INVOICE",
         "gsi1pk": f"INVOICES#{invoice.account_id}",
         "gsi1sk": f"{invoice.closing_date.isoformat()}#{invoice.invoice_id}",
-        **_packed(invoice.model_dump(mode="json"), INVOICE_PACKED),
+        **(open_item_keys(invoice) if invoice.balance > 0 else {}),
+        **_packed(values, INVOICE_PACKED),
+    }
+
+
+OPEN_INDEX_ATTRIBUTES = ("gsi2pk", "gsi2sk")
+
+
+def open_item_keys(invoice: Invoice) -> dict[str, str]:
+    """The open-items index keys of an invoice still owed (removed once it is paid or void)."""
+    due = invoice.due_date.isoformat() if invoice.due_date else "0000-00-00"
+    return {
+        "gsi2pk": f"OPEN#{invoice.payment_method}",
+        "gsi2sk": f"{due}#{invoice.invoice_id}",
     }
 
 
@@ -294,15 +300,72 @@ def account_invoices(
     return [_invoice(read[key]) for key in keys if key in read]
 
 
-def update_invoice(invoice: Invoice, values: Mapping[str, Any]) -> bool:
-    """Set ``values`` on the invoice at the version read."""
+def update_invoice(
+    invoice: Invoice, values: Mapping[str, Any], *, remove: Sequence[str] = ()
+) -> bool:
+    """Set ``values`` on the invoice at the version read (and remove ``remove``)."""
     return _table.update(
         _invoice_pk(invoice.invoice_id),
         "INVOICE",
         set_values={**values, "version": invoice.version + 1},
+        remove=remove,
         condition="#version = :version",
         condition_values={":version": invoice.version},
     )
+
+
+def open_invoices(
+    payment_method: str, *, due_on: date | None = None, page: int = 100
+) -> Iterator[list[Invoice]]:
+    """The finalized invoices still owed that are paid by ``payment_method`` (those due on
+    ``due_on`` only, when given), in due-date order, a page at a time: one query page of
+    keys, then one batch read per ``page`` invoices."""
+    keys: list[tuple[str, str]] = []
+    prefix = f"{due_on.isoformat()}#" if due_on else None
+    for item in _table.query(f"OPEN#{payment_method}", index="gsi2", sk_prefix=prefix):
+        keys.append((str(item["pk"]), str(item["sk"])))
+        if len(keys) == page:
+            yield _read_open(keys)
+            keys = []
+    if keys:
+        yield _read_open(keys)
+
+
+def _read_open(keys: Sequence[tuple[str, str]]) -> list[Invoice]:
+    read = _table.batch_get(keys)
+    invoices = [_invoice(read[key]) for key in keys if key in read]
+    return [invoice for invoice in invoices if invoice.balance > 0]
+
+
+def apply_to_invoice(invoice: Invoice, payment_id: str, amount: int, *, at: str) -> bool:
+    """Add ``amount`` (negative: money given back) received by ``payment_id`` to the invoice,
+    once: only at the version read and only if that payment is not applied yet. A paid
+    invoice leaves the open-items index; one owed again (a refund) comes back to it."""
+    paid = invoice.amount_paid + amount
+    owed = paid < invoice.total
+    values: dict[str, Any] = {"amount_paid": paid, "version": invoice.version + 1}
+    if invoice.status in ("finalized", "paid"):
+        values["status"] = "finalized" if owed else "paid"
+        values["paid_at"] = None if owed else (invoice.paid_at or at)
+    if owed and invoice.status in ("finalized", "paid"):
+        values.update(open_item_keys(invoice))
+    remove = [name for name, value in values.items() if value is None]
+    if not owed or invoice.status not in ("finalized", "paid"):
+        remove += OPEN_INDEX_ATTRIBUTES
+    return _table.update(
+        _invoice_pk(invoice.invoice_id),
+        "INVOICE",
+        set_values={k: v for k, v in values.items() if v is not None},
+        add_values={"payments": {payment_id}},
+        remove=remove,
+        condition="#version = :version AND NOT contains(#payments, :payment)",
+        condition_values={":version": invoice.version, ":payment": payment_id},
+    )
+
+
+def record_payment_failure(invoice: Invoice, failure: Mapping[str, Any]) -> bool:
+    """Keep the last failed attempt to collect the invoice (overdue follow-up reads it)."""
+    return update_invoice(invoice, {"payment_failure": dict(failure)})
 
 
 # ---- numbering -----------------------------------------------------------------------------
@@ -341,6 +404,7 @@ def finalize(invoices: Sequence[Invoice], series: str, numbers: Sequence[str], l
                     "number": number,
                     "finalized_at": now,
                     "version": invoice.version + 1,
+                    **(open_item_keys(invoice) if invoice.kind == "invoice" else {}),
                 },
                 condition="#status = :draft",
                 condition_values={":draft": "draft"},
@@ -382,7 +446,7 @@ def revenue_of(month: str, account_id: str) -> list[RevenueRow]:
     item = _table.get(f"REVENUE#{month}#{account_id}", "ROWS")
     if item is None:
         return []
-    return [RevenueRow.model_validate(row) for row in _unpack(item["rows"])]
+    return [RevenueRow.model_validate(row) for row in unpack(item["rows"])]
 
 
 __all__ = ["TransactionConflict"]

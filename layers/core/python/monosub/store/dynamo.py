@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -204,9 +203,11 @@ class Table:
         set_values: Mapping[str, Any],
         condition: str | None = None,
         condition_values: Mapping[str, Any] | None = None,
-        add_values: Mapping[str, int | Decimal] | None = None,
+        add_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """An ``Update`` for ``transact`` (or ``update``): SET and ADD with a condition."""
+        """An ``Update`` for ``transact`` (or ``update``): SET, ADD (a number, or a set of
+        strings to add to a string set) and REMOVE, with a condition."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets = []
@@ -219,11 +220,17 @@ class Table:
             names[f"#a{i}"] = name
             values[f":a{i}"] = to_value(value)
             adds.append(f"#a{i} :a{i}")
+        removes = []
+        for i, name in enumerate(remove):
+            names[f"#r{i}"] = name
+            removes.append(f"#r{i}")
         expression = ""
         if sets:
             expression += "SET " + ", ".join(sets)
         if adds:
             expression += " ADD " + ", ".join(adds)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         update: dict[str, Any] = {
             "TableName": self.name,
             "Key": to_item({"pk": pk, "sk": sk}),

@@ -16,8 +16,8 @@ from typing import Any
 from monosub import clock
 from monosub.models.billing import BillingAccount
 from monosub.names import BILLING
-from monosub.store.billing import pack
 from monosub.store.dynamo import Table
+from monosub.store.packing import pack
 
 _table = Table(BILLING)
 
