@@ -19,11 +19,13 @@ from functions.declarations import (
 from functions.resources import (
     AUDIT,
     BILLING,
+    CASH,
     CATALOG,
     CONSENT_SIGNING,
     DEVICE_PLATFORM,
     DOCUMENTS,
     DOMAIN_EVENTS,
+    EXCEPTIONS,
     EXCHANGE,
     FILE_INTAKE,
     IDEMPOTENCY,
@@ -149,9 +151,16 @@ BILLING_ROUTES: tuple[Route, ...] = (
     Route("POST", "/contracts/{contract_id}/changes", groups=OPS_AND_SALES_TEAM),  # mid-term
 )
 
+CASH_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/billing-accounts/{account_id}/payments"),
+    Route("GET", "/exceptions", groups=OPS),
+    Route("GET", "/exceptions/{exception_id}", groups=OPS),
+    Route("POST", "/exceptions/{exception_id}/resolve", groups=OPS),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
-API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES
+API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
 
 
 def _intake_task(
@@ -163,8 +172,9 @@ def _intake_task(
         handler=f"functions.tasks.intake.{handler}",
         description=f"File intake: {description}",
         triggers=(StateMachineTask(FILE_INTAKE, placeholder),),
-        # catalog: price-book, campaigns; billing: usage-readings
-        tables={RUNS: RW, RECORDS: RW, CATALOG: RW, BILLING: RW},
+        # catalog: price-book, campaigns; billing: usage-readings; cash: settlement,
+        # debit results, bank statements
+        tables={RUNS: RW, RECORDS: RW, CATALOG: RW, BILLING: RW, CASH: RW, EXCEPTIONS: RW},
         buckets={EXCHANGE: RW},
         publishes_to=(DOMAIN_EVENTS,),
         starts=starts,
@@ -343,7 +353,15 @@ FUNCTIONS: tuple[Function, ...] = (
         handler="functions.api.app.handler",
         description="The HTTP API (API Gateway REST proxy): leads, accounts, runs",
         triggers=(Api(API_ROUTES),),
-        tables={RECORDS: RW, RUNS: R, IDEMPOTENCY: RW, CATALOG: RW, BILLING: RW},
+        tables={
+            RECORDS: RW,
+            RUNS: R,
+            IDEMPOTENCY: RW,
+            CATALOG: RW,
+            BILLING: RW,
+            CASH: RW,
+            EXCEPTIONS: RW,
+        },
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
         # signs and verifies consent links; unbinds returned rental devices

@@ -9,14 +9,14 @@ from functions.declarations import Bucket, EventBus, Index, Secret, StateMachine
 from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
-    BILLING,
     BANK_SFTP,
+    BILLING,
     CASH,
     CATALOG,
     DEVICE_PLATFORM,
+    DIRECT_DEBIT,
     DOCUMENTS,
     DOMAIN_EVENTS,
-    DIRECT_DEBIT,
     EXCEPTIONS,
     EXCHANGE,
     FILE_INTAKE,

@@ -23,6 +23,7 @@ from functions.api import (
     agency,
     billing,
     billing_changes,
+    cash,
     catalog,
     deals,
     devices,
@@ -56,6 +57,7 @@ app.include_router(shipments.router)
 app.include_router(devices.router)
 app.include_router(billing.router)
 app.include_router(billing_changes.router)
+app.include_router(cash.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

@@ -37,6 +37,7 @@ from monosub.models.cash import (
     PaymentKind,
     PaymentMethod,
 )
+from monosub.models.exceptions import ExceptionAction, ExceptionRecord
 from monosub.store import billing as billing_store
 from monosub.store import cash as store
 
@@ -322,11 +323,11 @@ def raise_unmatched(
     return new
 
 
-def _apply_unmatched(record: Any, decision: Any) -> dict[str, Any]:
+def _apply_unmatched(queued: ExceptionRecord, decision: ExceptionAction) -> dict[str, Any]:
     """``apply``: record the queued payment against the invoice (or account) ops named."""
     from monosub.errors import ValidationFailed
 
-    values = dict(record.original["received"])
+    values = dict(queued.original["received"])
     if not decision.invoice_id and not decision.account_id:
         raise ValidationFailed(
             "apply needs the invoice (or the account, for credit) the payment belongs to",
