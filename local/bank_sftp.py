@@ -364,6 +364,8 @@ class _Folders(paramiko.SFTPServerInterface):
         if local is None:
             return SFTP_PERMISSION_DENIED
         writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+        if writing and not local.parent.is_dir():
+            return _code(errno.ENOENT)
         if writing and self._area(local) != UPLOAD:
             return SFTP_PERMISSION_DENIED
         if flags & os.O_WRONLY:
