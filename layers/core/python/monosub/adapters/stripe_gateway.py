@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import Any, Literal
 
 import stripe
@@ -90,11 +90,13 @@ class WebhookRejected(Exception):
 
 @dataclass(frozen=True)
 class StripeConfig:
-    """What the ``stripe`` secret holds. ``api_base`` is None for the real Stripe."""
+    """What the ``stripe`` secret holds. ``api_base`` is None for the real Stripe.
+    ``network_retries`` is not in the secret: tests lower it to see a failure at once."""
 
     api_key: str
     webhook_secret: str
     api_base: str | None = None
+    network_retries: int = DEFAULT_NETWORK_RETRIES
 
     def __repr__(self) -> str:  # never the keys
         return f"StripeConfig(api_base={self.api_base!r})"
@@ -151,9 +153,7 @@ def parse_config(secret_string: str) -> StripeConfig:
     api_base = value.get("api_base")
     if not isinstance(api_key, str) or not api_key.startswith(API_KEY_PREFIXES):
         raise StripeNotConfigured(f"secret {SECRET}: api_key is not a secret key (sk_/rk_)")
-    if not isinstance(webhook_secret, str) or not webhook_secret.startswith(
-        WEBHOOK_SECRET_PREFIX
-    ):
+    if not isinstance(webhook_secret, str) or not webhook_secret.startswith(WEBHOOK_SECRET_PREFIX):
         raise StripeNotConfigured(f"secret {SECRET}: webhook_secret is not a whsec_ secret")
     if api_base is not None and (
         not isinstance(api_base, str) or not api_base.startswith(("https://", "http://"))
@@ -353,7 +353,7 @@ def _client(config: StripeConfig) -> stripe.StripeClient:
     return stripe.StripeClient(
         config.api_key,
         base_addresses=base_addresses,  # type: ignore[arg-type]
-        max_network_retries=DEFAULT_NETWORK_RETRIES,
+        max_network_retries=config.network_retries,
         http_client=stripe.RequestsClient(timeout=DEFAULT_TIMEOUT_SECONDS),
     )
 
