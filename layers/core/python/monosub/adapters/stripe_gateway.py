@@ -369,9 +369,11 @@ def _call(request: Callable[[], stripe.StripeObject]) -> dict[str, Any]:
         status = failed.http_status
         if status is None or status >= 500 or status == 429:
             raise StripeUnavailable(f"Stripe answered {status}: {failed}") from failed
+        # An idempotency error has a type but no code: keep the type as the code.
+        error_type = failed.error.type if failed.error is not None else None
         raise StripeRejected(
             status,
-            failed.code,
+            failed.code or error_type,
             failed.user_message or str(failed),
             param=getattr(failed, "param", None),
         ) from failed
