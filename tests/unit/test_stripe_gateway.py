@@ -329,7 +329,7 @@ def test_the_same_key_with_other_parameters_is_rejected(
     assert (caught.value.status, caught.value.code) == (400, "idempotency_error")
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 429])
+@pytest.mark.parametrize("status", [500, 502, 503, 429, 409])
 def test_stripe_failing_is_unavailable(
     fake: FakeStripeServer, config: StripeConfig, status: int
 ) -> None:

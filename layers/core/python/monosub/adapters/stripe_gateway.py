@@ -10,8 +10,9 @@ session back instead of a second one.
 Errors are split by what a retry can do, because Step Functions decides by the exception's
 **class name** (``errorType``; ``ErrorEquals`` matches that exact name, never a base class):
 
-- ``StripeUnavailable``: connection refused/reset, timeout, 5xx, 429 / rate limit. Worth
-  retrying with back-off; the idempotency key makes the retry safe.
+- ``StripeUnavailable``: connection refused/reset, timeout, 5xx, 429 / rate limit, 409 (the
+  same key in use by a concurrent request). Worth retrying with back-off; the idempotency key
+  makes the retry safe.
 - ``StripeRejected``: any other 4xx (invalid request, card error, wrong key, a reused
   idempotency key with other parameters). Carries Stripe's ``code`` and ``message``.
 - ``StripeNotConfigured``: the ``stripe`` secret does not hold usable keys yet.
@@ -52,12 +53,13 @@ WebhookRejectReason = Literal[
 
 
 class StripeUnavailable(Exception):
-    """Stripe could not answer (connection error, timeout, 5xx, 429 or rate limit): worth
-    retrying. Step Functions matches this exact class name."""
+    """Stripe could not answer (connection error, timeout, 5xx, 429 or rate limit, 409 for a
+    key in use by a concurrent request): worth retrying. Step Functions matches this exact
+    class name."""
 
 
 class StripeRejected(Exception):
-    """Stripe refused the request (a 4xx other than 429): retrying gets the same answer.
+    """Stripe refused the request (a 4xx other than 409 and 429): retrying gets the same answer.
     ``code`` is Stripe's error code (``card_declined``, ``parameter_invalid_integer``,
     ``idempotency_error``...), ``message`` its own words. Step Functions matches this exact
     class name."""
@@ -367,7 +369,9 @@ def _call(request: Callable[[], stripe.StripeObject]) -> dict[str, Any]:
         raise StripeUnavailable(f"Stripe unreachable or rate limited: {failed}") from failed
     except stripe.StripeError as failed:
         status = failed.http_status
-        if status is None or status >= 500 or status == 429:
+        # 409: another request with the same key is still running (Stripe's lock): the SDK
+        # retries it too, and a later attempt gets the stored answer.
+        if status is None or status >= 500 or status in (409, 429):
             raise StripeUnavailable(f"Stripe answered {status}: {failed}") from failed
         # An idempotency error has a type but no code: keep the type as the code.
         error_type = failed.error.type if failed.error is not None else None
