@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -15,8 +16,17 @@ from typing import Any
 
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stripe._encode import _api_encode  # how the SDK encodes a request body
 
-from local.fake_stripe import CARD_FEE_PER_MILLE, DISPUTE_FEE, PAYOUT_COLUMNS, FakeStripeServer
+from local.fake_stripe import (
+    CARD_FEE_PER_MILLE,
+    DISPUTE_FEE,
+    PAYOUT_COLUMNS,
+    FakeStripeServer,
+    decode_form,
+)
 from monosub.adapters.stripe_gateway import StripeConfig, create_checkout_session
 
 SECRET = "whsec_fake_stripe_test"
@@ -309,7 +319,26 @@ def test_the_api_decodes_what_the_sdk_encodes(fake: FakeStripeServer) -> None:
         }
     )
     assert session.amount_total == 3100
-    assert session.metadata.to_dict() == {"monosub_invoice_id": "inv_[1]"}
+    assert session.to_dict()["metadata"] == {"monosub_invoice_id": "inv_[1]"}
     names = [i["price_data"]["product_data"]["name"] for i in fake.requests[0].params["line_items"]]
     assert names == ["請求書 A&B=1", "送料"]
     assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+
+_keys = st.from_regex(r"[a-z_]{1,8}", fullmatch=True)
+_values = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_params = st.recursive(
+    _values,
+    lambda inner: st.one_of(
+        st.lists(st.dictionaries(_keys, inner, min_size=1, max_size=3), min_size=1, max_size=3),
+        st.dictionaries(_keys, inner, min_size=1, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_keys, _params, max_size=4))
+def test_decode_form_reads_what_the_sdk_encodes(params: dict[str, Any]) -> None:
+    body = urllib.parse.urlencode(list(_api_encode(params)))
+    assert decode_form(body) == params
