@@ -35,6 +35,7 @@ from functions.resources import (
     RECORDS,
     RUNS,
     SHIPPING_KITTING,
+    STRIPE,
 )
 from monosub import auth
 from monosub.names import DOCUMENT_RENDERER
@@ -153,6 +154,7 @@ BILLING_ROUTES: tuple[Route, ...] = (
 
 CASH_ROUTES: tuple[Route, ...] = (
     Route("GET", "/billing-accounts/{account_id}/payments"),
+    Route("POST", "/invoices/{invoice_id}/card-payment", groups=OPS_AND_SALES),
     Route("GET", "/exceptions", groups=OPS),
     Route("GET", "/exceptions/{exception_id}", groups=OPS),
     Route("POST", "/exceptions/{exception_id}/resolve", groups=OPS),
@@ -347,6 +349,21 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
 )
 
 
+CASH_FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="stripe-webhook",
+        handler="functions.webhooks.stripe.handler",
+        description="Stripe's webhook: the signature checked on the raw body first, each "
+        "event applied once to monosub invoices (payments, refunds, disputes, failures)",
+        triggers=(Api((Route("POST", "/webhooks/stripe", auth="public"),)),),
+        tables={BILLING: RW, CASH: RW, EXCEPTIONS: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        secrets=(STRIPE,),
+        timeout_seconds=20,
+    ),
+)
+
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
@@ -364,8 +381,8 @@ FUNCTIONS: tuple[Function, ...] = (
         },
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
-        # signs and verifies consent links; unbinds returned rental devices
-        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM),
+        # consent links; returned rental devices; card payment links
+        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE),
         buckets={DOCUMENTS: R},  # issued PDFs, for download
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
@@ -563,6 +580,7 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={AUDIT: W},
     ),
     *BILLING_FUNCTIONS,
+    *CASH_FUNCTIONS,
 )
 
 

@@ -79,7 +79,7 @@ DECLINE_MESSAGES = {
 _ID_ALPHABET = string.ascii_letters + string.digits
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
-EventSink = Callable[[bytes, str], None]
+EventSink = Callable[[bytes, str], object]
 
 
 @dataclass

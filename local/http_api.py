@@ -26,11 +26,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from functions.manifest import API_ROUTES
+from functions.declarations import Api
+from functions.manifest import FUNCTIONS
 from local import identity, ops_page
 from local.runtime import EmbeddedAWS
 from monosub import clock
 
+# Every function's routes (most are the API function's; a webhook has its own function).
+_FUNCTION_OF = {
+    (route.method, route.path): function.name
+    for function in FUNCTIONS
+    for trigger in function.triggers
+    if isinstance(trigger, Api)
+    for route in trigger.routes
+}
 _ROUTES = [
     (
         route,
@@ -43,8 +52,16 @@ _ROUTES = [
             + "$"
         ),
     )
-    for route in sorted(API_ROUTES, key=lambda route: "{" in route.path)  # literal paths first
+    for route in sorted(
+        (r for f in FUNCTIONS for t in f.triggers if isinstance(t, Api) for r in t.routes),
+        key=lambda route: "{" in route.path,  # literal paths first
+    )
 ]
+
+
+def function_for(event: dict[str, Any]) -> str:
+    """The function a proxy event goes to (API Gateway integrates each route with one)."""
+    return _FUNCTION_OF[(event["httpMethod"], event["resource"])]
 
 
 def proxy_event(
@@ -195,7 +212,7 @@ class LocalApiServer:
                         self._json(403, {"message": "Missing Authentication Token"})
                     return
                 try:
-                    result = cloud.invoke("api", event)
+                    result = cloud.invoke(function_for(event), event)
                 except Exception as error:
                     self._json(502, {"message": "Internal server error", "detail": str(error)})
                     return

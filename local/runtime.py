@@ -12,7 +12,10 @@
 - the device platform, an outside service, is played by a local HTTP server
   (``local/device_platform.py``) whose URL and key are in the ``device-platform`` secret;
 - the print-and-delivery vendor's SOAP service likewise (``local/print_vendor.py``), its
-  endpoint and user in the ``print-vendor`` secret.
+  endpoint and user in the ``print-vendor`` secret;
+- Stripe's API by a fake (``local/fake_stripe.py``, the ``stripe`` secret) whose webhook
+  events go to the stripe-webhook function, and the bank's SFTP server by a real one
+  (``local/bank_sftp.py``, the ``bank-sftp`` secret).
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import boto3
 from functions import manifest
 from functions.declarations import ResourceNames
 from local import cron, moto_fixes, provision, redrive
+from local.bank_sftp import BankSftpServer
 from local.device_platform import DevicePlatformServer
+from local.fake_stripe import FakeStripeServer
 from local.print_vendor import PrintVendorServer
 from monosub import aws, clock, config
-from monosub.names import DEVICE_PLATFORM, PRINT_VENDOR
+from monosub.names import BANK_SFTP, DEVICE_PLATFORM, PRINT_VENDOR, STRIPE
 
 REGION = provision.REGION
 
@@ -89,6 +94,11 @@ class EmbeddedAWS:
         self._handler_lock = threading.RLock()
         self.device_platform = DevicePlatformServer()
         self.print_vendor = PrintVendorServer()
+        # Stripe's API and its webhook deliveries (each event goes to the stripe-webhook
+        # function at once; tests set ``stripe.on_event = None`` to deliver from its outbox
+        # in an order of their own), and the bank's SFTP server for direct-debit files.
+        self.stripe = FakeStripeServer(on_event=self.deliver_stripe_event, now=self.now)
+        self.bank_sftp = BankSftpServer()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -104,12 +114,16 @@ class EmbeddedAWS:
         session = boto3.session.Session(region_name=REGION)
         self.device_platform.start()
         self.print_vendor.start()
+        self.stripe.start()
+        self.bank_sftp.start()
         provision.provision_storage(
             session,
             self.names,
             secret_values={
                 DEVICE_PLATFORM: self._device_platform_secret(),
                 PRINT_VENDOR: self._print_vendor_secret(),
+                STRIPE: self.stripe.secret_value(),
+                BANK_SFTP: self.bank_sftp.secret_value(),
             },
         )
         provision.provision_compute(session, self.names)
@@ -135,6 +149,8 @@ class EmbeddedAWS:
             self._mock = None
         self.device_platform.stop()
         self.print_vendor.stop()
+        self.stripe.stop()
+        self.bank_sftp.stop()
         aws.reset_clients()
 
     def __enter__(self) -> EmbeddedAWS:
@@ -155,6 +171,27 @@ class EmbeddedAWS:
         return json.dumps(
             {"endpoint": vendor.url, "username": vendor.username, "password": vendor.password}
         )
+
+    def deliver_stripe_event(self, payload: bytes, signature: str) -> dict[str, Any]:
+        """Stripe delivering a webhook: ``POST /webhooks/stripe`` through API Gateway to the
+        stripe-webhook function, the body exactly as signed. Returns the response."""
+        event = {
+            "resource": "/webhooks/stripe",
+            "path": "/webhooks/stripe",
+            "httpMethod": "POST",
+            "headers": {"Content-Type": "application/json", "Stripe-Signature": signature},
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "stage": self.stage,
+                "resourcePath": "/webhooks/stripe",
+                "httpMethod": "POST",
+                "identity": {"sourceIp": "54.187.174.169"},  # one of Stripe's webhook IPs
+            },
+            "body": payload.decode("utf-8"),
+            "isBase64Encoded": False,
+        }
+        response: dict[str, Any] = self.invoke("stripe-webhook", event)
+        return response
 
     # ---- clients -----------------------------------------------------------------------------
 

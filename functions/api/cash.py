@@ -18,7 +18,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.api import caller
 from monosub.models.exceptions import ExceptionAction
-from monosub.services import billing, exceptions
+from monosub.services import billing, card_payments, exceptions
+from monosub.store import billing as billing_store
 from monosub.store import cash as cash_store
 
 router = APIGatewayRouter()
@@ -59,3 +60,13 @@ def resolve_exception(exception_id: str, request: ExceptionAction) -> dict[str, 
         exception_id, request, by=principal.user, scope=caller.scope(router)
     )
     return resolved.model_dump(mode="json")
+
+
+@router.post("/invoices/<invoice_id>/card-payment")
+def card_payment(invoice_id: str) -> dict[str, Any]:
+    """A Stripe Checkout link for what the invoice still owes (409 when nothing is)."""
+    invoice = billing.visible_invoice(invoice_id, scope=caller.scope(router))
+    account = billing_store.get_account(invoice.account_id)
+    return card_payments.checkout_link(
+        invoice_id, customer_email=account.email if account else None
+    )

@@ -237,3 +237,13 @@ def test_an_unmatched_payment_waits_for_ops_who_apply_it_once(cloud: EmbeddedAWS
     assert len(resolved["exceptions"]) == 1
     kinds = [e["type"] for e in trail(cloud, "exception", queued["exception_id"])]
     assert sorted(kinds) == ["ExceptionRaised", "ExceptionResolved"]  # same business instant
+
+
+def test_two_payments_of_one_invoice_in_one_batch_both_count(cloud: EmbeddedAWS):
+    a_customer(cloud, "acct_f", "エフ", [an_invoice("inv_f1", "acct_f", 3300, due=DUE)])
+    with cloud.as_function("api"):
+        done = payments.record(
+            [transfer("F1", 1000, invoice_id="inv_f1"), transfer("F2", 2300, invoice_id="inv_f1")]
+        )
+    assert [r.payment.credit for r in done] == [0, 0]
+    assert (invoice(cloud, "inv_f1").amount_paid, done[1].paid) == (3300, ["inv_f1"])

@@ -121,7 +121,10 @@ def record(
 
 
 def _new_payment(item: Received, invoices: dict[str, Invoice]) -> Payment:
-    invoice = invoices.get(item.invoice_id) if item.invoice_id else None
+    invoice = None
+    if item.invoice_id:
+        # read again when an earlier payment of the batch changed it (see _apply)
+        invoice = invoices.get(item.invoice_id) or billing_store.get_invoice(item.invoice_id)
     if item.allocations is not None:
         allocations = list(item.allocations)
     elif invoice is not None:
