@@ -123,6 +123,11 @@ _PUNCTUATION = str.maketrans(
         "「": "｢",
         "」": "｣",
         "¥": "\\",
+        # Voiced and semi-voiced marks standing alone (NFKC makes ﾞ the combining U+3099).
+        "\u3099": "ﾞ",
+        "\u309a": "ﾟ",
+        "゛": "ﾞ",
+        "゜": "ﾟ",
     }
 )
 

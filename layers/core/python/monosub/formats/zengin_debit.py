@@ -360,6 +360,7 @@ class _Totals:
     total: int = 0
     debited_count: int = 0
     debited_total: int = 0
+    unreadable: int = 0  # data records that could not be read: their amounts are unknown
 
 
 def _check_trailer(
@@ -419,8 +420,10 @@ def _read(
             elif kind == b"8" and state == "data":
                 state = "end"
                 trailer = _parse_trailer(raw, line)
-                for problem in _check_trailer(trailer, totals, result):
-                    report(problem)
+                # With a record unread the sums would only repeat its error: not compared.
+                if not totals.unreadable:
+                    for problem in _check_trailer(trailer, totals, result):
+                        report(problem)
                 yield trailer
             elif kind == b"9" and state == "end":
                 state = "nothing"
@@ -430,6 +433,8 @@ def _read(
                     state = "data"  # no header: still read the records to report them all
         except ZenginFormatError as problem:
             report(problem)
+            if kind == b"2":
+                totals.unreadable += 1
             if state == "header":
                 state = "data"
     if state != "nothing":

@@ -418,6 +418,7 @@ class _Sums:
     deposit_total: int = 0
     withdrawals: int = 0
     withdrawal_total: int = 0
+    unreadable: int = 0  # data records that could not be read: their amounts are unknown
 
 
 def _check_trailer(trailer: StatementTrailer, sums: _Sums) -> list[ZenginFormatError]:
@@ -474,8 +475,10 @@ def _read(
             elif kind == b"8" and state == "data":
                 state = "group"
                 trailer = _parse_trailer(raw, line)
-                for problem in _check_trailer(trailer, sums):
-                    report(problem)
+                # With a record unread the sums would only repeat its error: not compared.
+                if not sums.unreadable:
+                    for problem in _check_trailer(trailer, sums):
+                        report(problem)
                 yield trailer
             elif kind == b"9" and state == "group":
                 state = "nothing"
@@ -483,6 +486,8 @@ def _read(
                 report(_misplaced(kind, state, line))
         except ZenginFormatError as problem:
             report(problem)
+            if kind == b"2":
+                sums.unreadable += 1
             if kind == b"1":
                 state = "data"  # a bad header: still read its records to report them all
     if state != "nothing":
