@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -36,7 +37,7 @@ HEADER = DebitHeader(
 )
 
 
-def record(n: int, *, amount: int = 5500, result_code: str = " ", **changes: str) -> DebitRecord:
+def record(n: int, *, amount: int = 5500, result_code: str = " ", **changes: Any) -> DebitRecord:
     base = DebitRecord(
         line=n + 1,
         bank_code="0005",

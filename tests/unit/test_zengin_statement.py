@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monosub.formats.statement import StatementEntry
-from monosub.formats.zengin import HALF_WIDTH_KANA, ZenginFormatError
+from monosub.formats.zengin import HALF_WIDTH_KANA, DateStyle, ZenginFormatError
 from monosub.formats.zengin_statement import (
     StatementFileErrors,
     StatementHeader,
@@ -189,6 +189,7 @@ def _fits(width: int) -> st.SearchStrategy[str]:
     )
 
 
+STYLES: list[DateStyle] = ["wareki", "seireki"]
 _days = st.dates(date(2019, 5, 1), date(2099, 12, 31))
 _records = st.lists(
     st.builds(
@@ -213,12 +214,11 @@ _records = st.lists(
 
 
 @settings(max_examples=60)
-@given(_records, st.integers(-(10**12), 10**12), st.sampled_from(["wareki", "seireki"]))
+@given(_records, st.integers(-(10**12), 10**12), st.sampled_from(STYLES))
 def test_round_trip_write_then_read(
-    records: list[StatementRecord], balance: int, dates: str
+    records: list[StatementRecord], balance: int, style: DateStyle
 ) -> None:
     header = dataclasses.replace(HEADER, balance_before=balance)
-    style = "wareki" if dates == "wareki" else "seireki"
     data = write_statement_file(header, records, dates=style)
     assert all(len(row) == 200 for row in lines(data))
     read_header, entries, trailer = read_statement_file(data, dates=style)
