@@ -18,11 +18,13 @@ from functions.declarations import (
 )
 from functions.resources import (
     AUDIT,
+    BANK_SFTP,
     BILLING,
     CASH,
     CATALOG,
     CONSENT_SIGNING,
     DEVICE_PLATFORM,
+    DIRECT_DEBIT,
     DOCUMENTS,
     DOMAIN_EVENTS,
     EXCEPTIONS,
@@ -360,6 +362,50 @@ CASH_FUNCTIONS: tuple[Function, ...] = (
         publishes_to=(DOMAIN_EVENTS,),
         secrets=(STRIPE,),
         timeout_seconds=20,
+    ),
+    Function(
+        name="direct-debit",
+        handler="functions.schedules.cash.direct_debit_handler",
+        description="Daily: a direct-debit run for each coming debit date whose request file "
+        "is due at the bank",
+        triggers=(
+            Schedule(
+                rule="direct-debit-daily",
+                expression="cron(0 18 * * ? *)",  # 03:00 in Tokyo
+                description="口座振替 request files due at the bank",
+            ),
+        ),
+        tables={RUNS: RW, BILLING: R},  # open direct-debit invoices by due date
+        starts=(DIRECT_DEBIT,),
+    ),
+    Function(
+        name="direct-debit-prepare",
+        handler="functions.tasks.cash.prepare_debit_handler",
+        description="Direct debit: the request file of a debit date, written once",
+        triggers=(StateMachineTask(DIRECT_DEBIT, "PrepareDebitFunctionArn"),),
+        tables={RUNS: RW, BILLING: R, CASH: RW, EXCEPTIONS: RW},
+        buckets={EXCHANGE: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=300,
+        memory_mb=1024,
+    ),
+    Function(
+        name="direct-debit-deliver",
+        handler="functions.tasks.cash.deliver_debit_handler",
+        description="Direct debit: the request file sent to the bank's SFTP",
+        triggers=(StateMachineTask(DIRECT_DEBIT, "DeliverDebitFunctionArn"),),
+        tables={RUNS: RW, CASH: RW},
+        buckets={EXCHANGE: R},
+        publishes_to=(DOMAIN_EVENTS,),
+        secrets=(BANK_SFTP,),
+        timeout_seconds=300,
+    ),
+    Function(
+        name="direct-debit-finish",
+        handler="functions.tasks.cash.finish_debit_handler",
+        description="Direct debit: the run's totals",
+        triggers=(StateMachineTask(DIRECT_DEBIT, "FinishDebitFunctionArn"),),
+        tables={RUNS: RW},
     ),
 )
 

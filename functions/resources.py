@@ -205,6 +205,12 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
         definition="invoicing.asl.json",
         item_bucket=EXCHANGE,
     ),
+    StateMachine(
+        name=DIRECT_DEBIT,
+        purpose="One debit date's 口座振替 request: the 全銀 file of the direct-debit invoices "
+        "due that day, written once and sent to the bank's SFTP",
+        definition="direct-debit.asl.json",
+    ),
 )
 
 

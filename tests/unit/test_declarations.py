@@ -95,7 +95,16 @@ def test_declared_routes_are_exactly_the_routes_the_api_serves():
     }
     declared = {(r.method, r.path) for r in manifest.API_ROUTES}
     api_functions = [f for f in manifest.FUNCTIONS if any(isinstance(t, Api) for t in f.triggers)]
-    assert len(api_functions) == 1
+    # the API function, and webhooks with a function of their own (public, least privilege)
+    assert {f.name for f in api_functions} == {"api", "stripe-webhook"}
+    routes = [
+        (r.method, r.path)
+        for f in api_functions
+        for t in f.triggers
+        if isinstance(t, Api)
+        for r in t.routes
+    ]
+    assert len(routes) == len(set(routes)), "a route is declared for two functions"
     assert served == declared, (
         f"declared, no handler: {sorted(declared - served)}; "
         f"served, undeclared: {sorted(served - declared)}"

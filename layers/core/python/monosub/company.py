@@ -37,3 +37,10 @@ def payment_profile() -> dict[str, str]:
 def invoice_link(invoice_id: str) -> str:
     """Where a customer reads an invoice (the customer portal)."""
     return f"{_profile()['portal_url']}/invoices/{invoice_id}"
+
+
+def direct_debit_profile() -> dict[str, object]:
+    """Our 口座振替 contract with the collecting bank: the consignor code it gave us, the
+    account the money goes to, and how many bank days before a debit date it needs the
+    request file."""
+    return dict(_profile()["direct_debit"])  # type: ignore[call-overload]

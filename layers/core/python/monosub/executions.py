@@ -32,3 +32,20 @@ def start(run: Run, subject: Mapping[str, Any], *, attempt: int = 1) -> bool:
         return False
     runs.update(run.run_id, execution_arn=response["executionArn"])
     return True
+
+
+def open_and_start(kind: str, business_key: str, subject: Mapping[str, Any]) -> bool:
+    """Open the scheduled run of ``business_key`` and start its execution (named after the
+    run: never twice). A run that finished ``failed`` while its execution succeeded (some
+    items failed and were reported) is started again as its next attempt, which does only
+    what is left; a run whose execution failed waits for a re-drive (``POST
+    /runs/{id}/retry`` or the console). True when an execution was started."""
+    run, created = runs.open_run(kind, business_key, subject)
+    if created:
+        return start(run, subject)
+    if run.status != "failed" or not run.execution_arn:
+        return False
+    execution = aws.client("stepfunctions").describe_execution(executionArn=run.execution_arn)
+    if execution["status"] != "SUCCEEDED" or not runs.mark_redriven(run, by="schedule"):
+        return False
+    return start(run, subject, attempt=run.attempts + 1)

@@ -60,6 +60,21 @@ class Component(BaseModel):
     )
 
 
+class DebitAccount(BaseModel):
+    """The customer's bank account that direct debit (口座振替) draws from, as the signed
+    預金口座振替依頼書 gives it; the holder's name in the half-width kana banks compare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bank_code: str = Field(pattern=r"^\d{4}$", description="金融機関コード")
+    bank_name: str = Field(default="", max_length=15, description="half-width kana, optional")
+    branch_code: str = Field(pattern=r"^\d{3}$", description="支店コード")
+    branch_name: str = Field(default="", max_length=15)
+    account_type: Literal["1", "2"] = Field(default="1", description="1 普通, 2 当座")
+    account_number: str = Field(pattern=r"^\d{7}$")
+    holder_name: str = Field(min_length=1, max_length=60, description="預金者名 (kana)")
+
+
 class BillingAccount(BaseModel):
     """Who is invoiced, how, and what of its contracts was billed already (請求先)."""
 
@@ -77,6 +92,13 @@ class BillingAccount(BaseModel):
     holiday_rule: HolidayRule = "next"
     delivery: Delivery = "email"
     payment_method: str = "bank-transfer"
+    debit_account: DebitAccount | None = Field(default=None, description="direct debit only")
+    payer_name: str | None = Field(
+        default=None, description="振込依頼人名 the bank shows for this customer's transfers"
+    )
+    virtual_account: str | None = Field(
+        default=None, description="The 振込専用口座 number given to this customer"
+    )
     first_month: FirstMonth = Field(
         default="prorate", description="A start mid-month: prorated by day, or from next month"
     )
@@ -208,3 +230,7 @@ class BillingSettings(BaseModel):
     postal_code: str | None = Field(default=None, pattern=r"^\d{3}-\d{4}$")
     address: str | None = Field(default=None, max_length=300)
     first_month: FirstMonth | None = None
+    payment_method: Literal["bank-transfer", "direct-debit", "card"] | None = None
+    debit_account: DebitAccount | None = None
+    payer_name: str | None = Field(default=None, max_length=48)
+    virtual_account: str | None = Field(default=None, pattern=r"^\d{7}$")

@@ -20,7 +20,7 @@ from monosub import access, aws, clock, config, executions
 from monosub.domain import billing as engine
 from monosub.domain import calendar as bank_days
 from monosub.errors import Conflict, NotFound, ValidationFailed
-from monosub.formats import csv_export, journal
+from monosub.formats import csv_export, journal, zengin
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
 from monosub.models.contracts import Contract
 from monosub.names import EXCHANGE, INVOICING, MONTH_END_REVENUE
@@ -223,6 +223,23 @@ def _settings_problems(account: BillingAccount) -> list[dict[str, str]]:
         problems.append({"field": "delivery", "message": "email delivery needs an email address"})
     if account.delivery == "paper" and not (account.address and account.postal_code):
         problems.append({"field": "delivery", "message": "paper delivery needs a postal address"})
+    if account.payment_method == "direct-debit" and account.debit_account is None:
+        problems.append(
+            {
+                "field": "debit_account",
+                "message": "direct debit needs the bank account to draw from",
+            }
+        )
+    if account.debit_account is not None:
+        try:
+            zengin.fit(zengin.to_zengin_kana(account.debit_account.holder_name), 30, "預金者名")
+        except ValueError as error:
+            problems.append({"field": "debit_account.holder_name", "message": str(error)})
+    if account.payer_name:
+        try:
+            zengin.to_zengin_kana(account.payer_name)
+        except ValueError as error:
+            problems.append({"field": "payer_name", "message": str(error)})
     return problems
 
 
@@ -310,7 +327,7 @@ def start_month_end(day: date) -> dict[str, Any]:
     started = [
         month
         for month in months
-        if _start(MONTH_END_REVENUE, month_end_key(month), {"month": month})
+        if executions.open_and_start(MONTH_END_REVENUE, month_end_key(month), {"month": month})
     ]
     return {"months": months, "started": started}
 
@@ -324,22 +341,6 @@ def _last_done(kind: str, key_of: Any, latest: str, lookback: int = 12) -> str |
             return month
         month = engine.add_months(month, -1)
     return None
-
-
-def _start(kind: str, business_key: str, subject: Mapping[str, Any]) -> bool:
-    """Open the run and start its execution (named after the run: never twice). A run that
-    finished ``failed`` because some accounts failed (its execution succeeded) is started
-    again as its next attempt, which does only what is left; a run whose execution failed
-    waits for a re-drive (``POST /runs/{id}/retry`` or the console)."""
-    run, created = runs.open_run(kind, business_key, subject)
-    if created:
-        return executions.start(run, subject)
-    if run.status != "failed" or not run.execution_arn:
-        return False
-    execution = aws.client("stepfunctions").describe_execution(executionArn=run.execution_arn)
-    if execution["status"] != "SUCCEEDED" or not runs.mark_redriven(run, by="schedule"):
-        return False
-    return executions.start(run, subject, attempt=run.attempts + 1)
 
 
 def prepare_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,7 +459,9 @@ def start_invoicing(day: date) -> dict[str, Any]:
         if not _anyone_closes(closing):
             continue
         closings.append(closing.isoformat())
-        if _start(INVOICING, invoicing_key(closing), {"closing": closing.isoformat()}):
+        if executions.open_and_start(
+            INVOICING, invoicing_key(closing), {"closing": closing.isoformat()}
+        ):
             started.append(closing.isoformat())
     return {"closings": closings, "started": started}
 
