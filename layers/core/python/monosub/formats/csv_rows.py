@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, BinaryIO, TypeVar
 
 from monosub.domain.text import nfkc
-from monosub.intake.kinds import FileRejected
+from monosub.intake.kinds import FileRejected, RowError
 
 
 @dataclass(frozen=True)
@@ -26,19 +28,24 @@ def decode(data: bytes, encodings: Sequence[str]) -> str:
     refused up front: cp932 maps almost every byte to some character, so they would decode
     as garbage and be reported as a wrong header instead of a wrong encoding.
     """
-    lenient = "cp932" in encodings
-    if lenient and (data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data):
-        raise FileRejected(
-            "undecodable",
-            "the file is UTF-16 or binary, not text in "
-            f"{' or '.join(encodings)}: save it as CSV (UTF-8) or CSV (Shift_JIS/cp932)",
-        )
+    if "cp932" in encodings:
+        refuse_utf16_or_binary(data, encodings)
     for encoding in encodings:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
     raise FileRejected("undecodable", f"the file is not valid {' or '.join(encodings)} text")
+
+
+def refuse_utf16_or_binary(head: bytes, encodings: Sequence[str]) -> None:
+    """Raise ``FileRejected`` when ``head`` (the file, or its first bytes) is UTF-16 or binary."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise FileRejected(
+            "undecodable",
+            "the file is UTF-16 or binary, not text in "
+            f"{' or '.join(encodings)}: save it as CSV (UTF-8) or CSV (Shift_JIS/cp932)",
+        )
 
 
 def read_csv(
@@ -146,3 +153,130 @@ def read_date(value: str) -> date:
         return date(int(year), int(month), int(day))
     except ValueError:
         raise ValueError(f"{text} is not a day of the calendar") from None
+
+
+# ---- streaming: files too large to hold ---------------------------------------------------
+
+_Field = TypeVar("_Field", bound=str)
+StreamEncoding = str  # "utf-8" (BOM or not) or "cp932"
+_HEAD_BYTES = 4096
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: the bytes read to sniff the file are not lost,
+    whatever the stream (a file, ``BytesIO``, an S3 body without ``peek``)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_text(stream: BinaryIO, encoding: StreamEncoding) -> io.TextIOWrapper:
+    """``stream`` as text for ``csv.reader``, decoded as it is read (memory stays flat).
+
+    ``utf-8`` drops a BOM. A ``cp932`` file that starts with a UTF-8 BOM is what Excel saves
+    as "CSV UTF-8": it is read as UTF-8. UTF-16 and binary files are refused up front (cp932
+    would decode them as garbage and report a wrong header instead of a wrong encoding).
+    Bytes that are not valid in the encoding further on surface as ``UnicodeDecodeError``
+    while reading; ``stream_records`` turns that into ``FileRejected``.
+    """
+    head = stream.read(_HEAD_BYTES)
+    refuse_utf16_or_binary(head, (encoding,))
+    codec = "utf-8-sig" if encoding == "utf-8" or head.startswith(codecs.BOM_UTF8) else encoding
+    raw = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 16)
+    return io.TextIOWrapper(raw, encoding=codec, newline="")
+
+
+def header_columns(
+    header: Sequence[str], fields: Mapping[_Field, Sequence[str]], required: Collection[str]
+) -> dict[_Field, int]:
+    """The column index of each field in ``header``: ``fields`` names, for each field, the
+    headers that may hold it in order of preference (the first one present is read).
+
+    Headers are compared trimmed and case-insensitively. Raises ``FileRejected`` when a
+    required field has none of its headers (``missing_columns``) or a header that is read
+    stands twice (``duplicate_columns``: which value would count?).
+    """
+    cells = [cell.strip().lower() for cell in header]
+    columns: dict[_Field, int] = {}
+    missing, twice = [], []
+    for name, candidates in fields.items():
+        for candidate in candidates:
+            wanted = candidate.strip().lower()
+            if wanted in cells:
+                if cells.count(wanted) > 1:
+                    twice.append(candidate)
+                columns[name] = cells.index(wanted)
+                break
+        else:
+            if name in required:
+                missing.append(" or ".join(candidates))
+    if missing:
+        raise FileRejected(
+            "missing_columns", f"the header lacks the column(s): {', '.join(missing)}"
+        )
+    if twice:
+        raise FileRejected(
+            "duplicate_columns", f"the header names the column(s) more than once: {twice}"
+        )
+    return columns
+
+
+def stream_records(
+    text: io.TextIOWrapper, *, delimiter: str = ","
+) -> tuple[list[str], Iterator[tuple[int, list[str]] | RowError]]:
+    """The header row of ``text`` and an iterator over the records after it, each with the
+    physical line it starts on (the header being line 1), read as they are needed.
+
+    Blank records are skipped; a record with another number of fields than the header is a
+    ``RowError``. A file without a header raises ``FileRejected("empty_file")`` here, a file
+    with no record after it when the iterator ends; a quoting error (``malformed_csv``) or
+    bytes the encoding does not have (``undecodable``) raise when they are reached.
+    """
+    reader = csv.reader(text, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileRejected("empty_file", "the file is empty") from None
+    except csv.Error as error:
+        raise FileRejected("malformed_csv", f"line 1: {error}") from None
+    except UnicodeDecodeError:
+        raise FileRejected("undecodable", f"the file is not valid {text.encoding} text") from None
+    return header, _records(reader, len(header), text.encoding)
+
+
+def _records(reader: Any, width: int, encoding: str) -> Iterator[tuple[int, list[str]] | RowError]:
+    line = reader.line_num  # where the header ends
+    records = 0
+    try:
+        for values in reader:
+            start, line = line + 1, reader.line_num
+            if not any(values):
+                continue  # a blank line, or only empty cells (Excel's trailing rows)
+            records += 1
+            if len(values) != width:
+                yield RowError(start, f"{len(values)} fields, expected {width}")
+                continue
+            yield start, values
+    except csv.Error as error:
+        raise FileRejected("malformed_csv", f"line {line + 1}: {error}") from None
+    except UnicodeDecodeError:
+        raise FileRejected(
+            "undecodable", f"the file is not valid {encoding} text (after line {line})"
+        ) from None
+    if not records:
+        raise FileRejected("empty_file", "the file has a header but no rows")
