@@ -78,9 +78,11 @@ _ALWAYS_REQUIRED: frozenset[str] = frozenset(
 )
 # A provider's id: ASCII letters, digits and ``_ - . : /``, at most 255 characters.
 _ID = re.compile(r"[A-Za-z0-9_\-.:/]{1,255}")
-_INTEGER = re.compile(r"[+-]?\d+")
-_DECIMAL = re.compile(r"[+-]?\d+(?:\.\d+)?")
-_COMMA = re.compile(r"[+\-▲△]?(?:\d{1,3}(?:,\d{3})+|\d+)")
+# re.ASCII: ``\d`` would otherwise match full-width and other scripts' digits, which int()
+# also reads; an amount is written in ASCII digits.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
+_COMMA = re.compile(r"[+\-▲△]?(?:\d{1,3}(?:,\d{3})+|\d+)", re.ASCII)
 
 
 @dataclass(frozen=True)
