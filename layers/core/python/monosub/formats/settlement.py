@@ -10,7 +10,7 @@ categories mean. ``STRIPE_ITEMIZED_PAYOUTS`` is Stripe's; the other providers' a
 
 **Streaming.** ``iter_settlement`` reads a file of any size through ``csv`` over a text
 wrapper and yields one ``SettlementRow`` or ``RowError`` at a time. What it keeps per row is
-only a fingerprint of the transaction id (``_SeenIds``: 12 bytes a slot, at most half full),
+only a fingerprint of the transaction id (``csv_rows.SeenIds``: 12 bytes a slot, at most half full),
 for the one check that needs the whole file: an id listed twice. Everything else is flat.
 
 **Money.** JPY is a zero-decimal currency: every amount is integer yen. A provider that
@@ -28,18 +28,23 @@ import csv
 import functools
 import io
 import re
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monosub.formats.csv_rows import header_columns, open_text, stream_records
+from monosub.formats.csv_rows import (
+    AmountStyle,
+    SeenIds,
+    header_columns,
+    open_text,
+    stream_records,
+    yen_reader,
+)
 from monosub.intake.kinds import RowError
 
 _T = TypeVar("_T")
@@ -67,7 +72,6 @@ SettlementField = Literal[
     "invoice_ref",
     "customer_ref",
 ]
-AmountStyle = Literal["integer", "decimal", "comma"]
 SettlementEncoding = Literal["utf-8", "cp932"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
 # Money in (charges, dispute reversals) is never negative, money back out never positive.
@@ -78,11 +82,6 @@ _ALWAYS_REQUIRED: frozenset[str] = frozenset(
 )
 # A provider's id: ASCII letters, digits and ``_ - . : /``, at most 255 characters.
 _ID = re.compile(r"[A-Za-z0-9_\-.:/]{1,255}")
-# re.ASCII: ``\d`` would otherwise match full-width and other scripts' digits, which int()
-# also reads; an amount is written in ASCII digits.
-_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?\d+(?:\.\d+)?", re.ASCII)
-_COMMA = re.compile(r"[+\-▲△]?(?:\d{1,3}(?:,\d{3})+|\d+)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -329,7 +328,7 @@ class _RowReader:
         self.provider = mapping.provider
         self.created_at = _instant_reader(mapping.created_format, mapping.created_time_zone)
         self.payout_day = _date_reader(mapping.payout_date_format, mapping.payout_time_zone)
-        self.amount = _AMOUNT_READERS[mapping.amount_style]
+        self.amount = yen_reader(mapping.amount_style)
         self.categories = mapping.categories
         self.unknown_category = mapping.unknown_category
         self.fee_sign = -1 if mapping.fee_negative else 1
@@ -349,7 +348,7 @@ class _RowReader:
         self.i_description = at.get("description")
         self.i_intent, self.i_charge = at.get("payment_intent_id"), at.get("charge_id")
         self.i_invoice, self.i_customer = at.get("invoice_ref"), at.get("customer_ref")
-        self.seen = _SeenIds()
+        self.seen = SeenIds()
         self.payouts: dict[str, tuple[date, int]] = {}  # id -> its date, its payout row (0)
 
     def read(self, line: int, cells: list[str]) -> SettlementRow | list[RowError]:
@@ -598,7 +597,7 @@ class _RowReader:
 
 
 def _amount(
-    read: _AmountReader, cell: str, line: int, field: str, errors: list[RowError]
+    read: Callable[[str], int], cell: str, line: int, field: str, errors: list[RowError]
 ) -> int | None:
     text = cell.strip()
     if not text:
@@ -614,38 +613,6 @@ def _amount(
 # ---- cell values ---------------------------------------------------------------------------
 
 
-class _AmountReader:
-    """Integer yen from a cell, as one amount style writes it; ``ValueError`` otherwise."""
-
-    def __init__(self, pattern: re.Pattern[str], example: str) -> None:
-        self.pattern = pattern
-        self.example = example
-
-    def __call__(self, text: str) -> int:
-        # The common case first: plain ASCII digits. int() alone would also take "1_000",
-        # " 12" or non-ASCII digits, hence the isascii/isdigit check before it.
-        if text.isascii() and (text.isdigit() or (text[0] == "-" and text[1:].isdigit())):
-            return int(text)
-        if not self.pattern.fullmatch(text):
-            raise ValueError(f"an amount is whole yen written as {self.example}")
-        sign = -1 if text[0] in "-▲△" else 1
-        digits = text.lstrip("+-▲△").replace(",", "")
-        if "." in digits:
-            try:
-                value = Decimal(digits)
-            except InvalidOperation:
-                raise ValueError(f"an amount is whole yen written as {self.example}") from None
-            if value != value.to_integral_value():
-                raise ValueError(f"{text} is not whole yen: JPY has no decimals")
-            return sign * int(value)
-        return sign * int(digits)
-
-
-_AMOUNT_READERS: dict[str, _AmountReader] = {
-    "integer": _AmountReader(_INTEGER, "1234 or -1234"),
-    "decimal": _AmountReader(_DECIMAL, "1234, 1234.00 or -1234"),
-    "comma": _AmountReader(_COMMA, "1,234, 1234, -1,234 or ▲1,234"),
-}
 _ISO_FORMATS = {"%Y-%m-%d %H:%M:%S": 19, "%Y-%m-%dT%H:%M:%S": 19, "%Y-%m-%d": 10}
 
 
@@ -695,56 +662,6 @@ def _date_reader(fmt: str, zone_name: str) -> Callable[[str], date]:
         return day
 
     return read
-
-
-class _SeenIds:
-    """The transaction ids read so far, as 64-bit fingerprints (Python's keyed SipHash of
-    the id) in an open-addressing table of two arrays: 12 bytes a slot, at most half full,
-    instead of ~140 bytes an id in a ``dict``. ``add`` returns the line of an earlier id
-    with the same fingerprint, or 0.
-
-    Two different ids share a fingerprint with odds of about n²/2⁶⁵ (1 in 37 million for a
-    million-row file); the error then names both lines, for a person to look at.
-    """
-
-    def __init__(self, capacity: int = 1 << 12) -> None:
-        self._keys = array("q", [0]) * capacity
-        self._lines = array("i", [0]) * capacity
-        self._mask = capacity - 1
-        self._size = 0
-
-    def add(self, identifier: str, line: int) -> int:
-        key = hash(identifier) or 1  # 0 marks an empty slot
-        keys, mask = self._keys, self._mask
-        slot = key & mask
-        while True:
-            found = keys[slot]
-            if found == 0:
-                break
-            if found == key:
-                return self._lines[slot]
-            slot = (slot + 1) & mask
-        keys[slot] = key
-        self._lines[slot] = line
-        self._size += 1
-        if 2 * self._size > mask:
-            self._grow()
-        return 0
-
-    def _grow(self) -> None:
-        old_keys, old_lines = self._keys, self._lines
-        capacity = 2 * len(old_keys)
-        self._keys = array("q", [0]) * capacity
-        self._lines = array("i", [0]) * capacity
-        self._mask = mask = capacity - 1
-        keys, lines = self._keys, self._lines
-        for key, line in zip(old_keys, old_lines, strict=True):
-            if key:
-                slot = key & mask
-                while keys[slot]:
-                    slot = (slot + 1) & mask
-                keys[slot] = key
-                lines[slot] = line
 
 
 # ---- payouts -------------------------------------------------------------------------------
