@@ -157,6 +157,7 @@ BILLING_ROUTES: tuple[Route, ...] = (
 CASH_ROUTES: tuple[Route, ...] = (
     Route("GET", "/billing-accounts/{account_id}/payments"),
     Route("POST", "/invoices/{invoice_id}/card-payment", groups=OPS_AND_SALES),
+    Route("GET", "/card-payouts", groups=OPS),
     Route("GET", "/exceptions", groups=OPS),
     Route("GET", "/exceptions/{exception_id}", groups=OPS),
     Route("POST", "/exceptions/{exception_id}/resolve", groups=OPS),

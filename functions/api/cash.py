@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.api import caller
 from monosub.models.exceptions import ExceptionAction
-from monosub.services import billing, card_payments, exceptions
+from monosub.services import billing, card_payments, exceptions, settlements
 from monosub.store import billing as billing_store
 from monosub.store import cash as cash_store
 
@@ -36,6 +36,15 @@ def account_payments(
         "credit": cash_store.get_credit(account_id).balance,
         "payments": [p.model_dump(mode="json") for p in payments],
     }
+
+
+@router.get("/card-payouts")
+def card_payouts(
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+) -> dict[str, Any]:
+    """The month's card payouts with gross, fee and net (ops: what accounting books)."""
+    caller.scope(router)
+    return settlements.card_summary(month)
 
 
 @router.get("/exceptions")

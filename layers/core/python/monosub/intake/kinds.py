@@ -90,6 +90,7 @@ def _load_builtin_kinds() -> None:
         debit_results,
         device_stock,
         leads_csv,
+        settlements,
         usage_readings,
         warehouse_shipments,
     )
