@@ -41,7 +41,7 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMI
 UPLOAD = "upload"  # our requests land here
 DOWNLOAD = "download"  # what the bank leaves for us
 USERNAME = "monosub"
-_ACCEPT_POLL_SECONDS = 0.2
+_ACCEPT_POLL_SECONDS = 0.05  # how soon stop() is noticed
 _JOIN_SECONDS = 5.0
 
 

@@ -16,7 +16,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,35 @@ from local.http_api import LocalApiServer
 from local.runtime import EmbeddedAWS
 from monosub import clock
 from monosub.documents.formatting import signed_yen
+from monosub.formats import zengin_debit, zengin_statement
+from monosub.formats.statement import StatementEntry
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in Tokyo
 # Runs of the schedules (the state machines' runs are of their own names).
 SCHEDULED_RUN_KINDS = frozenset({"intake-sweep", "contract-renewals", "warehouse-instructions"})
 MONTH_END = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 Dec 02:30 in Tokyo
+DEBIT_REQUEST_DAY = datetime(2026, 12, 20, 18, 30, tzinfo=UTC)  # 21 Dec 03:30 in Tokyo
+DEBIT_ACCOUNTS = (
+    {
+        "bank_code": "0009",
+        "bank_name": "ミツイスミトモ",
+        "branch_code": "456",
+        "branch_name": "シンジユク",
+        "account_type": "1",
+        "account_number": "7654321",
+        "holder_name": "カ）ミナトブツリユウ",
+    },
+    {
+        "bank_code": "0005",
+        "bank_name": "ミツビシユ－エフジエイ",
+        "branch_code": "123",
+        "branch_name": "シブヤ",
+        "account_type": "2",
+        "account_number": "1234567",
+        "holder_name": "カブシキガイシヤ サクラケンセツ",
+    },
+)
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
 AGENCY = "hokkaido-security"  # the reseller of the agency chapter
 
@@ -225,6 +249,7 @@ def run(out: Path) -> int:
             _fulfilment(story)
             _schedules(story)
             _billing(story)
+            _cash(story)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
@@ -932,15 +957,27 @@ def _billing(story: Story) -> None:
             f"({len(monthly)} monthly, campaigns included), 締め日 "
             + ("月末" if account["closing_day"] == 31 else f"{account['closing_day']}日")
         )
-    paper = accounts[-1]
-    _, current = story.http("GET", f"/billing-accounts/{paper}", headers=story.ops)
-    status, _ = story.http(
-        "PATCH",
-        f"/billing-accounts/{paper}",
-        {"version": current["version"], "delivery": "paper"},
-        story.ops,
-    )
-    story.detail(f"{current['name']} wants paper invoices: PATCH /billing-accounts -> {status}")
+    for account_id, bank in zip(accounts, DEBIT_ACCOUNTS, strict=False):
+        # both pay by direct debit (口座振替) on the 27th: their 依頼書 gives the bank account
+        _, current = story.http("GET", f"/billing-accounts/{account_id}", headers=story.ops)
+        paper = account_id == accounts[-1]
+        status, _ = story.http(
+            "PATCH",
+            f"/billing-accounts/{account_id}",
+            {
+                "version": current["version"],
+                "payment_method": "direct-debit",
+                "pay_day": 27,
+                "debit_account": bank,
+                **({"delivery": "paper"} if paper else {}),
+            },
+            story.ops,
+        )
+        story.detail(
+            f"{current['name']} pays by 口座振替 on the 27th"
+            + (" and wants paper invoices" if paper else "")
+            + f": PATCH /billing-accounts -> {status}"
+        )
     with Progress("the business clock runs to 1 December, 02:30 in Tokyo").ticking():
         cloud.set_clock(MONTH_END)
         cloud.wait_for_executions()
@@ -992,6 +1029,179 @@ def _billing(story: Story) -> None:
     _, rerun = story.http("GET", "/runs?kind=invoicing&limit=5", headers=story.ops)
     latest = rerun["runs"][0]
     story.say(f"The invoicing run's ledger: {latest['status']}: {latest['message']}")
+
+
+def _cash(story: Story) -> None:
+    story.chapter("Cash: direct debit over SFTP, a card payment by webhook, the payout, transfers")
+    cloud = story.cloud
+    _, contracts = story.http("GET", "/contracts?status=active", headers=story.ops)
+    accounts = sorted({c["account_id"] for c in contracts["contracts"]})
+    invoices = []
+    for account_id in accounts:
+        _, listed = story.http("GET", f"/invoices?account_id={account_id}", headers=story.ops)
+        invoices.extend(listed["invoices"])
+    story.say(
+        "Open invoices paid by 口座振替: "
+        + ", ".join(f"{i['number']} ¥{i['total']:,} due {i['due_date']}" for i in invoices)
+    )
+    with Progress("the business clock runs to 21 December, 03:30 in Tokyo").ticking():
+        cloud.set_clock(DEBIT_REQUEST_DAY, only=("direct-debit",))
+        cloud.wait_for_executions()
+    [run] = cloud.executions("direct-debit")
+    _, ledger = story.http("GET", "/runs?kind=direct-debit", headers=story.ops)
+    story.say(
+        f"5 bank days before the debit date the daily run wrote the 全銀 request file and sent "
+        f"it to the bank's SFTP server -> {run['status']}: {ledger['runs'][0]['message']}"
+    )
+    [(name, request)] = cloud.bank_sftp.received().items()
+    saved = story.save_bytes(f"bank/{name}", request)
+    parsed = zengin_debit.read_debit_file(request, result=False)
+    story.detail(
+        f"{name}: {len(request.splitlines())} records of 120 bytes (cp932), "
+        f"{parsed.trailer.count} debit(s), ¥{parsed.trailer.total:,} -> "
+        f"{saved.relative_to(story.out)}"
+    )
+    for record in parsed.records:
+        story.detail(
+            f"  {record.bank_code}-{record.branch_code} {record.account_number} "
+            f"{record.holder_name} ¥{record.amount:,} 顧客番号 {record.customer_number}"
+        )
+    failed_id = _debit_result(story, name, parsed, invoices)
+    _card_payment(story, failed_id)
+    _payout(story)
+    _bank_transfer(story, accounts[0])
+
+
+def _debit_result(
+    story: Story, name: str, parsed: zengin_debit.DebitFile, invoices: list[dict[str, Any]]
+) -> str:
+    """The bank answers: the first debit returned (資金不足), the second debited."""
+    first, second = parsed.records
+    result = zengin_debit.write_debit_file(
+        parsed.header,
+        [replace(first, result_code="1"), replace(second, result_code="0")],
+        result=True,
+    )
+    result_file = story.save_bytes(f"bank/KEKKA_{name}", result)
+    run_record = story.drop("zengin-debit-result", result_file)
+    story.say(
+        f"The bank's result file is dropped into inbox/zengin-debit-result/ -> "
+        f"{run_record['status']}: {run_record['counts']['debited']} debited, "
+        f"{run_record['counts']['failed']} failed"
+    )
+    failed_id = ""
+    for invoice in invoices:
+        _, now = story.http("GET", f"/invoices/{invoice['invoice_id']}", headers=story.ops)
+        failure = now["payment_failure"]
+        story.detail(
+            f"{now['number']}: {now['status']}, paid ¥{now['amount_paid']:,}"
+            + (f", debit failed: {failure['code']} {failure['reason']}" if failure else "")
+        )
+        if failure:
+            failed_id = now["invoice_id"]
+    assert failed_id, "one debit was returned"
+    return failed_id
+
+
+def _card_payment(story: Story, failed_id: str) -> None:
+    cloud = story.cloud
+    status, link = story.http("POST", f"/invoices/{failed_id}/card-payment", headers=story.ops)
+    story.say(
+        f"Ops send that customer a card payment link -> {status}: ¥{link['amount']:,}, "
+        f"a Stripe Checkout page ({link['url']})"
+    )
+    before = len(cloud.stripe.events)
+    intent = cloud.stripe.pay_checkout(link["session_id"])
+    delivered = [e["type"] for e in cloud.stripe.events[before:]]
+    _, paid = story.http("GET", f"/invoices/{failed_id}", headers=story.ops)
+    story.say(
+        f"The customer pays by card ({intent}); Stripe's webhooks ({', '.join(delivered)}) "
+        f"reach POST /webhooks/stripe, signature checked on the raw body -> "
+        f"{paid['number']} {paid['status']}"
+    )
+    response = cloud.stripe.resend(cloud.stripe.events[-1]["id"])
+    story.detail(f"Stripe delivers the last event again (signature {response[:14]}…): no effect")
+    status, refused = story.http(
+        "POST",
+        "/webhooks/stripe",
+        {"id": "evt_forged", "type": "invoice.paid", "data": {"object": {}}},
+        {"Stripe-Signature": "t=1700000000,v1=" + "0" * 64},
+    )
+    story.detail(f"A forged webhook -> {status}: {refused['message']} (recorded)")
+
+
+def _payout(story: Story) -> None:
+    cloud = story.cloud
+    cloud.set_clock(datetime(2026, 12, 23, 1, 0, tzinfo=UTC), only=("direct-debit",))
+    report = cloud.stripe.payout(arrival=date(2026, 12, 23))
+    payout_file = story.save_bytes("stripe/payout-20261223.csv", report)
+    payout_run = story.drop("stripe-payouts", payout_file)
+    _, summary = story.http("GET", "/card-payouts?month=2026-12", headers=story.ops)
+    story.say(
+        f"Stripe's payout report is dropped into inbox/stripe-payouts/ -> "
+        f"{payout_run['status']}: {payout_run['counts']['matched']} transaction(s) matched; "
+        f"gross ¥{summary['gross']:,}, fee ¥{summary['fee']:,}, net ¥{summary['net']:,}"
+    )
+    saved = story.save_object("outbox/accounting/2026-12/card-payouts-2026-12.csv")
+    story.detail(f"the month's card summary for accounting -> {saved.relative_to(story.out)}")
+
+
+def _bank_transfer(story: Story, target: str) -> None:
+    statement = zengin_statement.write_statement_file(
+        zengin_statement.StatementHeader(
+            created=date(2026, 12, 23),
+            date_from=date(2026, 12, 23),
+            date_to=date(2026, 12, 23),
+            bank_code="0001",
+            bank_name="ﾐｽﾞﾎ",
+            branch_code="123",
+            branch_name="ｼﾌﾞﾔ",
+            account_type="1",
+            account_number="1234567",
+            account_name="ﾓﾉｻﾌﾞ(ｶ",
+            balance_before=0,
+        ),
+        [
+            StatementEntry(
+                reference="000123",
+                transaction_date=date(2026, 12, 23),
+                amount=5000,
+                payer_name="ﾀﾅｶ ｼﾖｳｼﾞ",
+            )
+        ],
+    )
+    statement_file = story.save_bytes("bank/nyushukkin-20261223.txt", statement)
+    bank_run = story.drop("bank-statement", statement_file)
+    _, queue = story.http("GET", "/exceptions", headers=story.ops)
+    stray = next(e for e in queue["exceptions"] if e["kind"] == "payment-unmatched")
+    story.say(
+        f"The bank statement (全銀 入出金取引明細) -> {bank_run['status']}: "
+        f"{bank_run['counts']['unmatched']} deposit matched no customer: "
+        f"¥{stray['amount']:,} from {stray['original']['received']['payer']} waits in "
+        f"GET /exceptions ({stray['reason']})"
+    )
+    status, resolved = story.http(
+        "POST",
+        f"/exceptions/{stray['exception_id']}/resolve",
+        {
+            "action": "apply",
+            "version": stray["version"],
+            "account_id": target,
+            "note": "電話で確認: 子会社からの前払い",
+        },
+        story.ops,
+    )
+    _, cash = story.http("GET", f"/billing-accounts/{target}/payments", headers=story.ops)
+    story.say(
+        f"Ops apply it to the customer it belongs to -> {status} {resolved['status']}: "
+        f"kept as credit, the account's credit is now ¥{cash['credit']:,}"
+    )
+    for payment in cash["payments"]:
+        story.detail(
+            f"{payment['received_on']} {payment['method']} ¥{payment['amount']:,}"
+            + (f" (fee ¥{payment['fee']:,})" if payment["fee"] is not None else "")
+            + (f", credit ¥{payment['credit']:,}" if payment["credit"] else "")
+        )
 
 
 def _ledger_and_audit(story: Story) -> None:

@@ -13,6 +13,7 @@ the ``device-platform`` secret.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -121,7 +122,9 @@ class DevicePlatformServer:
         self._stopping.clear()
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="device-platform", daemon=True
+            target=functools.partial(server.serve_forever, poll_interval=0.05),
+            name="device-platform",
+            daemon=True,
         )
         self._thread.start()
         return self

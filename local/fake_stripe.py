@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -169,7 +170,9 @@ class FakeStripeServer:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="fake-stripe", daemon=True
+            target=functools.partial(server.serve_forever, poll_interval=0.05),
+            name="fake-stripe",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -16,6 +16,7 @@ Gateway has neither on AWS.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import threading
@@ -144,7 +145,9 @@ class LocalApiServer:
         self.key = key if key is not None else identity.signing_key()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=functools.partial(self._server.serve_forever, poll_interval=0.05), daemon=True
+        )
 
     def token(self, user: str, *groups: str, agency_id: str | None = None) -> str:
         """A signed token for ``user`` in ``groups`` (an agency user: of ``agency_id``), as a

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -139,7 +140,9 @@ class PrintVendorServer:
         self._stopping.clear()
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="print-vendor", daemon=True
+            target=functools.partial(server.serve_forever, poll_interval=0.05),
+            name="print-vendor",
+            daemon=True,
         )
         self._thread.start()
         return self

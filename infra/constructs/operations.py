@@ -126,6 +126,7 @@ class Operations(Construct):
         for name, machine in state_machines.items():
             self._workflow(name, machine)
         self._files()
+        self._cash()
         if rest_api is not None:
             self._api(rest_api)
         self._functions(functions)
@@ -226,6 +227,48 @@ class Operations(Construct):
             cloudwatch.GraphWidget(
                 title="API requests refused (4xx by the handlers)",
                 left=[business("RequestsRefused")],
+                width=12,
+            ),
+        )
+
+    def _cash(self) -> None:
+        def business(metric: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name=metric,
+                dimensions_map={"service": "monosub"},
+                period=FIVE_MINUTES,
+                statistic="Sum",
+            )
+
+        rejected = business("WebhookRejected")
+        self._alarm(
+            "WebhookSignatureFailures",
+            rejected,
+            "Webhook deliveries keep failing their signature check: a rotated signing secret "
+            "not updated in the stripe secret, or someone forging events.",
+            threshold=WEBHOOK_REJECTIONS_ALARMED,
+            runbook="Alarm: webhook signatures fail",
+        )
+        queued = business("ExceptionsRaised")
+        self._alarm(
+            "ExceptionQueued",
+            queued,
+            "Input waits in the exceptions queue for a person (a payment matching no invoice, "
+            "a payout that does not add up): GET /exceptions, resolve or reject.",
+            runbook="Alarm: an exception was queued",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown="## cash", width=24, height=1),
+            cloudwatch.GraphWidget(
+                title="cash: payments and webhooks",
+                left=[business("PaymentsRecorded"), business("WebhookApplied"), rejected],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="cash: amount collected (yen) and exceptions queued",
+                left=[business("AmountCollectedYen")],
+                right=[queued],
                 width=12,
             ),
         )
@@ -408,6 +451,10 @@ class Operations(Construct):
                 for name, table in tables.items()
             )
         )
+
+
+# Stripe retries a failed delivery for days: a handful of rejections is noise, a run is not.
+WEBHOOK_REJECTIONS_ALARMED = 5
 
 
 def _rule_metric(rule: events.Rule, name: str, period: Duration) -> cloudwatch.Metric:

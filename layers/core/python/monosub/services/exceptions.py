@@ -17,6 +17,7 @@ from typing import Any
 from monosub import access, clock, events, ids
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
+from monosub.observability import count
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
 from monosub.store import exceptions as store
 
@@ -70,6 +71,7 @@ def raise_exception(
     )
     if not store.put_new(record):
         return store.get(record.exception_id) or record, False
+    count("ExceptionsRaised")
     events.publish_all(
         publisher,
         [

@@ -29,6 +29,7 @@ from typing import Any
 
 from monosub import clock, events, ids
 from monosub.events import EventPublisher
+from monosub.observability import count
 from monosub.models.billing import Invoice
 from monosub.models.cash import (
     Allocation,
@@ -117,6 +118,10 @@ def record(
                 payment = store.get_payment(item.payment_id) or payment
         results.append(_apply(payment, new, invoices))
     _publish(results, publisher)
+    fresh = [r.payment for r in results if r.new]
+    if fresh:
+        count("PaymentsRecorded", len(fresh))
+        count("AmountCollectedYen", sum(p.amount for p in fresh))
     return results
 
 
