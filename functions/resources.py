@@ -10,6 +10,7 @@ from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.names import (
     AUDIT,
     BANK_SFTP,
+    BANK_SFTP_LOGIN,
     BILLING,
     CASH,
     CATALOG,
@@ -33,6 +34,7 @@ from monosub.names import (
 __all__ = [
     "AUDIT",
     "BANK_SFTP",
+    "BANK_SFTP_LOGIN",
     "BILLING",
     "CASH",
     "CATALOG",
@@ -175,6 +177,13 @@ SECRETS: tuple[Secret, ...] = (
         purpose="How direct-debit request files reach the bank, as JSON: "
         '{"mode": "connector", "connector_id": ..., "remote_directory": ...} (a Transfer '
         "Family SFTP connector) or an SFTP server's host, user, credentials and pinned host key",
+        filled_by="ops",
+    ),
+    Secret(
+        name=BANK_SFTP_LOGIN,
+        purpose="The bank's SFTP user the Transfer Family connector signs in with, in "
+        'Transfer\'s format {"Username": ..., "Password": ...} or with "PrivateKey" '
+        "(read by the connector only, no function)",
         filled_by="ops",
     ),
 )

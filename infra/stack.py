@@ -23,6 +23,7 @@ from functions.declarations import Access
 from infra import nag
 from infra.checks import check_functions
 from infra.constructs.api import Api
+from infra.constructs.bank_transfer import BankSftpConnector
 from infra.constructs.firewall import ApiFirewall
 from infra.constructs.functions import DeclaredFunction, functions_code
 from infra.constructs.layers import Layers
@@ -143,6 +144,7 @@ class MonosubStack(Stack):
             self._grant(function)
             self._connect(function)
         self._acknowledge_bucket_notifications_handler()
+        self.bank_sftp = self._bank_sftp_connector()
         self.operations = Operations(
             self,
             "Operations",
@@ -314,6 +316,29 @@ class MonosubStack(Stack):
             "CDK's bucket-notifications custom resource (configures S3 -> Lambda "
             "notifications at deploy time); managed policy for its own logs only.",
         )
+
+    def _bank_sftp_connector(self) -> BankSftpConnector | None:
+        """The Transfer Family SFTP connector that sends direct-debit request files to the
+        bank, when the stage names the bank's server (context ``bank_sftp_url`` and
+        ``bank_sftp_host_keys``, comma-separated); the deliver task may start transfers on it.
+        Its id then goes into the ``bank-sftp`` secret (docs/bank-sftp.md)."""
+        url = self.node.try_get_context("bank_sftp_url")
+        if not url:
+            return None
+        keys = self.node.try_get_context("bank_sftp_host_keys") or ""
+        host_keys = keys if isinstance(keys, list) else [k.strip() for k in keys.split(",")]
+        connector = BankSftpConnector(
+            self,
+            "BankSftp",
+            bucket=self.storage.buckets[resources.EXCHANGE],
+            outbox_prefix="outbox/zengin-debit/",
+            secret=self.storage.secrets[resources.BANK_SFTP_LOGIN],
+            url=str(url),
+            trusted_host_keys=[k for k in host_keys if k],
+        )
+        connector.grant_start_transfer(self.functions["direct-debit-deliver"].function)
+        CfnOutput(self, "BankSftpConnectorId", value=connector.connector_id)
+        return connector
 
     def _outputs(self) -> None:
         if self.api:

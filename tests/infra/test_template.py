@@ -88,9 +88,16 @@ def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
     return Synthesized(stack, template, template.to_json()["Resources"], outdir, installs)
 
 
+BANK_SFTP = {
+    "bank_sftp_url": "sftp://sftp.bank.example.jp",
+    "bank_sftp_host_keys": "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7",
+}
+
+
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize("dev", tmp_path_factory.mktemp("dev"), **SKIP_BUNDLING)
+    # dev names the bank's SFTP server (its connector is built); prod does not
+    return synthesize("dev", tmp_path_factory.mktemp("dev"), **SKIP_BUNDLING, **BANK_SFTP)
 
 
 @pytest.fixture(scope="module")
@@ -984,3 +991,22 @@ def test_prod_limits_the_public_routes_harder_than_test_stages():
     prod, dev = StageSettings("prod").rate_limits, StageSettings("dev").rate_limits
     assert prod.lead_form < dev.lead_form and prod.consent_page <= dev.consent_page
     assert min(prod.lead_form, prod.consent_page) >= 10  # WAF's minimum rate limit
+
+
+def test_the_bank_connector_exists_where_the_stage_names_the_bank(
+    dev: Synthesized, prod: Synthesized
+):
+    [connector] = dev.of_type("AWS::Transfer::Connector").values()
+    assert connector["Properties"]["Url"] == "sftp://sftp.bank.example.jp"
+    assert prod.of_type("AWS::Transfer::Connector") == {}
+    role = dev.function("direct-debit-deliver")["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions = {
+        action
+        for policy in dev.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert "transfer:StartFileTransfer" in actions

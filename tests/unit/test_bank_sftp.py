@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -241,6 +242,13 @@ def test_stop_leaves_no_thread_and_closes_the_port(tmp_path: Path):
     bank.stop()
     idle.close()
 
+    # the client's own transport thread ends shortly after close(): give it (not the server)
+    # a moment on a loaded machine
+    deadline = time.monotonic() + 5
+    while [t for t in set(threading.enumerate()) - before if t.is_alive()]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [t for t in set(threading.enumerate()) - before if t.is_alive()] == []
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port)):
         pass

@@ -26,6 +26,7 @@ DEVICE_PLATFORM = "device-platform"
 PRINT_VENDOR = "print-vendor"
 STRIPE = "stripe"
 BANK_SFTP = "bank-sftp"
+BANK_SFTP_LOGIN = "bank-sftp-login"
 
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"

@@ -17,8 +17,8 @@ from typing import Any
 from monosub import access, clock, events, ids
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
-from monosub.observability import count
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
+from monosub.observability import count
 from monosub.store import exceptions as store
 
 SOURCE = "monosub.exceptions"

@@ -29,7 +29,6 @@ from typing import Any
 
 from monosub import clock, events, ids
 from monosub.events import EventPublisher
-from monosub.observability import count
 from monosub.models.billing import Invoice
 from monosub.models.cash import (
     Allocation,
@@ -39,6 +38,7 @@ from monosub.models.cash import (
     PaymentMethod,
 )
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
+from monosub.observability import count
 from monosub.store import billing as billing_store
 from monosub.store import cash as store
 
