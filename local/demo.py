@@ -35,8 +35,10 @@ START = datetime(2026, 11, 2, 0, 30, tzinfo=UTC)  # Monday 2 Nov 2026, 09:30 in 
 SCHEDULED_RUN_KINDS = frozenset({"intake-sweep", "contract-renewals", "warehouse-instructions"})
 MONTH_END = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 Dec 02:30 in Tokyo
 DEBIT_REQUEST_DAY = datetime(2026, 12, 20, 18, 30, tzinfo=UTC)  # 21 Dec 03:30 in Tokyo
-DEBIT_ACCOUNTS = (
-    {
+DEBIT_RESULT_DAY = datetime(2026, 12, 29, 1, 0, tzinfo=UTC)  # the day after the debit date
+PAYOUT_DAY = date(2026, 12, 31)
+DEBIT_ACCOUNTS = {  # each customer's 口座振替依頼書, by customer name
+    "株式会社みなと物流": {
         "bank_code": "0009",
         "bank_name": "ミツイスミトモ",
         "branch_code": "456",
@@ -45,16 +47,16 @@ DEBIT_ACCOUNTS = (
         "account_number": "7654321",
         "holder_name": "カ）ミナトブツリユウ",
     },
-    {
+    "山本 健一": {
         "bank_code": "0005",
         "bank_name": "ミツビシユ－エフジエイ",
         "branch_code": "123",
         "branch_name": "シブヤ",
         "account_type": "2",
         "account_number": "1234567",
-        "holder_name": "カブシキガイシヤ サクラケンセツ",
+        "holder_name": "ヤマモト ケンイチ",
     },
-)
+}
 BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1"
 AGENCY = "hokkaido-security"  # the reseller of the agency chapter
 
@@ -957,9 +959,10 @@ def _billing(story: Story) -> None:
             f"({len(monthly)} monthly, campaigns included), 締め日 "
             + ("月末" if account["closing_day"] == 31 else f"{account['closing_day']}日")
         )
-    for account_id, bank in zip(accounts, DEBIT_ACCOUNTS, strict=False):
+    for account_id in accounts:
         # both pay by direct debit (口座振替) on the 27th: their 依頼書 gives the bank account
         _, current = story.http("GET", f"/billing-accounts/{account_id}", headers=story.ops)
+        bank = DEBIT_ACCOUNTS[current["name"]]
         paper = account_id == accounts[-1]
         status, _ = story.http(
             "PATCH",
@@ -1066,6 +1069,7 @@ def _cash(story: Story) -> None:
             f"  {record.bank_code}-{record.branch_code} {record.account_number} "
             f"{record.holder_name} ¥{record.amount:,} 顧客番号 {record.customer_number}"
         )
+    cloud.set_clock(DEBIT_RESULT_DAY, only=("direct-debit",))
     failed_id = _debit_result(story, name, parsed, invoices)
     _card_payment(story, failed_id)
     _payout(story)
@@ -1132,9 +1136,9 @@ def _card_payment(story: Story, failed_id: str) -> None:
 
 def _payout(story: Story) -> None:
     cloud = story.cloud
-    cloud.set_clock(datetime(2026, 12, 23, 1, 0, tzinfo=UTC), only=("direct-debit",))
-    report = cloud.stripe.payout(arrival=date(2026, 12, 23))
-    payout_file = story.save_bytes("stripe/payout-20261223.csv", report)
+    cloud.set_clock(datetime(2026, 12, 31, 1, 0, tzinfo=UTC), only=("direct-debit",))
+    report = cloud.stripe.payout(arrival=PAYOUT_DAY)
+    payout_file = story.save_bytes("stripe/payout-20261231.csv", report)
     payout_run = story.drop("stripe-payouts", payout_file)
     _, summary = story.http("GET", "/card-payouts?month=2026-12", headers=story.ops)
     story.say(
@@ -1149,9 +1153,9 @@ def _payout(story: Story) -> None:
 def _bank_transfer(story: Story, target: str) -> None:
     statement = zengin_statement.write_statement_file(
         zengin_statement.StatementHeader(
-            created=date(2026, 12, 23),
-            date_from=date(2026, 12, 23),
-            date_to=date(2026, 12, 23),
+            created=PAYOUT_DAY,
+            date_from=PAYOUT_DAY,
+            date_to=PAYOUT_DAY,
             bank_code="0001",
             bank_name="ﾐｽﾞﾎ",
             branch_code="123",
@@ -1164,13 +1168,13 @@ def _bank_transfer(story: Story, target: str) -> None:
         [
             StatementEntry(
                 reference="000123",
-                transaction_date=date(2026, 12, 23),
+                transaction_date=PAYOUT_DAY,
                 amount=5000,
                 payer_name="ﾀﾅｶ ｼﾖｳｼﾞ",
             )
         ],
     )
-    statement_file = story.save_bytes("bank/nyushukkin-20261223.txt", statement)
+    statement_file = story.save_bytes("bank/nyushukkin-20261231.txt", statement)
     bank_run = story.drop("bank-statement", statement_file)
     _, queue = story.http("GET", "/exceptions", headers=story.ops)
     stray = next(e for e in queue["exceptions"] if e["kind"] == "payment-unmatched")

@@ -65,3 +65,12 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     journal = tmp_path / "bucket/outbox/accounting/2026-11/journal-20261130.csv"
     assert "INV-2026-000002" in journal.read_bytes().decode("cp932")
     assert "（日割 2/30日）" in printed and "tax once per rate: 10%" in printed
+    # cash: the debit request on the bank's SFTP, its result, a card payment, the payout
+    request = (tmp_path / "bank/KOFURI_1234567890_20261228.txt").read_bytes()
+    assert len(request.split(b"\r\n")[0]) == 120
+    assert "1 debited, 1 failed" in printed and "debit failed: 1 資金不足" in printed
+    assert "reach POST /webhooks/stripe" in printed and "-> INV-2026-000001 paid" in printed
+    assert "A forged webhook -> 400" in printed
+    summary = tmp_path / "bucket/outbox/accounting/2026-12/card-payouts-2026-12.csv"
+    assert "決済手数料" in summary.read_text(encoding="utf-8-sig")
+    assert "kept as credit, the account's credit is now ¥5,000" in printed
