@@ -708,9 +708,15 @@ def pdf_case(count: int = 20) -> dict[str, Any]:
 
 def run_case(*args: str, timeout: float = 3600) -> dict[str, Any]:
     """Run ``python -m bench.billing <args>`` and return the JSON it prints."""
+    return run_module_case("bench.billing", *args, timeout=timeout)
+
+
+def run_module_case(module: str, *args: str, timeout: float = 3600) -> dict[str, Any]:
+    """Run ``python -m <module> <args>`` (one case, its own process and peak RSS) and return
+    the JSON object it prints last."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(
-        [sys.executable, "-m", "bench.billing", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

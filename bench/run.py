@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         help="sizes of the billing local run, comma-separated (e.g. 1000,10000)",
     )
     parser.add_argument("--only-billing", action="store_true", help="skip the other cases")
+    parser.add_argument(
+        "--cash-rows", type=int, default=2000, help="invoices/rows of the cash apply cases"
+    )
     args = parser.parse_args(argv)
     billing_sizes = tuple(int(n) for n in args.billing_accounts.split(",") if n)
     from local.cli import prepare_process
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import billing
 
     billing.cases(results, billing_sizes)
+    from bench import cash
+
+    cash.cases(results, args.cash_rows)
     results["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
