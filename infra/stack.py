@@ -336,7 +336,9 @@ class MonosubStack(Stack):
             url=str(url),
             trusted_host_keys=[k for k in host_keys if k],
         )
-        connector.grant_start_transfer(self.functions["direct-debit-deliver"].function)
+        for declared in self.functions.values():  # who holds the bank-sftp secret sends
+            if resources.BANK_SFTP in declared.declaration.secrets:
+                connector.grant_start_transfer(declared.function)
         CfnOutput(self, "BankSftpConnectorId", value=connector.connector_id)
         return connector
 

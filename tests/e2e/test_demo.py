@@ -18,6 +18,7 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         (r["subject"]["file_kind"], r["status"]) for r in runs if r["kind"] == "file-intake"
     )
     assert outcomes == [
+        ("bank-statement", "succeeded"),
         ("campaigns", "succeeded"),
         ("invoices", "quarantined"),
         ("leads", "quarantined"),
@@ -25,8 +26,10 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         ("leads", "succeeded"),
         ("leads", "succeeded"),
         ("price-book", "succeeded"),
+        ("stripe-payouts", "succeeded"),
         ("warehouse-shipments", "quarantined"),
         ("warehouse-shipments", "succeeded"),
+        ("zengin-debit-result", "succeeded"),
     ]
     kitting = [r for r in runs if r["kind"] == "shipping-kitting"]
     assert len(kitting) == 2 and {r["status"] for r in kitting} == {"succeeded"}

@@ -738,6 +738,15 @@ def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tupl
         grants.append((synthesized.logical_id(storage.event_buses[name]), {"events:PutEvents"}))
     for name in declared.secrets:
         grants.append((synthesized.logical_id(storage.secrets[name]), {"secretsmanager:*"}))
+    connector = synthesized.stack.bank_sftp
+    if connector is not None and resources.BANK_SFTP in declared.secrets:
+        # who holds the bank-sftp secret sends through the stage's connector, when it has one
+        grants.append(
+            (
+                synthesized.stack.get_logical_id(connector.connector),
+                {"transfer:StartFileTransfer", "transfer:ListFileTransferResults"},
+            )
+        )
     if storage.business_clock:
         grants.append((synthesized.logical_id(storage.business_clock), {"ssm:*"}))
     if declared.sends_email:
@@ -825,6 +834,8 @@ def _expected_alarms() -> dict[str, dict[str, Any]]:
         expected[f"{pascal(machine.name)}Failed"] = {"MetricName": "ExecutionsFailed"}
         expected[f"{pascal(machine.name)}TimedOut"] = {"MetricName": "ExecutionsTimedOut"}
     expected["FileQuarantined"] = {"MetricName": "FilesQuarantined"}
+    expected["WebhookSignatureFailures"] = {"MetricName": "WebhookRejected", "Threshold": 5}
+    expected["ExceptionQueued"] = {"MetricName": "ExceptionsRaised"}
     expected["ApiServerErrors"] = {"MetricName": "5XXError", "Threshold": 5}
     for function in manifest.FUNCTIONS:
         expected[f"{pascal(function.name)}Errors"] = {"MetricName": "Errors"}
@@ -903,6 +914,8 @@ def test_the_dashboard_has_a_widget_for_every_declared_thing(dev: Synthesized):
         "schedules: runs started",
         "EventBridge rules: failed invocations",
         "WAF: requests blocked per rule",
+        "cash: payments and webhooks",
+        "cash: amount collected (yen) and exceptions queued",
     }
     for machine in resources.STATE_MACHINES:
         expected |= {f"{machine.name}: executions", f"{machine.name}: duration (ms)"}
