@@ -36,26 +36,10 @@ def write_stripe_file(path: Path, rows: int) -> int:
     """A Stripe itemized payout file of ``rows`` rows: per payout of ``ROWS_PER_PAYOUT``
     transactions, charges with a 3.6 % fee, every 20th a refund, every 500th a dispute, and
     its payout row (gross = net = -payout amount). Written line by line; returns its size."""
-    from monosub.formats.settlement import STRIPE_ITEMIZED_PAYOUTS
+    from monosub.formats.settlement import STRIPE_COLUMNS, STRIPE_ITEMIZED_PAYOUTS
 
     mapping = STRIPE_ITEMIZED_PAYOUTS
-    header = [
-        "automatic_payout_id",
-        "automatic_payout_effective_at",
-        "balance_transaction_id",
-        "created",
-        "available_on",
-        "currency",
-        "gross",
-        "fee",
-        "net",
-        "reporting_category",
-        "description",
-        "payment_intent_id",
-        "charge_id",
-        "payment_metadata[monosub_invoice_id]",
-        "customer_id",
-    ]
+    header = list(STRIPE_COLUMNS)
     assert set(header) >= {h for headers in mapping.columns.values() for h in headers[-1:]}
     start = datetime(2026, 11, 1, tzinfo=UTC)
     with path.open("w", encoding="utf-8", newline="") as out:

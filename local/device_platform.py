@@ -13,7 +13,6 @@ the ``device-platform`` secret.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import secrets
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from local.local_server import LocalHttpServer
 
 # Request headers kept in the record (never Authorization: it carries the key).
 RECORDED_HEADERS = ("Content-Type", "Idempotency-Key", "X-Correlation-Id")
@@ -91,9 +92,11 @@ class _Refusal(Exception):
         self.answer = {"error": error, "message": message}
 
 
-class DevicePlatformServer:
+class DevicePlatformServer(LocalHttpServer):
     """``with DevicePlatformServer() as platform:`` then point a client at ``platform.url``
     with ``platform.api_key``."""
+
+    thread_name = "device-platform"
 
     def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key or secrets.token_urlsafe(24)
@@ -109,48 +112,17 @@ class DevicePlatformServer:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> DevicePlatformServer:
-        if self._server is not None:
-            return self
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         platform = self
 
         class Handler(_Handler):
             server_platform = platform
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True  # a stalled request never holds up stop()
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=functools.partial(server.serve_forever, poll_interval=0.05),
-            name="device-platform",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes stalled requests
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> DevicePlatformServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the device platform server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     # ---- what tests and the demo use ---------------------------------------------------------
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import functools
 import hashlib
 import hmac
 import io
@@ -43,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from local.local_server import LocalHttpServer
 
 API_VERSION = "2026-10-28.endive"  # what stripe-python 16 pins; echoed in events
 CARD_FEE_PER_MILLE = 36  # 3.6 %, Stripe Japan's standard card rate
@@ -125,10 +126,12 @@ class _Refusal(Exception):
         self.answer = {"error": error}
 
 
-class FakeStripeServer:
+class FakeStripeServer(LocalHttpServer):
     """``with FakeStripeServer(secret, on_event) as fake:`` then configure the adapter with
     ``fake.secret_value()`` (or point ``stripe.StripeClient`` at ``fake.url`` with
     ``fake.api_key``)."""
+
+    thread_name = "fake-stripe"
 
     def __init__(
         self,
@@ -153,51 +156,23 @@ class FakeStripeServer:
         self._answered: dict[str, _Stored] = {}
         self._fail: list[int] = []
         self._lock = threading.RLock()
+        self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeStripeServer:
-        if self._server is not None:
-            return self
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(_Handler):
             server_fake = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=functools.partial(server.serve_forever, poll_interval=0.05),
-            name="fake-stripe",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> FakeStripeServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Stripe server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base_url
 
     def secret_value(self) -> str:
         """The JSON to put in the ``stripe`` secret so the adapter talks to this server."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 import re
@@ -32,6 +31,7 @@ from typing import Any
 
 from lxml import etree
 
+from local.local_server import LocalHttpServer
 from monosub.adapters.print_vendor import NAMESPACE, WSDL_PATH
 
 ENDPOINT_PATH = "/soap/print-delivery/v1"
@@ -100,9 +100,11 @@ class _Fault(Exception):
     invoice_number: str | None = None
 
 
-class PrintVendorServer:
+class PrintVendorServer(LocalHttpServer):
     """``with PrintVendorServer() as vendor:`` then point a client at ``vendor.url`` with
     ``vendor.username`` and ``vendor.password``."""
+
+    thread_name = "print-vendor"
 
     def __init__(
         self,
@@ -127,49 +129,18 @@ class PrintVendorServer:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> PrintVendorServer:
-        if self._server is not None:
-            return self
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         vendor = self
 
         class Handler(_Handler):
             server_vendor = vendor
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True  # a stalled request never holds up stop()
-        self._stopping.clear()
-        self._server = server
-        self._thread = threading.Thread(
-            target=functools.partial(server.serve_forever, poll_interval=0.05),
-            name="print-vendor",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes stalled requests
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> PrintVendorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     @property
     def url(self) -> str:
         """The SOAP endpoint (what ops put in the secret)."""
-        if self._server is None:
-            raise RuntimeError("the print vendor server is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{ENDPOINT_PATH}"
+        return f"{self.base_url}{ENDPOINT_PATH}"
 
     @property
     def wsdl_url(self) -> str:

@@ -201,15 +201,6 @@ class Operations(Construct):
         )
 
     def _files(self) -> None:
-        def business(metric: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=metric,
-                dimensions_map={"service": "monosub"},
-                period=FIVE_MINUTES,
-                statistic="Sum",
-            )
-
         quarantined = business("FilesQuarantined")
         self._alarm(
             "FileQuarantined",
@@ -232,15 +223,6 @@ class Operations(Construct):
         )
 
     def _cash(self) -> None:
-        def business(metric: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=metric,
-                dimensions_map={"service": "monosub"},
-                period=FIVE_MINUTES,
-                statistic="Sum",
-            )
-
         rejected = business("WebhookRejected")
         self._alarm(
             "WebhookSignatureFailures",
@@ -455,6 +437,17 @@ class Operations(Construct):
 
 # Stripe retries a failed delivery for days: a handful of rejections is noise, a run is not.
 WEBHOOK_REJECTIONS_ALARMED = 5
+
+
+def business(metric: str) -> cloudwatch.Metric:
+    """A business metric monosub emits (Powertools Metrics), summed per 5 minutes."""
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=metric,
+        dimensions_map={"service": "monosub"},
+        period=FIVE_MINUTES,
+        statistic="Sum",
+    )
 
 
 def _rule_metric(rule: events.Rule, name: str, period: Duration) -> cloudwatch.Metric:

@@ -128,3 +128,27 @@ def test_deposits_are_matched_by_virtual_account_and_payer_name(cloud: EmbeddedA
     later = cloud.drop("bank-statement", "nyushukkin-20261211.txt", overlapping)
     assert later["counts"]["already"] == 1 and later["counts"]["matched"] == 1
     assert owed(cloud, "inv_b2") == 0
+
+
+def test_a_csv_statement_by_the_default_mapping(cloud: EmbeddedAWS):
+    from monosub.formats.bank_statement_csv import write_bank_statement
+
+    a_customer(
+        cloud,
+        "acct_b4",
+        "佐藤花子",
+        [an_invoice("inv_b4", "acct_b4", 2200, due=date(2026, 12, 31))],
+        payer_name="サトウ ハナコ",
+    )
+    body = write_bank_statement(
+        [
+            deposit("C-001", 1000, "ｻﾄｳ ﾊﾅｺ"),  # part of it
+            deposit("C-002", 1500, "ｻﾄｳ ﾊﾅｺ"),  # the rest, 300 over
+        ]
+    )
+    done = cloud.drop("bank-statement", "meisai.csv", body)
+    assert done["status"] == "succeeded", done
+    assert done["counts"]["matched"] == 2
+    assert owed(cloud, "inv_b4") == 0
+    with cloud.as_function("api"):
+        assert cash_store.get_credit("acct_b4").balance == 300

@@ -134,3 +134,54 @@ def test_a_payout_that_does_not_add_up_is_held_and_bad_rows_quarantine(
     assert queued["counts"]["unmatched"] == 1
     kinds = [e["kind"] for e in call("GET", "/exceptions", groups="ops").json()["exceptions"]]
     assert sorted(kinds) == ["payment-unmatched", "payout-mismatch"]
+
+
+def test_another_providers_file_is_mapped_by_data(cloud: EmbeddedAWS):
+    """A Japanese PSP's cp932 file (its columns mapped in settlement_providers.json): no
+    webhooks from it, so each charge is recorded from the file, against the 注文番号 (our
+    invoice id) it echoes."""
+    from monosub.formats.settlement import SettlementRow, provider_mappings, write_settlement
+
+    for n, total in ((1, 5500), (2, 3300)):
+        a_customer(
+            cloud,
+            f"acct_psp{n}",
+            "コンビニ払いの顧客",
+            [an_invoice(f"inv_psp{n}", f"acct_psp{n}", total, due=date(2026, 12, 31))],
+        )
+    paid_on = date(2026, 12, 15)
+    created = datetime(2026, 12, 10, 3, 0, tzinfo=UTC)
+
+    def row(n: int, transaction: str, category: str, gross: int, fee: int, *, ref: str | None):  # type: ignore[no-untyped-def]
+        return SettlementRow(
+            line=n,
+            payout_id="psp:2026-12-15",
+            payout_date=paid_on,
+            transaction_id=transaction,
+            created=created,
+            currency="jpy",
+            gross=gross,
+            fee=fee,
+            net=gross - fee,
+            category=category,
+            invoice_ref=ref,  # type: ignore[arg-type]
+        )
+
+    mapping = provider_mappings()["settlement-example-psp"]
+    body = write_settlement(
+        [
+            row(2, "T0001", "charge", 5500, 165, ref="inv_psp1"),
+            row(3, "T0002", "charge", 3300, 99, ref="inv_psp2"),
+            row(4, "T0003", "payout", -8536, 0, ref=None),
+        ],
+        mapping,
+    )
+    body.decode("cp932")  # the provider's encoding
+    done = cloud.drop("settlement-example-psp", "nyukin-20261215.csv", body)
+    assert done["status"] == "succeeded", done
+    assert (done["counts"]["recorded"], done["counts"]["held"]) == (2, 0)
+    with cloud.as_function("api"):
+        first = billing_store.get_invoice("inv_psp1")
+        [payment] = cash_store.account_payments("acct_psp1")
+    assert first is not None and first.status == "paid"
+    assert (payment.provider, payment.fee, payment.net) == ("example-psp", 165, 5335)

@@ -49,6 +49,19 @@ class ZenginFormatError(ValueError):
         self.message = message
 
 
+class ZenginFileErrors(ValueError):
+    """Every problem found in a file (each a ``ZenginFormatError`` with its line), so a
+    report names them all, not just the first."""
+
+    what = "file"
+
+    def __init__(self, errors: list[ZenginFormatError]) -> None:
+        shown = "; ".join(str(error) for error in errors[:5])
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        super().__init__(f"{len(errors)} problem(s) in the {self.what}: {shown}{more}")
+        self.errors = errors
+
+
 class ZenginKanaError(ValueError):
     """A name holds characters with no 全銀 half-width form (kanji, emoji, symbols such as
     ``&``): ``characters`` lists them, in the order they appear, each once."""

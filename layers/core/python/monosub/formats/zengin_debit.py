@@ -23,6 +23,7 @@ from typing import BinaryIO
 from monosub import clock
 from monosub.formats.zengin import (
     ENCODING,
+    ZenginFileErrors,
     ZenginFormatError,
     digits,
     iter_records,
@@ -119,14 +120,10 @@ class DebitFile:
     trailer: DebitTrailer
 
 
-class DebitFileErrors(ValueError):
+class DebitFileErrors(ZenginFileErrors):
     """Every problem found in a debit file (each a ``ZenginFormatError`` with its line)."""
 
-    def __init__(self, errors: list[ZenginFormatError]) -> None:
-        shown = "; ".join(str(error) for error in errors[:5])
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        super().__init__(f"{len(errors)} problem(s) in the debit file: {shown}{more}")
-        self.errors = errors
+    what = "debit file"
 
 
 # ---- writing ------------------------------------------------------------------------------

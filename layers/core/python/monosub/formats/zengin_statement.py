@@ -40,6 +40,7 @@ from monosub.formats.statement import StatementEntry
 from monosub.formats.zengin import (
     ENCODING,
     DateStyle,
+    ZenginFileErrors,
     ZenginFormatError,
     digits,
     iter_records,
@@ -173,14 +174,10 @@ class StatementFile(NamedTuple):
     trailer: StatementTrailer
 
 
-class StatementFileErrors(ValueError):
+class StatementFileErrors(ZenginFileErrors):
     """Every problem found in a statement file (each a ``ZenginFormatError``)."""
 
-    def __init__(self, errors: list[ZenginFormatError]) -> None:
-        shown = "; ".join(str(error) for error in errors[:5])
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        super().__init__(f"{len(errors)} problem(s) in the statement file: {shown}{more}")
-        self.errors = errors
+    what = "statement file"
 
 
 # ---- writing ------------------------------------------------------------------------------
