@@ -33,6 +33,7 @@ from functions.resources import (
     IDEMPOTENCY,
     INVOICING,
     MONTH_END_REVENUE,
+    OVERDUE_FOLLOW_UP,
     PRINT_VENDOR,
     RECORDS,
     RUNS,
@@ -154,6 +155,11 @@ BILLING_ROUTES: tuple[Route, ...] = (
     Route("POST", "/contracts/{contract_id}/changes", groups=OPS_AND_SALES_TEAM),  # mid-term
 )
 
+OVERDUE_ROUTES: tuple[Route, ...] = (
+    Route("GET", "/overdue", groups=OPS_AND_SALES_TEAM),  # JSON, or CSV with ?format=csv
+    Route("GET", "/overdue/page", groups=OPS_AND_SALES_TEAM),  # the list as an HTML page
+)
+
 CASH_ROUTES: tuple[Route, ...] = (
     Route("GET", "/billing-accounts/{account_id}/payments"),
     Route("POST", "/invoices/{invoice_id}/card-payment", groups=OPS_AND_SALES),
@@ -166,6 +172,7 @@ CASH_ROUTES: tuple[Route, ...] = (
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
 API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
+API_ROUTES += OVERDUE_ROUTES
 
 
 def _intake_task(
@@ -411,6 +418,74 @@ CASH_FUNCTIONS: tuple[Function, ...] = (
 )
 
 
+def _overdue_task(name: str, handler: str, placeholder: str, description: str) -> Function:
+    return Function(
+        name=name,
+        handler=f"functions.tasks.overdue.{handler}",
+        description=f"Overdue follow-up: {description}",
+        triggers=(StateMachineTask(OVERDUE_FOLLOW_UP, placeholder),),
+        # invoices and accounts; follow-up state; contracts (deal, rep) and tasks; shipments
+        tables={RUNS: RW, BILLING: R, CASH: RW, RECORDS: RW},
+        buckets={EXCHANGE: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        sends_email=True,
+        secrets=(DEVICE_PLATFORM,),
+        timeout_seconds=900,
+        memory_mb=1024,
+    )
+
+
+OVERDUE_FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="overdue-follow-up",
+        handler="functions.schedules.overdue.handler",
+        description="Daily: today's overdue follow-up run",
+        triggers=(
+            Schedule(
+                rule="overdue-follow-up-daily",
+                expression="cron(0 0 * * ? *)",  # 09:00 in Tokyo
+                description="Reminders, notices, tasks and suspensions of the day",
+            ),
+        ),
+        tables={RUNS: RW},
+        starts=(OVERDUE_FOLLOW_UP,),
+    ),
+    _overdue_task(
+        "overdue-prepare",
+        "prepare_handler",
+        "PrepareFollowUpFunctionArn",
+        "the open invoices due, in batches",
+    ),
+    _overdue_task(
+        "overdue-batch", "batch_handler", "FollowUpBatchFunctionArn", "one batch's levels fired"
+    ),
+    _overdue_task(
+        "overdue-finish",
+        "finish_handler",
+        "FinishFollowUpFunctionArn",
+        "the day's totals and failures",
+    ),
+    Function(
+        name="overdue-resume",
+        handler="functions.events.overdue.handler",
+        description="A paid invoice: resume the customer's suspended devices once nothing is "
+        "past due",
+        triggers=(
+            EventRule(
+                rule="overdue-resume-on-payment",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.cash",
+                detail_types=("InvoicePaid",),
+                description="Invoices paid: suspended customers may be resumed",
+            ),
+        ),
+        tables={BILLING: R, CASH: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        secrets=(DEVICE_PLATFORM,),
+    ),
+)
+
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
@@ -628,6 +703,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     *BILLING_FUNCTIONS,
     *CASH_FUNCTIONS,
+    *OVERDUE_FUNCTIONS,
 )
 
 

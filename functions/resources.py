@@ -24,6 +24,7 @@ from monosub.names import (
     IDEMPOTENCY,
     INVOICING,
     MONTH_END_REVENUE,
+    OVERDUE_FOLLOW_UP,
     PRINT_VENDOR,
     RECORDS,
     RUNS,
@@ -49,6 +50,7 @@ __all__ = [
     "IDEMPOTENCY",
     "INVOICING",
     "MONTH_END_REVENUE",
+    "OVERDUE_FOLLOW_UP",
     "PRINT_VENDOR",
     "RECORDS",
     "RUNS",
@@ -219,6 +221,13 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
         purpose="One debit date's 口座振替 request: the 全銀 file of the direct-debit invoices "
         "due that day, written once and sent to the bank's SFTP",
         definition="direct-debit.asl.json",
+    ),
+    StateMachine(
+        name=OVERDUE_FOLLOW_UP,
+        purpose="One day's overdue follow-up: the follow-up levels due for every open invoice "
+        "(emails, tasks, suspensions), each once (batches of invoices in a Distributed Map)",
+        definition="overdue-follow-up.asl.json",
+        item_bucket=EXCHANGE,
     ),
 )
 

@@ -15,20 +15,20 @@ from monosub.observability import EVENTBRIDGE, entry_point, logger
 from monosub.services import billing
 
 
-def _day(event: dict[str, Any]) -> Any:
+def business_day(event: dict[str, Any]) -> Any:
     fired_at = clock.parse_instant(event["time"]) if event.get("time") else clock.now()
     return fired_at.astimezone(clock.TOKYO).date()
 
 
 @entry_point(EVENTBRIDGE)
 def month_end_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = billing.start_month_end(_day(event))
+    result = billing.start_month_end(business_day(event))
     logger.info("month-end revenue runs", extra=result)
     return result
 
 
 @entry_point(EVENTBRIDGE)
 def invoicing_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = billing.start_invoicing(_day(event))
+    result = billing.start_invoicing(business_day(event))
     logger.info("invoicing runs", extra=result)
     return result

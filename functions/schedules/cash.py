@@ -8,13 +8,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.schedules.billing import _day
+from functions.schedules.billing import business_day
 from monosub.observability import EVENTBRIDGE, entry_point, logger
 from monosub.services import direct_debit
 
 
 @entry_point(EVENTBRIDGE)
 def direct_debit_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = direct_debit.start_requests(_day(event))
+    result = direct_debit.start_requests(business_day(event))
     logger.info("direct-debit runs", extra=result)
     return result

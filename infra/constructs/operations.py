@@ -127,6 +127,7 @@ class Operations(Construct):
             self._workflow(name, machine)
         self._files()
         self._cash()
+        self._overdue()
         if rest_api is not None:
             self._api(rest_api)
         self._functions(functions)
@@ -251,6 +252,23 @@ class Operations(Construct):
                 title="cash: amount collected (yen) and exceptions queued",
                 left=[business("AmountCollectedYen")],
                 right=[queued],
+                width=12,
+            ),
+        )
+
+    def _overdue(self) -> None:
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown="## overdue", width=24, height=1),
+            cloudwatch.GraphWidget(
+                title="overdue: invoices and amount (yen) past due, per daily run",
+                left=[business("InvoicesOverdue")],
+                right=[business("AmountOverdueYen")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="overdue: reminders sent and suspensions",
+                left=[business("RemindersSent"), business("FollowUpLevelsFired")],
+                right=[business("Suspensions")],
                 width=12,
             ),
         )

@@ -916,6 +916,8 @@ def test_the_dashboard_has_a_widget_for_every_declared_thing(dev: Synthesized):
         "WAF: requests blocked per rule",
         "cash: payments and webhooks",
         "cash: amount collected (yen) and exceptions queued",
+        "overdue: invoices and amount (yen) past due, per daily run",
+        "overdue: reminders sent and suspensions",
     }
     for machine in resources.STATE_MACHINES:
         expected |= {f"{machine.name}: executions", f"{machine.name}: duration (ms)"}

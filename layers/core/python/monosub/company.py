@@ -34,9 +34,14 @@ def payment_profile() -> dict[str, str]:
     return {str(k): str(v) for k, v in dict(_profile().get("payment") or {}).items()}  # type: ignore[call-overload]
 
 
+def portal_url() -> str:
+    """The customer portal's address."""
+    return str(_profile()["portal_url"])
+
+
 def invoice_link(invoice_id: str) -> str:
     """Where a customer reads an invoice (the customer portal)."""
-    return f"{_profile()['portal_url']}/invoices/{invoice_id}"
+    return f"{portal_url()}/invoices/{invoice_id}"
 
 
 def direct_debit_profile() -> dict[str, object]:

@@ -20,6 +20,7 @@ INVOICING = "invoicing"
 CASH = "cash"
 EXCEPTIONS = "exceptions"
 DIRECT_DEBIT = "direct-debit"
+OVERDUE_FOLLOW_UP = "overdue-follow-up"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"

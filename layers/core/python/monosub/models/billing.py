@@ -99,6 +99,9 @@ class BillingAccount(BaseModel):
     virtual_account: str | None = Field(
         default=None, description="The 振込専用口座 number given to this customer"
     )
+    reminders_opt_out: bool = Field(
+        default=False, description="No payment reminders by email (legal notices still go)"
+    )
     first_month: FirstMonth = Field(
         default="prorate", description="A start mid-month: prorated by day, or from next month"
     )
@@ -234,3 +237,4 @@ class BillingSettings(BaseModel):
     debit_account: DebitAccount | None = None
     payer_name: str | None = Field(default=None, max_length=48)
     virtual_account: str | None = Field(default=None, pattern=r"^\d{7}$")
+    reminders_opt_out: bool | None = None

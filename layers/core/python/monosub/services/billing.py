@@ -255,7 +255,7 @@ def terms_of(account: BillingAccount) -> bank_days.PaymentTerms:
 # ---- batches for the Map -------------------------------------------------------------------
 
 
-def _write_batches(prefix: str, account_ids: Sequence[str]) -> dict[str, Any]:
+def write_batches(prefix: str, account_ids: Sequence[str]) -> dict[str, Any]:
     """The account ids in batches of ``ACCOUNTS_PER_BATCH``, one S3 object each, and a
     manifest listing them: the Map's item source (Distributed Map on AWS)."""
     s3 = aws.client("s3")
@@ -278,7 +278,7 @@ def _write_batches(prefix: str, account_ids: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _put_result(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
+def put_result(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
     """A batch's result, kept in S3 for the run's last step (a Map's results in the state
     would outgrow its 256 KB limit on a large run); the state gets a summary."""
     key = f"{prefix}/result-{int(result['batch']):05d}.json"
@@ -288,7 +288,7 @@ def _put_result(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"batch": result["batch"], "result": key}
 
 
-def _results(prefix: str, state: Mapping[str, Any]) -> list[dict[str, Any]]:
+def read_results(prefix: str, state: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         read_run_object(f"{prefix}/result-{n:05d}.json")
         for n in range(1, int(state["prepared"]["batches"]) + 1)
@@ -302,7 +302,7 @@ def read_run_object(key: str) -> Any:
     return json.loads(body.read())
 
 
-def _read_batch(key: str) -> list[str]:
+def read_batch(key: str) -> list[str]:
     return [str(account_id) for account_id in read_run_object(key)]
 
 
@@ -349,7 +349,7 @@ def prepare_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
     account_ids = sorted(
         {account_id for day in (*range(1, 29), 31) for account_id in store.accounts_closing_on(day)}
     )
-    prepared = _write_batches(f"{RUNS_PREFIX}/month-end/{month}", account_ids)
+    prepared = write_batches(f"{RUNS_PREFIX}/month-end/{month}", account_ids)
     runs.update(
         str(state["run_id"]),
         counts={"accounts": len(account_ids), "batches": prepared["batches"]},
@@ -362,7 +362,7 @@ def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     """The month's revenue rows of a batch of accounts, written in batches (a rerun writes
     the same items), and the batch's part of the revenue file."""
     month = str(state["month"])
-    accounts, broken = store.read_accounts(_read_batch(str(state["key"])))
+    accounts, broken = store.read_accounts(read_batch(str(state["key"])))
     if broken:
         logger.error("billing accounts left out of the revenue", extra={"broken": broken})
     rows: list[RevenueRow] = []
@@ -375,7 +375,7 @@ def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         Bucket=config.bucket_name(EXCHANGE), Key=part, Body=_revenue_csv(rows, header=False)
     )
     result = {"batch": state["batch"], "rows": len(rows), "amount": sum(r.amount for r in rows)}
-    return _put_result(f"{RUNS_PREFIX}/month-end/{month}", result)
+    return put_result(f"{RUNS_PREFIX}/month-end/{month}", result)
 
 
 REVENUE_HEADER = (
@@ -411,7 +411,7 @@ def _revenue_csv(rows: Iterable[RevenueRow], *, header: bool) -> bytes:
 def finish_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
     """The month's revenue file (the batches' parts in order) and the run's totals."""
     month = str(state["month"])
-    results = _results(f"{RUNS_PREFIX}/month-end/{month}", state)
+    results = read_results(f"{RUNS_PREFIX}/month-end/{month}", state)
     s3 = aws.client("s3")
     bucket = config.bucket_name(EXCHANGE)
     body = _revenue_csv([], header=True)
@@ -486,7 +486,7 @@ def prepare_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
     account_ids = sorted(
         {a for day in closing_days_of(closing) for a in store.accounts_closing_on(day)}
     )
-    prepared = _write_batches(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", account_ids)
+    prepared = write_batches(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", account_ids)
     runs.update(
         str(state["run_id"]),
         counts={"accounts": len(account_ids), "batches": prepared["batches"]},
@@ -501,7 +501,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     fails is reported and the others go on."""
     closing = date.fromisoformat(str(state["closing"]))
     run_id = str(state.get("run_id") or "")
-    account_ids = _read_batch(str(state["key"]))
+    account_ids = read_batch(str(state["key"]))
     accounts, broken = store.read_accounts(account_ids)
     existing = store.get_invoices([engine.invoice_id(a, closing) for a in account_ids])
     now = clock.now_iso()
@@ -566,7 +566,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         "failures": failures,
         "journal": entries,
     }
-    return _put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
+    return put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
 
 
 def _journal_entries(
@@ -642,7 +642,7 @@ def finalize_invoice(invoice_id: str) -> Invoice:
 
 def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
     closing = str(state["closing"])
-    results = _results(f"{RUNS_PREFIX}/invoicing/{closing}", state)
+    results = read_results(f"{RUNS_PREFIX}/invoicing/{closing}", state)
     failures = [f for r in results for f in r.get("failures", [])]
     totals = {
         "invoices": sum(len(r["invoices"]) for r in results),

@@ -233,3 +233,55 @@ def put_debit_request(debit_date: date, values: Mapping[str, Any]) -> bool:
 
 def update_debit_request(debit_date: date, values: Mapping[str, Any]) -> None:
     _table.update(f"DEBIT#{debit_date.isoformat()}", "REQUEST", set_values=dict(values))
+
+
+# ---- overdue follow-up ---------------------------------------------------------------------
+# ``FOLLOWUP#<invoice_id>`` / ``STATE``: the levels fired for the invoice (a string set);
+# ``SUSPENSION#<account_id>`` / ``<invoice_id>``: devices suspended for that invoice.
+
+
+def follow_up_states(invoice_ids: Sequence[str]) -> dict[str, set[str]]:
+    read = _table.batch_get([(f"FOLLOWUP#{i}", "STATE") for i in invoice_ids])
+    return {
+        str(item["pk"]).removeprefix("FOLLOWUP#"): set(item.get("fired") or ())
+        for item in read.values()
+    }
+
+
+def mark_fired(invoice_id: str, level: str) -> bool:
+    """Note a level as fired for the invoice, once (False: it fired before)."""
+    return _table.update(
+        f"FOLLOWUP#{invoice_id}",
+        "STATE",
+        set_values={"invoice_id": invoice_id, "updated_at": clock.now_iso()},
+        add_values={"fired": {level}},
+        condition="NOT contains(#fired, :level)",
+        condition_values={":level": level},
+    )
+
+
+def put_suspension(account_id: str, invoice_id: str, values: Mapping[str, Any]) -> bool:
+    return _table.put_new(
+        {
+            "pk": f"SUSPENSION#{account_id}",
+            "sk": invoice_id,
+            "account_id": account_id,
+            "invoice_id": invoice_id,
+            "status": "active",
+            **values,
+        }
+    )
+
+
+def suspensions(account_id: str) -> list[dict[str, Any]]:
+    return list(_table.query(f"SUSPENSION#{account_id}"))
+
+
+def end_suspension(account_id: str, invoice_id: str, values: Mapping[str, Any]) -> bool:
+    return _table.update(
+        f"SUSPENSION#{account_id}",
+        invoice_id,
+        set_values={**values, "status": "resumed"},
+        condition="#status = :active",
+        condition_values={":active": "active"},
+    )
