@@ -36,9 +36,17 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monosub.errors import NotFound, ValidationFailed
 from monosub.models.billing import Invoice
@@ -95,6 +103,30 @@ class FollowUpLevel(BaseModel):
         return self
 
 
+def check_levels(levels: list[FollowUpLevel]) -> list[FollowUpLevel]:
+    """``levels`` if they can be followed one after the other (keys unique, days strictly
+    increasing, at most one suspension and nothing after it); ``ValueError`` otherwise."""
+    keys = [level.key for level in levels]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise ValueError(f"level key(s) {', '.join(twice)} listed twice")
+    for before, after in itertools.pairwise(levels):
+        if after.days <= before.days:
+            raise ValueError(
+                f"days must increase: {after.key!r} ({after.days}) comes after "
+                f"{before.key!r} ({before.days})"
+            )
+    suspending = [level.key for level in levels if level.suspend]
+    if len(suspending) > 1:
+        raise ValueError(f"more than one suspension level ({', '.join(suspending)})")
+    if suspending and not levels[-1].suspend:
+        raise ValueError(f"the suspension level {suspending[0]!r} must be the last")
+    return levels
+
+
+Levels = Annotated[list[FollowUpLevel], AfterValidator(check_levels)]
+
+
 class FollowUpPolicy(BaseModel):
     """The follow-up levels per customer segment (``default`` for any other segment)."""
 
@@ -102,16 +134,17 @@ class FollowUpPolicy(BaseModel):
 
     version: int = Field(ge=1, description="Raised on every change of the file")
     comment: str = Field(default="", description="Why the levels are what they are")
-    segments: dict[str, list[FollowUpLevel]]
+    segments: dict[str, Levels]
 
-    @model_validator(mode="after")
-    def holds_together(self) -> FollowUpPolicy:
-        missing = [segment for segment in REQUIRED_SEGMENTS if segment not in self.segments]
+    @field_validator("segments")
+    @classmethod
+    def every_segment(
+        cls, segments: dict[str, list[FollowUpLevel]]
+    ) -> dict[str, list[FollowUpLevel]]:
+        missing = [segment for segment in REQUIRED_SEGMENTS if segment not in segments]
         if missing:
-            raise ValueError(f"segments lacks {', '.join(missing)}")
-        for segment, levels in self.segments.items():
-            check_levels(segment, levels)
-        return self
+            raise ValueError(f"lacks {', '.join(missing)}")
+        return segments
 
     def levels_for(self, segment: str | None) -> list[FollowUpLevel]:
         """The levels of ``segment``, or the ``default`` ones for a segment the policy does not
@@ -119,26 +152,6 @@ class FollowUpPolicy(BaseModel):
         if segment is not None and segment in self.segments:
             return self.segments[segment]
         return self.segments[DEFAULT_SEGMENT]
-
-
-def check_levels(segment: str, levels: Sequence[FollowUpLevel]) -> None:
-    """Raise ``ValueError`` unless ``levels`` can be followed one after the other: keys unique,
-    days strictly increasing, at most one suspension and nothing after it."""
-    keys = [level.key for level in levels]
-    twice = sorted({key for key in keys if keys.count(key) > 1})
-    if twice:
-        raise ValueError(f"{segment}: level key(s) {', '.join(twice)} listed twice")
-    for before, after in itertools.pairwise(levels):
-        if after.days <= before.days:
-            raise ValueError(
-                f"{segment}: days must increase: {after.key!r} ({after.days}) comes after "
-                f"{before.key!r} ({before.days})"
-            )
-    suspending = [level.key for level in levels if level.suspend]
-    if len(suspending) > 1:
-        raise ValueError(f"{segment}: more than one suspension level ({', '.join(suspending)})")
-    if suspending and not levels[-1].suspend:
-        raise ValueError(f"{segment}: the suspension level {suspending[0]!r} must be the last")
 
 
 def policy_from_json(text: str | bytes) -> FollowUpPolicy:
