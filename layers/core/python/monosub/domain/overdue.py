@@ -55,7 +55,7 @@ POLICY = Path(__file__).resolve().parent.parent / "data" / "follow_up_policy.jso
 DEFAULT_SEGMENT = "default"
 REQUIRED_SEGMENTS = ("residential", "corporate", DEFAULT_SEGMENT)
 FULL_RATE = Decimal("100.0")
-# What an account with an invoice still owed shows at most: 100.0 means "everything paid".
+# The most a deal or account with an invoice still owed shows: 100.0 means "everything paid".
 BELOW_FULL_RATE = Decimal("99.9")
 
 TaskRole = Literal["rep", "manager"]
