@@ -30,6 +30,9 @@ class Task(BaseModel):
     closed_at: str | None = None
     note: str | None = None
     source: str = Field(description="What created it: a run, a follow-up level …")
+    notified_at: str | None = Field(
+        default=None, description="When the assignee was told (email, chat): once per task"
+    )
     version: int = 1
 
 

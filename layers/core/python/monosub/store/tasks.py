@@ -71,3 +71,20 @@ def assigned(
         limit=limit,
     ):
         yield Task.model_validate(item)
+
+
+def claim_notification(task_id: str, at: str) -> bool:
+    """Mark the assignee's notification as being sent; False when someone did before (the
+    same task opened twice at once). Bookkeeping: the task's version does not change, so it
+    never makes a rep's update stale."""
+    return _table.update(
+        _pk(task_id),
+        _SK,
+        set_values={"notified_at": at},
+        condition="attribute_exists(pk) AND attribute_not_exists(#notified_at)",
+    )
+
+
+def release_notification(task_id: str) -> None:
+    """Undo a claim whose notification could not be sent, so the next call sends it."""
+    _table.update(_pk(task_id), _SK, set_values={}, remove=("notified_at",))
