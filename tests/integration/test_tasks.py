@@ -182,9 +182,9 @@ def test_updates_go_on_the_version_read_and_closing_moves_the_task(api, publishe
     listed = api("GET", "/tasks", user="tanaka", groups="sales", query={"status": "done"})
     assert [t["task_id"] for t in listed.json()["tasks"]] == [task.task_id]
     assert api("GET", "/tasks", user="tanaka", query={"status": "open"}).json()["tasks"] == []
-    assert api("GET", "/tasks", user="tanaka", query={"status": "in_progress"}).json()[
-        "tasks"
-    ] == []
+    assert (
+        api("GET", "/tasks", user="tanaka", query={"status": "in_progress"}).json()["tasks"] == []
+    )
 
     reopened = api("PATCH", path, {"status": "open", "version": 3}, user="ops-suzuki", groups="ops")
     assert reopened.status == 409, reopened

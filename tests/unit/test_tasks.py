@@ -70,7 +70,9 @@ def test_starting_work_does_not_close_it():
 
 
 def test_a_note_alone_keeps_the_status():
-    values = rules.changes(a_task(), TaskUpdate(note="電話済み、来週入金予定", version=1), now_iso=NOW)
+    values = rules.changes(
+        a_task(), TaskUpdate(note="電話済み、来週入金予定", version=1), now_iso=NOW
+    )
     assert values == {"note": "電話済み、来週入金予定", "updated_at": NOW}
 
 
