@@ -169,10 +169,17 @@ CASH_ROUTES: tuple[Route, ...] = (
     Route("POST", "/exceptions/{exception_id}/resolve", groups=OPS),
 )
 
+TASK_ROUTES: tuple[Route, ...] = (
+    # a rep's own tasks; ops and managers anyone's (monosub.domain.tasks decides whose)
+    Route("GET", "/tasks", groups=OPS_AND_SALES_TEAM),
+    Route("PATCH", "/tasks/{task_id}", groups=OPS_AND_SALES_TEAM),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
 API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
 API_ROUTES += OVERDUE_ROUTES
+API_ROUTES += TASK_ROUTES
 
 
 def _intake_task(

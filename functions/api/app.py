@@ -34,6 +34,7 @@ from functions.api import (
     runs,
     shipments,
     signups,
+    tasks,
 )
 from functions.api import consent as consent_api
 from functions.api import contracts as contracts_api
@@ -60,6 +61,7 @@ app.include_router(billing.router)
 app.include_router(billing_changes.router)
 app.include_router(cash.router)
 app.include_router(overdue.router)
+app.include_router(tasks.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

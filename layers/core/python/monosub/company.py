@@ -49,3 +49,10 @@ def direct_debit_profile() -> dict[str, object]:
     account the money goes to, and how many bank days before a debit date it needs the
     request file."""
     return dict(_profile()["direct_debit"])  # type: ignore[call-overload]
+
+
+def chat_webhook_url() -> str | None:
+    """The company-wide chat tool's incoming webhook (optional ``chat_webhook_url``): where
+    staff notifications go when the staff directory names none."""
+    value = _profile().get("chat_webhook_url")
+    return str(value) if value else None
