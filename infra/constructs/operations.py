@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aws_cdk import Duration
+from aws_cdk import Duration, NestedStack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -109,9 +109,13 @@ class Operations(Construct):
         firewall: ApiFirewall | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True)
+        # The alarms, their topic and the dashboard live in a nested stack of their own:
+        # CloudFormation allows 500 resources per stack, and an alarm per function, workflow
+        # and schedule is a fifth of them. What they watch reaches them as parameters.
+        self.monitoring = NestedStack(self, "Monitoring")
+        key = kms.Key(self.monitoring, "AlarmTopicKey", enable_key_rotation=True)
         self.topic = sns.Topic(
-            self,
+            self.monitoring,
             "Alarms",
             display_name=f"monosub {settings.name} alarms",
             master_key=key,
@@ -121,7 +125,7 @@ class Operations(Construct):
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self.alarms: list[cloudwatch.Alarm] = []
         self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=f"monosub-{settings.name}"
+            self.monitoring, "Dashboard", dashboard_name=f"monosub-{settings.name}"
         )
         for name, machine in state_machines.items():
             self._workflow(name, machine)
@@ -153,7 +157,7 @@ class Operations(Construct):
         evaluation_periods: int = 1,
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
-            self,
+            self.monitoring,
             construct_id,
             metric=metric,
             threshold=threshold,

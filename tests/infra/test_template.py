@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
@@ -51,12 +51,14 @@ READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query"}
 class Synthesized:
     stack: MonosubStack
     template: Template
-    resources: dict[str, Any]
+    resources: dict[str, Any]  # the stack's and its monitoring nested stack's
     outdir: Path
     installs: list[Path]
+    monitoring: Template  # the alarms, their topic and the dashboard (a nested stack)
 
     def logical_id(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child)
+        child = construct.node.default_child
+        return Stack.of(child).get_logical_id(child)
 
     def resource(self, construct: Any) -> dict[str, Any]:
         resource: dict[str, Any] = self.resources[self.logical_id(construct)]
@@ -85,7 +87,9 @@ def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
         stack = app.node.find_child(f"monosub-{stage}")
         assert isinstance(stack, MonosubStack)
         template = Template.from_stack(stack)  # synthesizes; cdk-nag errors would raise here
-    return Synthesized(stack, template, template.to_json()["Resources"], outdir, installs)
+        monitoring = Template.from_stack(stack.operations.monitoring)
+    resources = {**template.to_json()["Resources"], **monitoring.to_json()["Resources"]}
+    return Synthesized(stack, template, resources, outdir, installs, monitoring)
 
 
 BANK_SFTP = {
@@ -674,15 +678,15 @@ def test_a_declared_secret_has_a_generated_value_read_only_by_its_declaring_func
 
 
 def test_ops_get_a_dashboard_and_an_alarm_for_every_workflow_and_function(dev: Synthesized):
-    dev.template.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    alarms = dev.template.find_resources("AWS::CloudWatch::Alarm")
+    dev.monitoring.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    alarms = dev.monitoring.find_resources("AWS::CloudWatch::Alarm")
     descriptions = [a["Properties"].get("AlarmDescription", "") for a in alarms.values()]
     for machine in resources.STATE_MACHINES:
         assert any(d.startswith(f"A {machine.name} execution failed") for d in descriptions)
     for function in manifest.FUNCTIONS:
         assert any(d.startswith(f"Lambda {function.name} raised errors") for d in descriptions)
     assert any("quarantined" in d for d in descriptions)
-    topics = dev.template.find_resources("AWS::SNS::Topic")
+    topics = dev.monitoring.find_resources("AWS::SNS::Topic")
     assert len(topics) == 1
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"], "every alarm notifies the ops topic"
@@ -865,7 +869,7 @@ def test_every_alarm_is_declared_by_a_workflow_function_rule_or_schedule(dev: Sy
     alarms = {
         alarm.node.id: dev.resource(alarm)["Properties"] for alarm in dev.stack.operations.alarms
     }
-    dev.template.resource_count_is("AWS::CloudWatch::Alarm", len(alarms))
+    dev.monitoring.resource_count_is("AWS::CloudWatch::Alarm", len(alarms))
     expected = _expected_alarms()
     assert set(alarms) == set(expected)
     topic = {"Ref": dev.logical_id(dev.stack.operations.topic)}
