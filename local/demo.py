@@ -37,6 +37,11 @@ MONTH_END = datetime(2026, 11, 30, 17, 30, tzinfo=UTC)  # 1 Dec 02:30 in Tokyo
 DEBIT_REQUEST_DAY = datetime(2026, 12, 20, 18, 30, tzinfo=UTC)  # 21 Dec 03:30 in Tokyo
 DEBIT_RESULT_DAY = datetime(2026, 12, 29, 1, 0, tzinfo=UTC)  # the day after the debit date
 PAYOUT_DAY = date(2026, 12, 31)
+NEW_YEAR = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)  # 1 Jan 02:30 in Tokyo: December billed
+DECEMBER_DEBIT_REQUEST = datetime(2027, 1, 19, 18, 30, tzinfo=UTC)  # 20 Jan 03:30 in Tokyo
+DECEMBER_DEBIT_RESULT = datetime(2027, 1, 28, 0, 10, tzinfo=UTC)  # the day after the debit
+PARTIAL_PAYMENT_DAY = date(2027, 2, 5)
+LAST_FOLLOW_UP_DAY = date(2027, 2, 27)  # a residential customer is suspended on day 30
 DEBIT_ACCOUNTS = {  # each customer's 口座振替依頼書, by customer name
     "株式会社みなと物流": {
         "bank_code": "0009",
@@ -252,6 +257,7 @@ def run(out: Path) -> int:
             _schedules(story)
             _billing(story)
             _cash(story)
+            _overdue(story)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
@@ -903,10 +909,13 @@ def _csv_rows(body: bytes) -> list[dict[str, str]]:
 
 
 def _last_email(story: Story) -> Any:
+    return _sent_emails()[-1]
+
+
+def _sent_emails() -> list[Any]:
     from moto.ses.models import ses_backends
 
-    backend = ses_backends[next(iter(ses_backends))]["ap-northeast-1"]
-    return backend.sent_messages[-1]
+    return list(ses_backends[next(iter(ses_backends))]["ap-northeast-1"].sent_messages)
 
 
 def _events_of(story: Story, kind: str, identifier: str, detail_type: str) -> list[Any]:
@@ -1206,6 +1215,152 @@ def _bank_transfer(story: Story, target: str) -> None:
             + (f" (fee ¥{payment['fee']:,})" if payment["fee"] is not None else "")
             + (f", credit ¥{payment['credit']:,}" if payment["credit"] else "")
         )
+
+
+def _overdue(story: Story) -> None:
+    story.chapter("Overdue follow-up: a late payer, tasks for the rep, suspension, resumption")
+    cloud = story.cloud
+    late = _december_debit_returned(story)
+    account_id = late["account_id"]
+    mails = len(_sent_emails())
+    day = DECEMBER_DEBIT_RESULT.date()
+    while day <= LAST_FOLLOW_UP_DAY:
+        cloud.set_clock(
+            datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC),
+            only=("overdue-follow-up", "direct-debit"),
+        )
+        cloud.wait_for_executions()
+        if day == DECEMBER_DEBIT_RESULT.date() + timedelta(days=1):
+            _standing(story, account_id, "the day after the debit came back")
+        if day == PARTIAL_PAYMENT_DAY:
+            _transfer(story, "000201", 1000, day)
+            _standing(story, account_id, "after ¥1,000 of it came by bank transfer")
+        day += timedelta(days=1)
+    _follow_ups_done(story, _sent_emails()[mails:])
+    _standing(story, account_id, "at suspension")
+    _, page, _ = story.download("/overdue/page", story.ops)
+    saved = story.save_bytes("overdue/overdue-page.html", page)
+    _, sheet, _ = story.download("/overdue?format=csv", story.ops)
+    story.save_bytes("overdue/overdue.csv", sheet)
+    story.detail(f"the ops page (achievement rate as a bar) -> {saved.relative_to(story.out)}")
+    _transfer(story, "000301", late["total"] - 1000, LAST_FOLLOW_UP_DAY)
+    resumed = [r for r in cloud.device_platform.requests if r.path.endswith("/resume")]
+    _, now = story.http("GET", f"/invoices/{late['invoice_id']}", headers=story.ops)
+    story.say(
+        f"The customer pays the rest by bank transfer -> {now['number']} {now['status']}; "
+        f"the devices are resumed at once: {len(resumed)} device(s)"
+    )
+    _, after = story.http("GET", "/overdue", headers=story.ops)
+    story.detail(f"GET /overdue now lists {len(after['deals'])} deal(s)")
+
+
+def _december_debit_returned(story: Story) -> dict[str, Any]:
+    """December billed, its debit requested; the bank returns 山本 健一's (資金不足)."""
+    cloud = story.cloud
+    with Progress("the business clock runs to 1 January, 02:30 in Tokyo").ticking():
+        cloud.set_clock(NEW_YEAR, only=("month-end-revenue", "invoicing"))
+        cloud.wait_for_executions()
+    _, contracts = story.http("GET", "/contracts?status=active", headers=story.ops)
+    accounts = sorted({c["account_id"] for c in contracts["contracts"]})
+    december = []
+    for account_id in accounts:
+        _, listed = story.http("GET", f"/invoices?account_id={account_id}", headers=story.ops)
+        december += [i for i in listed["invoices"] if i["closing_date"] == "2026-12-31"]
+    story.say(
+        "December's invoices: "
+        + ", ".join(f"{i['number']} ¥{i['total']:,} due {i['due_date']}" for i in december)
+    )
+    cloud.set_clock(DECEMBER_DEBIT_REQUEST, only=("direct-debit",))
+    cloud.wait_for_executions()
+    name = next(n for n in cloud.bank_sftp.received() if n.endswith("20270127.txt"))
+    parsed = zengin_debit.read_debit_file(cloud.bank_sftp.received()[name], result=False)
+    returned = zengin_debit.write_debit_file(
+        parsed.header,
+        [
+            replace(r, result_code="1" if r.holder_name.startswith("ﾔﾏﾓﾄ") else "0")
+            for r in parsed.records
+        ],
+        result=True,
+    )
+    cloud.set_clock(DECEMBER_DEBIT_RESULT, only=("direct-debit",))
+    run = story.drop("zengin-debit-result", story.save_bytes(f"bank/KEKKA_{name}", returned))
+    late = next(i for i in december if i["delivery"] == "email")  # 山本 健一's
+    story.say(
+        f"The debit of 27 January -> {run['counts']['debited']} debited, "
+        f"{run['counts']['failed']} returned (資金不足): {late['number']} is now unpaid"
+    )
+    account_id = late["account_id"]
+    _, current = story.http("GET", f"/billing-accounts/{account_id}", headers=story.ops)
+    story.http(
+        "PATCH",
+        f"/billing-accounts/{account_id}",
+        {"version": current["version"], "payer_name": "ヤマモト ケンイチ"},
+        story.ops,
+    )
+    return late
+
+
+def _follow_ups_done(story: Story, sent: list[Any]) -> None:
+    cloud = story.cloud
+    _, ledger = story.http("GET", "/runs?kind=overdue-follow-up&limit=100", headers=story.ops)
+    for follow_up in sorted(ledger["runs"], key=lambda r: r["started_at"]):
+        if follow_up["counts"].get("levels_fired"):
+            story.detail(f"{follow_up['subject']['day']}: {follow_up['message']}")
+    story.say(
+        f"Every day at 09:00 the follow-up run fired the policy's levels (data, per segment): "
+        f"{sum(not m.subject.startswith('【タスク】') for m in sent)} email(s) to the customer, "
+        f"{sum(m.subject.startswith('【タスク】') for m in sent)} task notice(s) to staff — "
+        + "; ".join(m.subject for m in sent)
+    )
+    _, tasks = story.http("GET", "/tasks?assignee=tanaka", headers=story.ops)
+    _, manager_tasks = story.http("GET", "/tasks?assignee=yamada", headers=story.ops)
+    for task in tasks["tasks"] + manager_tasks["tasks"]:
+        story.detail(f"task for {task['assignee']} ({task['assignee_role']}): {task['title']}")
+    suspended = [r for r in cloud.device_platform.requests if r.path.endswith("/suspend")]
+    story.say(
+        f"On day 30 the devices of the unpaid contract were suspended on the device platform: "
+        f"{len(suspended)} device(s)"
+    )
+
+
+def _transfer(story: Story, reference: str, amount: int, day: date) -> None:
+    statement = zengin_statement.write_statement_file(
+        zengin_statement.StatementHeader(
+            created=day,
+            date_from=day,
+            date_to=day,
+            bank_code="0001",
+            bank_name="ﾐｽﾞﾎ",
+            branch_code="123",
+            branch_name="ｼﾌﾞﾔ",
+            account_type="1",
+            account_number="1234567",
+            account_name="ﾓﾉｻﾌﾞ(ｶ",
+            balance_before=0,
+        ),
+        [
+            StatementEntry(
+                reference=reference, transaction_date=day, amount=amount, payer_name="ﾔﾏﾓﾄ ｹﾝｲﾁ"
+            )
+        ],
+    )
+    name = f"bank/nyushukkin-{day.strftime('%Y%m%d')}.txt"
+    run = story.drop("bank-statement", story.save_bytes(name, statement))
+    story.detail(
+        f"{day}: a transfer of ¥{amount:,} from ﾔﾏﾓﾄ ｹﾝｲﾁ -> {run['counts']['matched']} matched"
+    )
+
+
+def _standing(story: Story, account_id: str, when: str) -> None:
+    _, listed = story.http("GET", "/overdue", headers=story.ops)
+    for deal in listed["deals"]:
+        if deal["account_id"] == account_id:
+            story.say(
+                f"GET /overdue {when}: {deal['account_name']}, deal {deal['deal_id']}: "
+                f"achievement rate {deal['achievement_rate']}% (paid ¥{deal['paid']:,} of "
+                f"¥{deal['expected']:,}), {deal['days_past_due']} day(s) past due, "
+                f"rep {deal['owner']}"
+            )
 
 
 def _ledger_and_audit(story: Story) -> None:

@@ -19,6 +19,8 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     )
     assert outcomes == [
         ("bank-statement", "succeeded"),
+        ("bank-statement", "succeeded"),
+        ("bank-statement", "succeeded"),
         ("campaigns", "succeeded"),
         ("invoices", "quarantined"),
         ("leads", "quarantined"),
@@ -29,6 +31,7 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         ("stripe-payouts", "succeeded"),
         ("warehouse-shipments", "quarantined"),
         ("warehouse-shipments", "succeeded"),
+        ("zengin-debit-result", "succeeded"),
         ("zengin-debit-result", "succeeded"),
     ]
     kitting = [r for r in runs if r["kind"] == "shipping-kitting"]
@@ -68,6 +71,11 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     journal = tmp_path / "bucket/outbox/accounting/2026-11/journal-20261130.csv"
     assert "INV-2026-000002" in journal.read_bytes().decode("cp932")
     assert "（日割 2/30日）" in printed and "tax once per rate: 10%" in printed
+    check_cash(tmp_path, printed)
+    check_overdue(tmp_path, printed, runs)
+
+
+def check_cash(tmp_path, printed):
     # cash: the debit request on the bank's SFTP, its result, a card payment, the payout
     request = (tmp_path / "bank/KOFURI_1234567890_20261228.txt").read_bytes()
     assert len(request.split(b"\r\n")[0]) == 120
@@ -77,3 +85,14 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     summary = tmp_path / "bucket/outbox/accounting/2026-12/card-payouts-2026-12.csv"
     assert "決済手数料" in summary.read_text(encoding="utf-8-sig")
     assert "kept as credit, the account's credit is now ¥5,000" in printed
+
+
+def check_overdue(tmp_path, printed, runs):
+    # overdue: the returned debit followed up to suspension, then paid and resumed
+    assert "On day 30 the devices of the unpaid contract were suspended" in printed
+    assert "task for yamada (manager)" in printed
+    assert "the devices are resumed at once: 2 device(s)" in printed
+    page = (tmp_path / "overdue/overdue-page.html").read_text(encoding="utf-8")
+    assert "入金達成率" in page and "95.9%" in page
+    overdue_runs = [r for r in runs if r["kind"] == "overdue-follow-up"]
+    assert overdue_runs and {r["status"] for r in overdue_runs} == {"succeeded"}

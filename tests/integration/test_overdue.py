@@ -86,6 +86,8 @@ def test_an_invoice_walks_through_every_level_then_pays_and_is_resumed(
         fired = cash_store.follow_up_states([invoice["invoice_id"]])[invoice["invoice_id"]]
         [suspension] = cash_store.suspensions(contract["account_id"])
     assert fired == {level.key for level in levels}
+    ledger = call("GET", "/runs", query={"kind": "overdue-follow-up", "limit": "100"}, groups="ops")
+    assert {r["status"] for r in ledger.json()["runs"]} == {"succeeded"}
     assert suspension["status"] == "active" and len(suspension["serials"]) == 3
     suspended = [r for r in cloud.device_platform.requests if r.path.endswith("/suspend")]
     assert len({r.path for r in suspended}) == 3

@@ -6,7 +6,8 @@ half-width kana banks print) compared with the name the customer pays under (``p
 on the billing account, else its name when that is kana). Among several customers of one
 name, the one owing exactly the amount wins; otherwise ops decide.
 
-The customer's open bank-transfer invoices then take the money: the one owing exactly the
+The customer's open bank-transfer invoices (and direct-debit invoices past due: a debit the
+bank returned is paid by transfer) then take the money: the one owing exactly the
 amount, else the oldest due first (a partial payment leaves the last one part-owed); anything
 over is kept as the customer's credit. Every deposit nothing matches goes to the exceptions
 queue with the statement line, for ops to apply to an invoice or an account.
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final
 
+from monosub import clock
 from monosub.formats import zengin
 from monosub.formats.statement import StatementEntry
 from monosub.models.billing import BillingAccount, Invoice
@@ -33,6 +35,7 @@ from monosub.store import billing as billing_store
 from monosub.store import cash as store
 
 METHOD: Final = "bank-transfer"
+DEBIT: Final = "direct-debit"
 PROVIDER = "bank"
 _NOT_NAME = re.compile(r"[\s().,\-/]")
 
@@ -65,6 +68,14 @@ class _OpenItems:
         for page in billing_store.open_invoices(METHOD):
             for invoice in page:
                 self.invoices.setdefault(invoice.account_id, []).append(invoice)
+        # a debit the bank returned is paid by transfer: direct-debit invoices past due too
+        today = clock.today()
+        for page in billing_store.open_invoices(DEBIT):
+            past = [i for i in page if i.due_date is not None and i.due_date < today]
+            for invoice in past:
+                self.invoices.setdefault(invoice.account_id, []).append(invoice)
+            if len(past) < len(page):
+                break
         accounts = billing_store.get_accounts(sorted(self.invoices))
         self.by_virtual: dict[str, str] = {}
         self.by_name: dict[str, list[str]] = {}

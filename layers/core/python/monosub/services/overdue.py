@@ -96,8 +96,11 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
     accounts = billing_store.get_accounts(sorted({i.account_id for i in invoices}))
     contracts = contracts_store.get_many(sorted({c for i in invoices for c in _contracts(i)}))
     fired = cash_store.follow_up_states([i.invoice_id for i in invoices])
+    past_due = [i for i in invoices if i.due_date is not None and i.due_date < day]
     counts = {
         "invoices": len(invoices),
+        "overdue_invoices": len(past_due),
+        "overdue_amount": sum(i.balance for i in past_due),
         "levels_fired": 0,
         "emails": 0,
         "opted_out": 0,
