@@ -46,6 +46,7 @@ def _invoices(cloud: Any, count: int, method: str) -> list[Any]:
             BillingAccount(
                 account_id=account_id,
                 name=f"ベンチ{n}",
+                email=f"{account_id}@example.jp",
                 customer_number=account_id.upper(),
                 payment_method=method,
                 debit_account=DebitAccount(

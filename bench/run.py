@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cash-rows", type=int, default=2000, help="invoices/rows of the cash apply cases"
     )
+    parser.add_argument(
+        "--overdue-invoices", type=int, default=10_000, help="open invoices of the overdue run"
+    )
     args = parser.parse_args(argv)
     billing_sizes = tuple(int(n) for n in args.billing_accounts.split(",") if n)
     from local.cli import prepare_process
@@ -154,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import cash
 
     cash.cases(results, args.cash_rows)
+    from bench import overdue
+
+    overdue.cases(results, args.overdue_invoices)
     results["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)

@@ -25,7 +25,7 @@ router = APIGatewayRouter()
 
 
 def _listed(
-    rep: str | None, segment: str | None, min_days: int, min_amount: int
+    rep: str | None, segment: str | None, min_days: int, min_amount: int, by: str = "deal"
 ) -> list[dict[str, Any]]:
     return overdue.standings(
         scope=caller.scope(router),
@@ -33,18 +33,24 @@ def _listed(
         segment=segment,
         min_days=min_days,
         min_amount=min_amount,
+        by=by,
     )
 
 
 @router.get("/overdue")
 def list_overdue(
+    *,
     rep: Annotated[str | None, Query(max_length=80)] = None,
     segment: Annotated[Literal["residential", "corporate"] | None, Query()] = None,
     min_days: Annotated[int, Query(ge=1, le=3650)] = 1,
     min_amount: Annotated[int, Query(ge=0)] = 0,
     format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    by: Annotated[Literal["deal", "account"], Query()] = "deal",
 ) -> Any:
-    listed = _listed(rep, segment, min_days, min_amount)
+    """Per deal (the seed's dashboard), or per billing account with ``?by=account``."""
+    listed = _listed(rep, segment, min_days, min_amount, by)
+    if by == "account":
+        return {"as_of": clock.today().isoformat(), "accounts": listed}
     if format_ == "csv":
         text = "\ufeff" + overdue.as_csv(listed)
         name = f"overdue-{clock.today().isoformat()}.csv"

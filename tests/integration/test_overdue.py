@@ -134,3 +134,31 @@ def test_an_invoice_walks_through_every_level_then_pays_and_is_resumed(
     assert [s for s in after if s["account_id"] == contract["account_id"]] == []
     kinds = [e["type"] for e in trail(cloud, "account", contract["account_id"])]
     assert kinds.count("DevicesSuspended") == 1 and kinds.count("DevicesResumed") == 1
+
+
+def test_an_opted_out_customer_gets_only_the_legal_notices(cloud: EmbeddedAWS, call: Calls):
+    from tests.cash_fixtures import a_customer, an_invoice
+
+    due = date(2026, 12, 10)
+    a_customer(
+        cloud,
+        "acct_quiet",
+        "株式会社しずか",
+        [an_invoice("inv_quiet", "acct_quiet", 11000, due=due)],
+        reminders_opt_out=True,
+    )
+    levels = rules.load_policy().levels_for("corporate")
+    mails_before = len(sent_mail())
+    day = due + timedelta(days=levels[0].days)
+    while day <= due + timedelta(days=levels[-1].days):
+        follow_up_day(cloud, day)
+        day += timedelta(days=1)
+    sent = [m for m in sent_mail()[mails_before:] if not m.subject.startswith("【タスク】")]
+    legal = [level for level in levels if level.email and level.legal]
+    assert len(sent) == len(legal) and all("【重要】" in m.subject for m in sent)
+    with cloud.as_function("overdue-batch"):
+        fired = cash_store.follow_up_states(["inv_quiet"])["inv_quiet"]
+    assert fired == {level.key for level in levels}  # every level noted, reminders unsent
+    by_account = call("GET", "/overdue", groups="ops", query={"by": "account"}).json()
+    [standing] = by_account["accounts"]
+    assert (standing["account_id"], standing["achievement_rate"]) == ("acct_quiet", "0.0")

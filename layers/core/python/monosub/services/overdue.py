@@ -400,6 +400,7 @@ def standings(
     min_days: int = 1,
     min_amount: int = 0,
     today: date | None = None,
+    by: str = "deal",
 ) -> list[dict[str, Any]]:
     """Every deal with money past due (the open-items index up to yesterday, in pages), its
     expected, paid and outstanding amounts over all its invoices, the oldest due date unpaid,
@@ -419,6 +420,10 @@ def standings(
     )
     deal_of = {c.contract_id: c.deal_id for c in contracts.values()}
     owner_of = {c.deal_id: c.owner for c in contracts.values()}
+    for contract_id in {c for i in invoices.values() for c in _contracts(i)} - set(contracts):
+        # billed without a contract record (a manual charge): its own line, no rep
+        deal_of[contract_id] = f"contract:{contract_id}"
+        owner_of[f"contract:{contract_id}"] = ""
     shares = []
     for invoice in invoices.values():
         account = accounts.get(invoice.account_id)
@@ -427,10 +432,14 @@ def standings(
         shares.extend(rules.shares_of(invoice, deal_of, owner_of, account.segment))
     listed = []
     names = {a.account_id: a.name for a in accounts.values()}
-    for standing in rules.standings(shares, day):
+    rows: Sequence[Any] = (
+        rules.account_standings(shares, day) if by == "account" else rules.standings(shares, day)
+    )
+    for standing in rows:
         if standing.days_past_due < min_days or standing.outstanding < min_amount:
             continue
-        if rep and standing.owner != rep:
+        owners = getattr(standing, "owners", None) or (getattr(standing, "owner", ""),)
+        if rep and rep not in owners:
             continue
         if segment and standing.segment != segment:
             continue
@@ -442,7 +451,15 @@ def standings(
 def _plain(standing: Any) -> dict[str, Any]:
     values = dict(standing.__dict__) if hasattr(standing, "__dict__") else dict(standing)
     return {
-        k: (v.isoformat() if isinstance(v, date) else str(v) if k == "achievement_rate" else v)
+        k: (
+            v.isoformat()
+            if isinstance(v, date)
+            else str(v)
+            if k == "achievement_rate"
+            else list(v)
+            if isinstance(v, tuple)
+            else v
+        )
         for k, v in values.items()
     }
 
