@@ -1160,31 +1160,7 @@ def _payout(story: Story) -> None:
 
 
 def _bank_transfer(story: Story, target: str) -> None:
-    statement = zengin_statement.write_statement_file(
-        zengin_statement.StatementHeader(
-            created=PAYOUT_DAY,
-            date_from=PAYOUT_DAY,
-            date_to=PAYOUT_DAY,
-            bank_code="0001",
-            bank_name="ﾐｽﾞﾎ",
-            branch_code="123",
-            branch_name="ｼﾌﾞﾔ",
-            account_type="1",
-            account_number="1234567",
-            account_name="ﾓﾉｻﾌﾞ(ｶ",
-            balance_before=0,
-        ),
-        [
-            StatementEntry(
-                reference="000123",
-                transaction_date=PAYOUT_DAY,
-                amount=5000,
-                payer_name="ﾀﾅｶ ｼﾖｳｼﾞ",
-            )
-        ],
-    )
-    statement_file = story.save_bytes("bank/nyushukkin-20261231.txt", statement)
-    bank_run = story.drop("bank-statement", statement_file)
+    bank_run = _statement_drop(story, "000123", 5000, PAYOUT_DAY, payer="ﾀﾅｶ ｼﾖｳｼﾞ")
     _, queue = story.http("GET", "/exceptions", headers=story.ops)
     stray = next(e for e in queue["exceptions"] if e["kind"] == "payment-unmatched")
     story.say(
@@ -1324,6 +1300,16 @@ def _follow_ups_done(story: Story, sent: list[Any]) -> None:
 
 
 def _transfer(story: Story, reference: str, amount: int, day: date) -> None:
+    run = _statement_drop(story, reference, amount, day, payer="ﾔﾏﾓﾄ ｹﾝｲﾁ")
+    story.detail(
+        f"{day}: a transfer of ¥{amount:,} from ﾔﾏﾓﾄ ｹﾝｲﾁ -> {run['counts']['matched']} matched"
+    )
+
+
+def _statement_drop(
+    story: Story, reference: str, amount: int, day: date, *, payer: str
+) -> dict[str, Any]:
+    """The bank's 全銀 statement of our account for ``day`` with one deposit, dropped."""
     statement = zengin_statement.write_statement_file(
         zengin_statement.StatementHeader(
             created=day,
@@ -1340,15 +1326,12 @@ def _transfer(story: Story, reference: str, amount: int, day: date) -> None:
         ),
         [
             StatementEntry(
-                reference=reference, transaction_date=day, amount=amount, payer_name="ﾔﾏﾓﾄ ｹﾝｲﾁ"
+                reference=reference, transaction_date=day, amount=amount, payer_name=payer
             )
         ],
     )
-    name = f"bank/nyushukkin-{day.strftime('%Y%m%d')}.txt"
-    run = story.drop("bank-statement", story.save_bytes(name, statement))
-    story.detail(
-        f"{day}: a transfer of ¥{amount:,} from ﾔﾏﾓﾄ ｹﾝｲﾁ -> {run['counts']['matched']} matched"
-    )
+    name = f"bank/nyushukkin-{day.strftime('%Y%m%d')}-{reference}.txt"
+    return story.drop("bank-statement", story.save_bytes(name, statement))
 
 
 def _standing(story: Story, account_id: str, when: str) -> None:
