@@ -32,7 +32,7 @@ def case(count: int) -> dict[str, Any]:
         meter = install_meter(cloud)
         meter.reset()
         began = time.perf_counter()
-        cloud.set_clock(RUN_MOMENT, only=("overdue-follow-up",))
+        cloud.set_clock(RUN_MOMENT, only=("overdue-follow-up",), timeout=7200)
         cloud.wait_for_executions(timeout=7200)
         seconds = time.perf_counter() - began
         with cloud.as_function("api"):

@@ -329,11 +329,16 @@ class EmbeddedAWS:
         )
 
     def set_clock(
-        self, moment: datetime, *, fire: bool = True, only: tuple[str, ...] | None = None
+        self,
+        moment: datetime,
+        *,
+        fire: bool = True,
+        only: tuple[str, ...] | None = None,
+        timeout: float = 120,
     ) -> list[dict[str, str]]:
         """Move the business clock to ``moment``; schedules due on the way fire in order
         (``only``: just the rules whose name contains one of these, e.g. a year of billing
-        without the hourly sweep)."""
+        without the hourly sweep), each one's executions awaited (``timeout`` seconds)."""
         fired: list[dict[str, str]] = []
         current = self.now()
         if fire and moment > current:
@@ -347,7 +352,7 @@ class EmbeddedAWS:
                 self._write_clock(when)
                 self._fire(rule, when)
                 fired.append({"rule": rule["Name"], "at": _iso(when)})
-                self.wait_for_executions()
+                self.wait_for_executions(timeout=timeout)
         self._write_clock(moment)
         return fired
 
