@@ -162,3 +162,25 @@ def test_an_opted_out_customer_gets_only_the_legal_notices(cloud: EmbeddedAWS, c
     by_account = call("GET", "/overdue", groups="ops", query={"by": "account"}).json()
     [standing] = by_account["accounts"]
     assert (standing["account_id"], standing["achievement_rate"]) == ("acct_quiet", "0.0")
+
+
+def test_ops_change_the_policy_with_a_file(cloud: EmbeddedAWS):
+    import json
+
+    from monosub.domain.overdue import POLICY
+    from monosub.services import overdue
+
+    policy = json.loads(POLICY.read_text(encoding="utf-8"))
+    broken = json.loads(json.dumps(policy))
+    broken["segments"]["corporate"].append(broken["segments"]["corporate"][0])
+    bad = cloud.drop("follow-up-policy", "policy-bad.json", json.dumps(broken).encode())
+    assert bad["status"] == "quarantined"
+    assert any("corporate" in str(e.get("field")) for e in bad["errors"]), bad["errors"]
+    for level in policy["segments"]["corporate"]:
+        if level["key"] == "first-notice":
+            level["days"] = 2
+    good = cloud.drop("follow-up-policy", "policy.json", json.dumps(policy).encode())
+    assert good["status"] == "succeeded", good
+    with cloud.as_function("overdue-batch"):
+        days = {lv.key: lv.days for lv in overdue.current_policy().levels_for("corporate")}
+    assert days["first-notice"] == 2

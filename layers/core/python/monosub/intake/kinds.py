@@ -90,6 +90,7 @@ def _load_builtin_kinds() -> None:
         bank_statements,
         debit_results,
         device_stock,
+        follow_up_policy,
         leads_csv,
         settlements,
         usage_readings,

@@ -43,6 +43,14 @@ METHODS = ("bank-transfer", "direct-debit", "card")
 RUNS_PREFIX = "runs/overdue"
 
 
+def current_policy() -> rules.FollowUpPolicy:
+    """The policy ops loaded last (file kind ``follow-up-policy``), else the shipped one."""
+    stored = cash_store.follow_up_policy()
+    if stored is not None:
+        return rules.policy_from_json(str(stored["policy"]))
+    return rules.load_policy()
+
+
 def run_key(day: date) -> str:
     return f"overdue#{day.isoformat()}"
 
@@ -56,7 +64,7 @@ def start(day: date) -> dict[str, Any]:
 
 def _lead_days() -> int:
     """How many days before its due date an invoice can first be followed up (a reminder)."""
-    policy = rules.load_policy()
+    policy = current_policy()
     earliest = min(
         (level.days for levels in policy.segments.values() for level in levels), default=0
     )
@@ -108,7 +116,7 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
         "suspensions": 0,
     }
     failures: list[dict[str, str]] = []
-    policy = rules.load_policy()
+    policy = current_policy()
     for invoice in invoices:
         account = accounts.get(invoice.account_id)
         if account is None or invoice.due_date is None:

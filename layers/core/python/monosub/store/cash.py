@@ -285,3 +285,29 @@ def end_suspension(account_id: str, invoice_id: str, values: Mapping[str, Any]) 
         condition="#status = :active",
         condition_values={":active": "active"},
     )
+
+
+# ---- the follow-up policy in force ---------------------------------------------------------
+
+
+def follow_up_policy() -> dict[str, Any] | None:
+    """The policy ops loaded (``follow-up-policy`` file kind), if any: its JSON and version."""
+    return _table.get("POLICY#follow-up", "CURRENT")
+
+
+def put_follow_up_policy(text: str, *, run_id: str, sha256: str) -> bool:
+    """Make ``text`` the policy in force (False: the same policy is in force already)."""
+    current = follow_up_policy()
+    if current is not None and current.get("sha256") == sha256:
+        return False
+    _table.put(
+        {
+            "pk": "POLICY#follow-up",
+            "sk": "CURRENT",
+            "policy": text,
+            "sha256": sha256,
+            "run_id": run_id,
+            "loaded_at": clock.now_iso(),
+        }
+    )
+    return True
