@@ -433,7 +433,7 @@ def _overdue_task(name: str, handler: str, placeholder: str, description: str) -
         triggers=(StateMachineTask(OVERDUE_FOLLOW_UP, placeholder),),
         # invoices and accounts; follow-up state; contracts (deal, rep) and tasks; shipments
         tables={RUNS: RW, BILLING: R, CASH: RW, RECORDS: RW},
-        buckets={EXCHANGE: RW},
+        buckets={EXCHANGE: RW, DOCUMENTS: R},  # the invoices' PDFs, attached to notices
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
         secrets=(DEVICE_PLATFORM,),

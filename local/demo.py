@@ -912,6 +912,20 @@ def _last_email(story: Story) -> Any:
     return _sent_emails()[-1]
 
 
+def _subject(message: Any) -> str:
+    """A sent message's subject; one with attachments was sent raw (MIME) and is parsed."""
+    if hasattr(message, "subject"):
+        return str(message.subject)
+    import email
+    import email.policy
+
+    raw = message.raw_data
+    parsed = email.message_from_bytes(
+        raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default
+    )
+    return str(parsed["Subject"])
+
+
 def _sent_emails() -> list[Any]:
     from moto.ses.models import ses_backends
 
@@ -1284,9 +1298,9 @@ def _follow_ups_done(story: Story, sent: list[Any]) -> None:
             story.detail(f"{follow_up['subject']['day']}: {follow_up['message']}")
     story.say(
         f"Every day at 09:00 the follow-up run fired the policy's levels (data, per segment): "
-        f"{sum(not m.subject.startswith('【タスク】') for m in sent)} email(s) to the customer, "
-        f"{sum(m.subject.startswith('【タスク】') for m in sent)} task notice(s) to staff — "
-        + "; ".join(m.subject for m in sent)
+        f"{sum(not _subject(m).startswith('【タスク】') for m in sent)} email(s) to the customer, "
+        f"{sum(_subject(m).startswith('【タスク】') for m in sent)} task notice(s) to staff — "
+        + "; ".join(_subject(m) for m in sent)
     )
     _, tasks = story.http("GET", "/tasks?assignee=tanaka", headers=story.ops)
     _, manager_tasks = story.http("GET", "/tasks?assignee=yamada", headers=story.ops)

@@ -6,6 +6,8 @@ devices are resumed, once. GET /overdue shows the achievement rate before and af
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -35,6 +37,25 @@ def call(cloud: EmbeddedAWS) -> Calls:
     return Calls(cloud)
 
 
+def subject_of(message) -> str:  # type: ignore[no-untyped-def]
+    """A sent message's subject (a raw one, with attachments, is parsed)."""
+    if hasattr(message, "subject"):
+        return str(message.subject)
+    parsed = email.message_from_bytes(
+        message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode(),
+        policy=email.policy.default,
+    )
+    return str(parsed["Subject"])
+
+
+def attachments_of(message) -> list[str]:  # type: ignore[no-untyped-def]
+    if hasattr(message, "subject"):
+        return []
+    raw = message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    return [str(part.get_filename()) for part in parsed.iter_attachments()]
+
+
 def follow_up_day(cloud: EmbeddedAWS, day: date) -> None:
     """The business clock to 09:30 in Tokyo of ``day``: that day's follow-up run."""
     moment = datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC)
@@ -51,19 +72,19 @@ def walk(cloud: EmbeddedAWS, due: date, levels: list[rules.FollowUpLevel], last:
     while day <= last:
         follow_up_day(cloud, day)
         emails_at[day.isoformat()] = sum(
-            1 for m in sent_mail() if not m.subject.startswith("【タスク】")
+            1 for m in sent_mail() if not subject_of(m).startswith("【タスク】")
         )
         day += timedelta(days=1)
     sent = sent_mail()[mails_before:]
-    follow_ups = [m for m in sent if not m.subject.startswith("【タスク】")]  # to the customer
+    follow_ups = [m for m in sent if not subject_of(m).startswith("【タスク】")]  # to the customer
     assert len(sent) - len(follow_ups) == sum(1 for level in levels if level.task)  # to staff
     email_levels = [level for level in levels if level.email]
-    assert len(follow_ups) == len(email_levels), [m.subject for m in follow_ups]
+    assert len(follow_ups) == len(email_levels), [subject_of(m) for m in follow_ups]
     for level in email_levels:  # each on its own day, not before
         on = (due + timedelta(days=level.days)).isoformat()
         before = (due + timedelta(days=level.days - 1)).isoformat()
         assert emails_at[on] == emails_at[before] + 1, level.key
-    assert "【重要】サービスご利用停止のお知らせ" in follow_ups[-1].subject
+    assert "【重要】サービスご利用停止のお知らせ" in subject_of(follow_ups[-1])
     return follow_ups
 
 
@@ -81,6 +102,12 @@ def test_an_invoice_walks_through_every_level_then_pays_and_is_resumed(
     mails_before = len(sent_mail())
     last = due + timedelta(days=levels[-1].days + 1)
     follow_ups = walk(cloud, due, levels, last)
+    assert invoice["pdf_key"], invoice
+    attached = [attachments_of(m) for m in follow_ups]  # notices carry the invoice's PDF
+    notices = [level for level in levels if level.email]
+    assert attached == [
+        [f"{invoice['number']}.pdf"] if level.attach_invoices else [] for level in notices
+    ]
 
     with cloud.as_function("overdue-batch"):
         fired = cash_store.follow_up_states([invoice["invoice_id"]])[invoice["invoice_id"]]
@@ -153,9 +180,9 @@ def test_an_opted_out_customer_gets_only_the_legal_notices(cloud: EmbeddedAWS, c
     while day <= due + timedelta(days=levels[-1].days):
         follow_up_day(cloud, day)
         day += timedelta(days=1)
-    sent = [m for m in sent_mail()[mails_before:] if not m.subject.startswith("【タスク】")]
+    sent = [m for m in sent_mail()[mails_before:] if not subject_of(m).startswith("【タスク】")]
     legal = [level for level in levels if level.email and level.legal]
-    assert len(sent) == len(legal) and all("【重要】" in m.subject for m in sent)
+    assert len(sent) == len(legal) and all("【重要】" in subject_of(m) for m in sent)
     with cloud.as_function("overdue-batch"):
         fired = cash_store.follow_up_states(["inv_quiet"])["inv_quiet"]
     assert fired == {level.key for level in levels}  # every level noted, reminders unsent

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,12 +19,20 @@ from monosub import aws, config
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    content_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
 class Email:
     to: Sequence[str]
     subject: str
     text: str
     html: str | None = None
     reply_to: Sequence[str] = field(default_factory=tuple)
+    attachments: Sequence[Attachment] = field(default_factory=tuple)
 
 
 class Mailer(Protocol):
@@ -32,6 +41,8 @@ class Mailer(Protocol):
 
 class SesMailer:
     def send(self, email: Email) -> str:
+        if email.attachments:
+            return self._send_raw(email)
         body: dict[str, dict[str, str]] = {"Text": {"Data": email.text, "Charset": "UTF-8"}}
         if email.html is not None:
             body["Html"] = {"Data": email.html, "Charset": "UTF-8"}
@@ -42,6 +53,30 @@ class SesMailer:
             Content={
                 "Simple": {"Subject": {"Data": email.subject, "Charset": "UTF-8"}, "Body": body}
             },
+        )
+        return str(response["MessageId"])
+
+    def _send_raw(self, email: Email) -> str:
+        """A message with attachments: MIME built here, sent as SES raw content."""
+        sender = config.require(config.EMAIL_FROM_ENV)
+        message = EmailMessage()
+        message["Subject"] = email.subject
+        message["From"] = sender
+        message["To"] = ", ".join(email.to)
+        if email.reply_to:
+            message["Reply-To"] = ", ".join(email.reply_to)
+        message.set_content(email.text, charset="utf-8")
+        if email.html is not None:
+            message.add_alternative(email.html, subtype="html", charset="utf-8")
+        for attachment in email.attachments:
+            main, sub = attachment.content_type.split("/", 1)
+            message.add_attachment(
+                attachment.content, maintype=main, subtype=sub, filename=attachment.filename
+            )
+        response = aws.client("sesv2").send_email(
+            FromEmailAddress=sender,
+            Destination={"ToAddresses": list(email.to)},
+            Content={"Raw": {"Data": message.as_bytes()}},
         )
         return str(response["MessageId"])
 

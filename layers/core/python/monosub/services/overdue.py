@@ -247,8 +247,15 @@ def _send(
     }
     text, html = email.render(level.email or "follow_up_email", context)
     assert account.email is not None
+    attachments: list[email.Attachment] = []
+    if level.attach_invoices and invoice.pdf_key:  # the unpaid invoice's 請求書 PDF
+        from monosub.documents.storage import read_pdf
+
+        attachments.append(email.Attachment(f"{invoice.number}.pdf", read_pdf(invoice.pdf_key)))
     email.default_mailer.send(
-        email.Email(to=[account.email], subject=subject, text=text, html=html)
+        email.Email(
+            to=[account.email], subject=subject, text=text, html=html, attachments=attachments
+        )
     )
 
 
