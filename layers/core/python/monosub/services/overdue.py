@@ -116,6 +116,7 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
         "suspensions": 0,
     }
     failures: list[dict[str, str]] = []
+    published: list[events.Event] = []  # FollowUpFired of the batch, sent ten to a call
     policy = current_policy()
     for invoice in invoices:
         account = accounts.get(invoice.account_id)
@@ -133,7 +134,15 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
             if not cash_store.mark_fired(invoice.invoice_id, level.key):
                 continue
             try:
-                done = fire(invoice, level, account, contracts, day=day, run_id=state["run_id"])
+                done = fire(
+                    invoice,
+                    level,
+                    account,
+                    contracts,
+                    day=day,
+                    run_id=state["run_id"],
+                    published=published,
+                )
             except Exception as error:  # the level is noted: report, and go on
                 logger.exception("follow-up action failed", extra={"invoice": invoice.invoice_id})
                 failures.append(
@@ -147,6 +156,7 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
             counts["levels_fired"] += 1
             for name, value in done.items():
                 counts[name] = counts.get(name, 0) + value
+    events.publish_all(None, published)
     count("InvoicesOverdue", counts["overdue_invoices"])
     count("AmountOverdueYen", counts["overdue_amount"])
     count("FollowUpLevelsFired", counts["levels_fired"])
@@ -168,8 +178,10 @@ def fire(
     *,
     day: date,
     run_id: Any,
+    published: list[events.Event],
 ) -> dict[str, int]:
-    """Carry out one level's actions for one invoice (the level already noted)."""
+    """Carry out one level's actions for one invoice (the level already noted); its
+    ``FollowUpFired`` goes to ``published`` (the batch sends them together)."""
     done = {"emails": 0, "opted_out": 0, "tasks": 0, "suspensions": 0}
     owned = [contracts[c] for c in _contracts(invoice) if c in contracts]
     suspended: list[str] = []
@@ -184,25 +196,22 @@ def fire(
             done["emails"] = 1
     if level.task:
         done["tasks"] = _task(invoice, level, account, owned, day=day)
-    events.publish_all(
-        None,
-        [
-            (
-                SOURCE,
-                "FollowUpFired",
-                {
-                    "invoice_id": invoice.invoice_id,
-                    "account_id": invoice.account_id,
-                    "level": level.key,
-                    "run_id": str(run_id),
-                    "days_past_due": rules.days_past_due(invoice.due_date, day)
-                    if invoice.due_date
-                    else 0,
-                    "balance": invoice.balance,
-                    **done,
-                },
-            )
-        ],
+    published.append(
+        (
+            SOURCE,
+            "FollowUpFired",
+            {
+                "invoice_id": invoice.invoice_id,
+                "account_id": invoice.account_id,
+                "level": level.key,
+                "run_id": str(run_id),
+                "days_past_due": rules.days_past_due(invoice.due_date, day)
+                if invoice.due_date
+                else 0,
+                "balance": invoice.balance,
+                **done,
+            },
+        )
     )
     return done
 
