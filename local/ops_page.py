@@ -1,6 +1,6 @@
 """``GET /ops`` of ``monosub serve``: what ops would look at in the AWS console, on one local
 HTML page: the run ledger, Step Functions executions with their state history, quarantined
-files with their error reports, failed runs and handler exceptions.
+files with their error reports, failed runs, the exceptions queue and handler exceptions.
 
 Local only: not an API route (not in the manifest, not deployed); it reads the embedded AWS
 directly, as the console reads AWS.
@@ -41,7 +41,8 @@ details { margin: .3em 0; } nav a { margin-right: 1em; }
 <p>Business clock {{ now }} · page built {{ built }} (reload to refresh)</p>
 <nav><a href="#attention">needs attention</a><a href="#runs">runs</a>
 <a href="#executions">executions</a><a href="#quarantine">quarantine</a>
-<a href="#exceptions">exceptions</a><a href="#emails">emails</a></nav>
+<a href="#queue">exceptions queue</a>
+<a href="#exceptions">handler errors</a><a href="#emails">emails</a></nav>
 
 <h2 id="attention">Needs attention</h2>
 {% if failed_runs %}
@@ -101,7 +102,16 @@ quarantined {{ file.report.quarantined_at }}. {{ file.report.what_to_do }}</p>
 {% else %}<p>No error report beside it.</p>{% endif %}</details>
 {% else %}<p>Nothing in quarantine/.</p>{% endfor %}
 
-<h2 id="exceptions">Recent exceptions ({{ exceptions|length }})</h2>
+<h2 id="queue">Exceptions queue: waiting for ops ({{ queue|length }})</h2>
+{% if queue %}<table><tr><th>since (UTC)</th><th>kind</th><th>channel</th><th>amount</th>
+<th>reason</th><th>resolve</th></tr>
+{% for e in queue %}<tr><td>{{ e.created_at }}</td><td>{{ e.kind }}</td><td>{{ e.channel }}</td>
+<td>{{ e.amount if e.amount is not none else "" }}</td><td>{{ e.reason }}</td>
+<td><code>POST /exceptions/{{ e.exception_id }}/resolve</code> ({{ e.actions|join(", ") }})</td>
+</tr>{% endfor %}</table>
+{% else %}<p>Nothing waits.</p>{% endif %}
+
+<h2 id="exceptions">Recent handler exceptions ({{ exceptions|length }})</h2>
 {% if exceptions %}<table><tr><th>when (UTC)</th><th>function</th><th>error</th></tr>
 {% for e in exceptions %}<tr><td>{{ e.at }}</td><td>{{ e.function }}</td>
 <td><code>{{ e.error }}</code></td></tr>{% endfor %}</table>
@@ -137,6 +147,7 @@ def render(cloud: EmbeddedAWS) -> str:
         ][:50],
         max_row_errors=MAX_ROW_ERRORS,
         emails=sent_emails(),
+        queue=_queue(cloud),
     )
 
 
@@ -148,13 +159,31 @@ def sent_emails() -> list[dict[str, str]]:
     for regions in ses_backends.values():
         for backend in regions.values():
             for message in backend.sent_messages:
-                sent.append(
-                    {
-                        "to": ", ".join(message.destinations.get("ToAddresses", [])),
-                        "subject": str(getattr(message, "subject", "")),
-                    }
-                )
+                to = message.destinations  # a raw message (attachments) keeps a plain list
+                addresses = to.get("ToAddresses", []) if isinstance(to, dict) else list(to)
+                sent.append({"to": ", ".join(addresses), "subject": _subject(message)})
     return list(reversed(sent))
+
+
+def _subject(message: Any) -> str:
+    if hasattr(message, "subject"):
+        return str(message.subject)
+    import email
+    import email.policy
+
+    raw = message.raw_data
+    parsed = email.message_from_bytes(
+        raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default
+    )
+    return str(parsed["Subject"])
+
+
+def _queue(cloud: EmbeddedAWS) -> list[dict[str, Any]]:
+    """The open exceptions queue (what ``GET /exceptions`` lists for ops)."""
+    from monosub.store import exceptions
+
+    with cloud.as_function("api"):
+        return [e.model_dump(mode="json") for e in exceptions.listed("open", limit=100)]
 
 
 def _machine(cloud: EmbeddedAWS, name: str) -> dict[str, Any]:

@@ -197,6 +197,9 @@ def test_an_unmatched_payment_waits_for_ops_who_apply_it_once(cloud: EmbeddedAWS
             payments.record([transfer("X0", 10, invoice_id="inv_nope")])
         assert payments.raise_unmatched(stray, reason="no customer pays under this name")
         assert not payments.raise_unmatched(stray, reason="seen again")  # queued once
+    from local import ops_page
+
+    assert "no customer pays under this name" in ops_page.render(cloud)  # the local ops page
     assert call("GET", "/exceptions").status == 403  # sales: ops only
     listed = call("GET", "/exceptions", groups="ops").json()["exceptions"]
     [queued] = listed

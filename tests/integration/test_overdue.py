@@ -102,6 +102,9 @@ def test_an_invoice_walks_through_every_level_then_pays_and_is_resumed(
     mails_before = len(sent_mail())
     last = due + timedelta(days=levels[-1].days + 1)
     follow_ups = walk(cloud, due, levels, last)
+    from local import ops_page
+
+    assert "ご利用停止" in ops_page.render(cloud)  # raw (MIME) messages listed too
     assert invoice["pdf_key"], invoice
     attached = [attachments_of(m) for m in follow_ups]  # notices carry the invoice's PDF
     notices = [level for level in levels if level.email]
