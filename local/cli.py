@@ -142,6 +142,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  ops page:       {server.url}/ops")
     print(f"  device API:     {cloud.device_platform.url} (the local device platform)")
     print(f"  print vendor:   {cloud.print_vendor.wsdl_url} (the local print vendor's WSDL)")
+    print(f"  Stripe API:     {cloud.stripe.url} (a local fake; webhooks go to the API)")
+    print(f"  bank SFTP:      sftp://127.0.0.1:{cloud.bank_sftp.port} (direct-debit files)")
     print(f"  business clock: {clock.iso(cloud.now())}")
     print("  sign in:        TOKEN=$(uv run monosub token --user tanaka --groups sales)")
     print(f'  try:            curl -s {server.url}/leads -H "Authorization: Bearer $TOKEN"')
