@@ -7,15 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions import declarations, manifest, resources
@@ -27,7 +29,7 @@ from infra.constructs.bank_transfer import BankSftpConnector
 from infra.constructs.firewall import ApiFirewall
 from infra.constructs.functions import DeclaredFunction, functions_code
 from infra.constructs.layers import Layers
-from infra.constructs.operations import Operations
+from infra.constructs.operations import ASYNC_TRIGGERS, Operations
 from infra.constructs.storage import Storage
 from infra.constructs.workflows import (
     Workflow,
@@ -145,6 +147,7 @@ class MonosubStack(Stack):
             self._connect(function)
         self._acknowledge_bucket_notifications_handler()
         self.bank_sftp = self._bank_sftp_connector()
+        self.failed_events = self._failed_events_queue()
         self.operations = Operations(
             self,
             "Operations",
@@ -157,6 +160,7 @@ class MonosubStack(Stack):
             rules=self.rules,
             log_groups=self._log_groups(),
             firewall=self.firewall,
+            failed_events=self.failed_events,
         )
         self._outputs()
 
@@ -316,6 +320,27 @@ class MonosubStack(Stack):
             "CDK's bucket-notifications custom resource (configures S3 -> Lambda "
             "notifications at deploy time); managed policy for its own logs only.",
         )
+
+    def _failed_events_queue(self) -> sqs.Queue:
+        """Where an event goes that an asynchronously invoked function (an S3 notification,
+        a rule, a schedule) still fails on after Lambda's two retries: kept 14 days with its
+        error, for ops to read and re-send (docs/operations.md), instead of dropped."""
+        queue = sqs.Queue(
+            self,
+            "FailedEvents",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        nag.acknowledge(
+            queue, "AwsSolutions-SQS3", "This queue is the dead-letter destination itself."
+        )
+        for declared in self.functions.values():
+            if any(isinstance(t, ASYNC_TRIGGERS) for t in declared.declaration.triggers):
+                declared.function.configure_async_invoke(
+                    on_failure=destinations.SqsDestination(queue), retry_attempts=2
+                )
+        return queue
 
     def _bank_sftp_connector(self) -> BankSftpConnector | None:
         """The Transfer Family SFTP connector that sends direct-debit request files to the

@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -107,6 +108,7 @@ class Operations(Construct):
         rules: Sequence[tuple[declarations.Schedule | declarations.EventRule, events.Rule]] = (),
         log_groups: Sequence[logs.ILogGroup] = (),
         firewall: ApiFirewall | None = None,
+        failed_events: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # The alarms, their topic and the dashboard live in a nested stack of their own:
@@ -135,6 +137,8 @@ class Operations(Construct):
         if rest_api is not None:
             self._api(rest_api)
         self._functions(functions)
+        if failed_events is not None:
+            self._failed_events(failed_events)
         self._tables(tables)
         self.unwatched_schedules: list[str] = []
         self._rules(rules)
@@ -323,9 +327,27 @@ class Operations(Construct):
         )
         self._async_events_dropped(functions)
 
+    def _failed_events(self, queue: sqs.IQueue) -> None:
+        waiting = queue.metric_approximate_number_of_messages_visible(
+            period=FIVE_MINUTES, statistic="Maximum"
+        )
+        self._alarm(
+            "FailedEventsQueued",
+            waiting,
+            "An event a function kept failing on is in the failed-events queue (its "
+            "dead-letter destination): read it, fix the cause, send it again.",
+            runbook="Alarm: an event is in the failed-events queue",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="failed events waiting (dead-letter queue)", left=[waiting], width=12
+            )
+        )
+
     def _async_events_dropped(self, functions: Mapping[str, DeclaredFunction]) -> None:
-        """No dead-letter queue is declared: an event Lambda gives up on (after its two
-        retries of an asynchronous invocation) is only counted in ``AsyncEventsDropped``."""
+        """An event Lambda gives up on (after its two retries of an asynchronous
+        invocation) goes to the failed-events queue; one it could not even put there is
+        counted in ``AsyncEventsDropped``."""
         dropped = []
         for name, declared in functions.items():
             if not any(isinstance(t, ASYNC_TRIGGERS) for t in declared.declaration.triggers):
@@ -336,7 +358,8 @@ class Operations(Construct):
             self._alarm(
                 f"{pascal(name)}EventsDropped",
                 metric,
-                f"Lambda {name} dropped an event after its retries (no dead-letter queue).",
+                f"Lambda {name} dropped an event after its retries (not even the "
+                "failed-events queue took it).",
                 runbook="Alarm: a function dropped events",
             )
             dropped.append(metric)

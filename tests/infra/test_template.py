@@ -742,6 +742,15 @@ def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tupl
         grants.append((synthesized.logical_id(storage.event_buses[name]), {"events:PutEvents"}))
     for name in declared.secrets:
         grants.append((synthesized.logical_id(storage.secrets[name]), {"secretsmanager:*"}))
+    if _async(declared):  # a failed event goes to the failed-events queue
+        grants.append(
+            (
+                synthesized.stack.get_logical_id(
+                    synthesized.stack.failed_events.node.default_child
+                ),
+                {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+            )
+        )
     connector = synthesized.stack.bank_sftp
     if connector is not None and resources.BANK_SFTP in declared.secrets:
         # who holds the bank-sftp secret sends through the stage's connector, when it has one
@@ -839,6 +848,7 @@ def _expected_alarms() -> dict[str, dict[str, Any]]:
         expected[f"{pascal(machine.name)}TimedOut"] = {"MetricName": "ExecutionsTimedOut"}
     expected["FileQuarantined"] = {"MetricName": "FilesQuarantined"}
     expected["WebhookSignatureFailures"] = {"MetricName": "WebhookRejected", "Threshold": 5}
+    expected["FailedEventsQueued"] = {"MetricName": "ApproximateNumberOfMessagesVisible"}
     expected["ExceptionQueued"] = {"MetricName": "ExceptionsRaised"}
     expected["ApiServerErrors"] = {"MetricName": "5XXError", "Threshold": 5}
     for function in manifest.FUNCTIONS:
@@ -922,6 +932,7 @@ def test_the_dashboard_has_a_widget_for_every_declared_thing(dev: Synthesized):
         "cash: amount collected (yen) and exceptions queued",
         "overdue: invoices and amount (yen) past due, per daily run",
         "overdue: reminders sent and suspensions",
+        "failed events waiting (dead-letter queue)",
     }
     for machine in resources.STATE_MACHINES:
         expected |= {f"{machine.name}: executions", f"{machine.name}: duration (ms)"}
@@ -1029,3 +1040,23 @@ def test_the_bank_connector_exists_where_the_stage_names_the_bank(
         )
     }
     assert "transfer:StartFileTransfer" in actions
+
+
+def test_every_asynchronous_function_sends_what_it_fails_on_to_the_failed_events_queue(
+    dev: Synthesized,
+):
+    queue = dev.stack.get_logical_id(dev.stack.failed_events.node.default_child)
+    configs = {
+        json.dumps(c["Properties"]["FunctionName"]): c["Properties"]
+        for c in dev.of_type("AWS::Lambda::EventInvokeConfig").values()
+    }
+    for declared in manifest.FUNCTIONS:
+        function = {"Ref": dev.logical_id(dev.stack.functions[declared.name].function)}
+        config = configs.get(json.dumps(function))
+        if not _async(declared):
+            assert config is None, declared.name
+            continue
+        assert config is not None, declared.name
+        assert config["MaximumRetryAttempts"] == 2
+        destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+        assert destination == {"Fn::GetAtt": [queue, "Arn"]}, declared.name
