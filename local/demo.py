@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local import ops_page
 from local.cli import Progress, format_runs
 from local.http_api import LocalApiServer
 from local.runtime import EmbeddedAWS
@@ -912,20 +913,6 @@ def _last_email(story: Story) -> Any:
     return _sent_emails()[-1]
 
 
-def _subject(message: Any) -> str:
-    """A sent message's subject; one with attachments was sent raw (MIME) and is parsed."""
-    if hasattr(message, "subject"):
-        return str(message.subject)
-    import email
-    import email.policy
-
-    raw = message.raw_data
-    parsed = email.message_from_bytes(
-        raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default
-    )
-    return str(parsed["Subject"])
-
-
 def _sent_emails() -> list[Any]:
     from moto.ses.models import ses_backends
 
@@ -1296,11 +1283,12 @@ def _follow_ups_done(story: Story, sent: list[Any]) -> None:
     for follow_up in sorted(ledger["runs"], key=lambda r: r["started_at"]):
         if follow_up["counts"].get("levels_fired"):
             story.detail(f"{follow_up['subject']['day']}: {follow_up['message']}")
+    subjects = [ops_page.subject_of(m) for m in sent]
+    to_staff = sum(s.startswith("【タスク】") for s in subjects)
     story.say(
         f"Every day at 09:00 the follow-up run fired the policy's levels (data, per segment): "
-        f"{sum(not _subject(m).startswith('【タスク】') for m in sent)} email(s) to the customer, "
-        f"{sum(_subject(m).startswith('【タスク】') for m in sent)} task notice(s) to staff — "
-        + "; ".join(_subject(m) for m in sent)
+        f"{len(subjects) - to_staff} email(s) to the customer, {to_staff} task notice(s) to "
+        "staff — " + "; ".join(subjects)
     )
     _, tasks = story.http("GET", "/tasks?assignee=tanaka", headers=story.ops)
     _, manager_tasks = story.http("GET", "/tasks?assignee=yamada", headers=story.ops)

@@ -161,11 +161,12 @@ def sent_emails() -> list[dict[str, str]]:
             for message in backend.sent_messages:
                 to = message.destinations  # a raw message (attachments) keeps a plain list
                 addresses = to.get("ToAddresses", []) if isinstance(to, dict) else list(to)
-                sent.append({"to": ", ".join(addresses), "subject": _subject(message)})
+                sent.append({"to": ", ".join(addresses), "subject": subject_of(message)})
     return list(reversed(sent))
 
 
-def _subject(message: Any) -> str:
+def subject_of(message: Any) -> str:
+    """A sent message's subject; one with attachments was sent raw (MIME) and is parsed."""
     if hasattr(message, "subject"):
         return str(message.subject)
     import email

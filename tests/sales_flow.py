@@ -4,6 +4,8 @@ captured email, the audit trail, a deal ready to quote, and the token of a conse
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,6 +79,25 @@ def sent_mail() -> list[Any]:
     from moto.ses.models import ses_backends
 
     return list(ses_backends["123456789012"]["ap-northeast-1"].sent_messages)
+
+
+def subject_of(message) -> str:  # type: ignore[no-untyped-def]
+    """A sent message's subject (a raw one, with attachments, is parsed)."""
+    if hasattr(message, "subject"):
+        return str(message.subject)
+    parsed = email.message_from_bytes(
+        message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode(),
+        policy=email.policy.default,
+    )
+    return str(parsed["Subject"])
+
+
+def attachments_of(message) -> list[str]:  # type: ignore[no-untyped-def]
+    if hasattr(message, "subject"):
+        return []
+    raw = message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    return [str(part.get_filename()) for part in parsed.iter_attachments()]
 
 
 def trail(cloud: EmbeddedAWS, kind: str, identifier: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from monosub.store import billing as billing_store
 from tests.integration import test_rentals
 from tests.integration.test_billing import started_contract
 from tests.integration.test_fulfilment import an_order
-from tests.sales_flow import Calls, priced_cloud, trail
+from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, subject_of, trail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
@@ -223,10 +223,15 @@ def test_a_void_invoice_gets_a_credit_note_and_is_billed_again(cloud: EmbeddedAW
     assert note["pdf_key"] == "invoices/2026/CN-2026-000001.pdf"
     pdf = call("GET", f"/invoices/{note['invoice_id']}/pdf")
     assert pdf.status == 200 and base64.b64decode(pdf.text).startswith(b"%PDF")
+    # the customer is told, the 返還請求書 attached (once)
+    told = [m for m in sent_mail() if "取消のお知らせ" in subject_of(m)]
+    assert len(told) == 1 and attachments_of(told[0]) == ["CN-2026-000001.pdf"]
+    assert note["delivered_at"] is not None
     again = call("POST", path, reason, **OPS)
     assert again.status == 200 and again.json()["credit_note"] == note
     with cloud.as_function("api"):
         assert billing_store.last_number("CN-2026") == 1
+    assert len([m for m in sent_mail() if "取消のお知らせ" in subject_of(m)]) == 1
     refused = call("POST", f"/invoices/{note['invoice_id']}/void", reason, **OPS)
     assert refused.status == 409
     account = call("GET", f"/billing-accounts/{account_id}").json()

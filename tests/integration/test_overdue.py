@@ -6,8 +6,6 @@ devices are resumed, once. GET /overdue shows the achievement rate before and af
 
 from __future__ import annotations
 
-import email
-import email.policy
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -19,7 +17,7 @@ from monosub.domain import overdue as rules
 from monosub.services import payments
 from monosub.store import cash as cash_store
 from tests.integration.test_billing import started_contract
-from tests.sales_flow import Calls, priced_cloud, sent_mail, trail
+from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, subject_of, trail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())
@@ -35,25 +33,6 @@ def cloud() -> Iterator[EmbeddedAWS]:
 @pytest.fixture
 def call(cloud: EmbeddedAWS) -> Calls:
     return Calls(cloud)
-
-
-def subject_of(message) -> str:  # type: ignore[no-untyped-def]
-    """A sent message's subject (a raw one, with attachments, is parsed)."""
-    if hasattr(message, "subject"):
-        return str(message.subject)
-    parsed = email.message_from_bytes(
-        message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode(),
-        policy=email.policy.default,
-    )
-    return str(parsed["Subject"])
-
-
-def attachments_of(message) -> list[str]:  # type: ignore[no-untyped-def]
-    if hasattr(message, "subject"):
-        return []
-    raw = message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode()
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    return [str(part.get_filename()) for part in parsed.iter_attachments()]
 
 
 def follow_up_day(cloud: EmbeddedAWS, day: date) -> None:

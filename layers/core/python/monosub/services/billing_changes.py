@@ -313,6 +313,7 @@ def void_invoice(
         billing.finalize_all([note])
         note = _invoice(note_id)
     note = invoice_delivery.render_credit_note(note, invoice)
+    note = invoice_delivery.send_credit_note(note, invoice)
     return invoice, note
 
 

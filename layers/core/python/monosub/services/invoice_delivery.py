@@ -143,6 +143,42 @@ def render_credit_note(note: Invoice, original: Invoice) -> Invoice:
     return _render(note, account, original_number=original.number)
 
 
+def send_credit_note(
+    note: Invoice, original: Invoice, *, mailer: email.Mailer | None = None
+) -> Invoice:
+    """Email the customer the rendered credit note with its PDF attached (once: a delivered
+    one is returned as it is). Without an email address it is recorded as not sent."""
+    if note.delivered_at is not None or note.pdf_key is None:
+        return note
+    account = store.get_account(note.account_id)
+    if account is None or not account.email:
+        return _save(note, {"delivered_at": clock.now_iso(), "delivery_note": "no email address"})
+    from monosub.documents.storage import read_pdf
+
+    issuer = company.issuer().name
+    context = {
+        "company": account.name,
+        "recipient": account.person or account.name,
+        "issuer": issuer,
+        "number": note.number,
+        "original_number": original.number,
+        "total": note.total,
+        "reason": original.void_reason or "",
+    }
+    text, html = email.render("credit_note_email", context)
+    (mailer or email.default_mailer).send(
+        email.Email(
+            to=[account.email],
+            subject=f"【{issuer}】ご請求書 {original.number} 取消のお知らせ（返還請求書 "
+            f"{note.number}）",
+            text=text,
+            html=html,
+            attachments=[email.Attachment(f"{note.number}.pdf", read_pdf(note.pdf_key))],
+        )
+    )
+    return _save(note, {"delivered_at": clock.now_iso()})
+
+
 def _save(invoice: Invoice, values: Mapping[str, Any]) -> Invoice:
     """Record a delivery step on the invoice at the version read (a concurrent change wins:
     the invoice is read again and the step is seen as done or redone)."""
