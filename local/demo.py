@@ -1221,7 +1221,7 @@ def _overdue(story: Story) -> None:
     story.save_bytes("overdue/overdue.csv", sheet)
     story.detail(f"the ops page (achievement rate as a bar) -> {saved.relative_to(story.out)}")
     _transfer(story, "000301", late["total"] - 1000, LAST_FOLLOW_UP_DAY)
-    resumed = [r for r in cloud.device_platform.requests if r.path.endswith("/resume")]
+    resumed = _devices_done(cloud, "/resume")
     _, now = story.http("GET", f"/invoices/{late['invoice_id']}", headers=story.ops)
     story.say(
         f"The customer pays the rest by bank transfer -> {now['number']} {now['status']}; "
@@ -1294,11 +1294,20 @@ def _follow_ups_done(story: Story, sent: list[Any]) -> None:
     _, manager_tasks = story.http("GET", "/tasks?assignee=yamada", headers=story.ops)
     for task in tasks["tasks"] + manager_tasks["tasks"]:
         story.detail(f"task for {task['assignee']} ({task['assignee_role']}): {task['title']}")
-    suspended = [r for r in cloud.device_platform.requests if r.path.endswith("/suspend")]
+    suspended = _devices_done(cloud, "/suspend")
     story.say(
         f"On day 30 the devices of the unpaid contract were suspended on the device platform: "
         f"{len(suspended)} device(s)"
     )
+
+
+def _devices_done(cloud: EmbeddedAWS, action: str) -> set[str]:
+    """The devices the platform accepted ``action`` for (a retried request counts once)."""
+    return {
+        str(r.serial)
+        for r in cloud.device_platform.requests
+        if r.path.endswith(action) and 200 <= r.status < 300
+    }
 
 
 def _transfer(story: Story, reference: str, amount: int, day: date) -> None:
