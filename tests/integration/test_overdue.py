@@ -48,7 +48,10 @@ def walk(cloud: EmbeddedAWS, due: date, levels: list[rules.FollowUpLevel], last:
     mails_before = len(sent_mail())
     emails_at: dict[str, int] = {}
     day = due + timedelta(days=levels[0].days - 1)
+    suspension_day = due + timedelta(days=next(lv.days for lv in levels if lv.suspend))
     while day <= last:
+        if day == suspension_day:
+            cloud.device_platform.fail_next(1)  # the platform is down once: retried
         follow_up_day(cloud, day)
         emails_at[day.isoformat()] = sum(
             1 for m in sent_mail() if not subject_of(m).startswith("【タスク】")
@@ -100,6 +103,7 @@ def test_an_invoice_walks_through_every_level_then_pays_and_is_resumed(
     assert suspension["status"] == "active" and len(suspension["serials"]) == 3
     suspended = [r for r in cloud.device_platform.requests if r.path.endswith("/suspend")]
     assert len({r.path for r in suspended}) == 3
+    assert [r.status for r in suspended].count(503) == 1  # refused once, the batch retried
 
     tasks = [
         t

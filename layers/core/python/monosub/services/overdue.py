@@ -143,6 +143,11 @@ def batch(state: Mapping[str, Any]) -> dict[str, Any]:
                     run_id=state["run_id"],
                     published=published,
                 )
+            except device_platform.DevicePlatformUnavailable:
+                # the suspension (a level's first action) did not happen: take the note back
+                # and fail the batch, so Step Functions retries it with back-off
+                cash_store.unmark_fired(invoice.invoice_id, level.key)
+                raise
             except Exception as error:  # the level is noted: report, and go on
                 logger.exception("follow-up action failed", extra={"invoice": invoice.invoice_id})
                 failures.append(

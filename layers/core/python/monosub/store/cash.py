@@ -260,6 +260,16 @@ def mark_fired(invoice_id: str, level: str) -> bool:
     )
 
 
+def unmark_fired(invoice_id: str, level: str) -> None:
+    """Take a level's note back (its first action could not be carried out: try again)."""
+    _table.update(
+        f"FOLLOWUP#{invoice_id}",
+        "STATE",
+        set_values={"updated_at": clock.now_iso()},
+        delete_values={"fired": {level}},
+    )
+
+
 def put_suspension(account_id: str, invoice_id: str, values: Mapping[str, Any]) -> bool:
     return _table.put_new(
         {

@@ -205,9 +205,11 @@ class Table:
         condition_values: Mapping[str, Any] | None = None,
         add_values: Mapping[str, Any] | None = None,
         remove: Sequence[str] = (),
+        delete_values: Mapping[str, set[str]] | None = None,
     ) -> dict[str, Any]:
         """An ``Update`` for ``transact`` (or ``update``): SET, ADD (a number, or a set of
-        strings to add to a string set) and REMOVE, with a condition."""
+        strings to add to a string set), REMOVE, and DELETE (strings taken out of a string
+        set), with a condition."""
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         sets = []
@@ -224,6 +226,11 @@ class Table:
         for i, name in enumerate(remove):
             names[f"#r{i}"] = name
             removes.append(f"#r{i}")
+        deletes = []
+        for i, (name, value) in enumerate((delete_values or {}).items()):
+            names[f"#d{i}"] = name
+            values[f":d{i}"] = to_value(value)
+            deletes.append(f"#d{i} :d{i}")
         expression = ""
         if sets:
             expression += "SET " + ", ".join(sets)
@@ -231,6 +238,8 @@ class Table:
             expression += " ADD " + ", ".join(adds)
         if removes:
             expression += " REMOVE " + ", ".join(removes)
+        if deletes:
+            expression += " DELETE " + ", ".join(deletes)
         update: dict[str, Any] = {
             "TableName": self.name,
             "Key": to_item({"pk": pk, "sk": sk}),
