@@ -8,8 +8,11 @@ directly, as the console reads AWS.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
@@ -165,18 +168,23 @@ def sent_emails() -> list[dict[str, str]]:
     return list(reversed(sent))
 
 
-def subject_of(message: Any) -> str:
-    """A sent message's subject; one with attachments was sent raw (MIME) and is parsed."""
+def raw_message(message: Any) -> EmailMessage | None:
+    """A message the embedded SES kept raw (one sent with attachments, as MIME), parsed;
+    None for a simple one (moto keeps its subject and body as fields)."""
     if hasattr(message, "subject"):
-        return str(message.subject)
-    import email
-    import email.policy
-
+        return None
     raw = message.raw_data
     parsed = email.message_from_bytes(
         raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default
     )
-    return str(parsed["Subject"])
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def subject_of(message: Any) -> str:
+    """A sent message's subject, simple or raw."""
+    parsed = raw_message(message)
+    return str(message.subject) if parsed is None else str(parsed["Subject"])
 
 
 def _queue(cloud: EmbeddedAWS) -> list[dict[str, Any]]:

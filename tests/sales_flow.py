@@ -4,8 +4,6 @@ captured email, the audit trail, a deal ready to quote, and the token of a conse
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from local.ops_page import raw_message
 from local.runtime import EmbeddedAWS
 from monosub import config
 from tests.conftest import ApiResponse, FakeContext, proxy_event
@@ -81,23 +80,10 @@ def sent_mail() -> list[Any]:
     return list(ses_backends["123456789012"]["ap-northeast-1"].sent_messages)
 
 
-def subject_of(message) -> str:  # type: ignore[no-untyped-def]
-    """A sent message's subject (a raw one, with attachments, is parsed)."""
-    if hasattr(message, "subject"):
-        return str(message.subject)
-    parsed = email.message_from_bytes(
-        message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode(),
-        policy=email.policy.default,
-    )
-    return str(parsed["Subject"])
-
-
 def attachments_of(message) -> list[str]:  # type: ignore[no-untyped-def]
-    if hasattr(message, "subject"):
-        return []
-    raw = message.raw_data if isinstance(message.raw_data, bytes) else message.raw_data.encode()
-    parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    return [str(part.get_filename()) for part in parsed.iter_attachments()]
+    """The file names attached to a sent message (only a raw one has any)."""
+    parsed = raw_message(message)
+    return [] if parsed is None else [str(p.get_filename()) for p in parsed.iter_attachments()]
 
 
 def trail(cloud: EmbeddedAWS, kind: str, identifier: str) -> list[dict[str, Any]]:

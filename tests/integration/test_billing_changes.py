@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local.ops_page import subject_of
 from local.runtime import EmbeddedAWS
 from monosub.documents import pdf_rendering_available
 from monosub.domain import billing as engine
@@ -20,7 +21,7 @@ from monosub.store import billing as billing_store
 from tests.integration import test_rentals
 from tests.integration.test_billing import started_contract
 from tests.integration.test_fulfilment import an_order
-from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, subject_of, trail
+from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, trail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())

@@ -145,6 +145,13 @@ def test_events_out_of_order_refunds_and_disputes(cloud: EmbeddedAWS, call: Call
         -17000,
         ["acknowledge", "reject"],
     )
+    answered = call(
+        "POST",
+        f"/exceptions/{item['exception_id']}/resolve",
+        {"action": "acknowledge", "version": 1, "note": "証拠をStripeに提出"},
+        groups="ops",
+    )
+    assert answered.status == 200 and answered.json()["status"] == "resolved"
 
 
 def test_failures_and_payments_for_unknown_invoices(cloud: EmbeddedAWS, call: Calls):

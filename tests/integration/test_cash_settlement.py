@@ -81,6 +81,17 @@ def test_a_payout_is_matched_with_its_fees(cloud: EmbeddedAWS, call: Calls):
         assert (payment.fee, payment.net) == (396, 10604)  # 3.6 % of 11,000, floored
         late = billing_store.get_invoice("inv_acct_s3")
         assert late is not None and late.status == "paid"
+        [payout_id] = {
+            row["automatic_payout_id"] for row in csv.DictReader(io.StringIO(report.decode()))
+        }
+        matched = cash_store.payout_rows("stripe", payout_id)  # each row kept as matched
+    assert sorted(r["status"] for r in matched) == [
+        "matched",
+        "matched",
+        "matched",
+        "payout",
+        "recorded",
+    ]
     summary = call("GET", "/card-payouts", groups="ops", query={"month": "2026-12"}).json()
     [payout] = summary["payouts"]
     assert payout["gross"] == 11000 + 5500 + 3300 - 1000

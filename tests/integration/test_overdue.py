@@ -11,13 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from local.ops_page import subject_of
 from local.runtime import EmbeddedAWS
 from monosub.documents import pdf_rendering_available
 from monosub.domain import overdue as rules
 from monosub.services import payments
 from monosub.store import cash as cash_store
 from tests.integration.test_billing import started_contract
-from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, subject_of, trail
+from tests.sales_flow import Calls, attachments_of, priced_cloud, sent_mail, trail
 
 pytestmark = pytest.mark.skipif(
     pdf_rendering_available() is not None, reason=str(pdf_rendering_available())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Final
 
 from monosub import clock
@@ -69,13 +70,11 @@ class _OpenItems:
             for invoice in page:
                 self.invoices.setdefault(invoice.account_id, []).append(invoice)
         # a debit the bank returned is paid by transfer: direct-debit invoices past due too
-        today = clock.today()
-        for page in billing_store.open_invoices(DEBIT):
-            past = [i for i in page if i.due_date is not None and i.due_date < today]
-            for invoice in past:
-                self.invoices.setdefault(invoice.account_id, []).append(invoice)
-            if len(past) < len(page):
-                break
+        yesterday = clock.today() - timedelta(days=1)
+        for page in billing_store.open_invoices(DEBIT, due_by=yesterday):
+            for invoice in page:
+                if invoice.due_date is not None:  # one with no due date is not past due
+                    self.invoices.setdefault(invoice.account_id, []).append(invoice)
         accounts = billing_store.get_accounts(sorted(self.invoices))
         self.by_virtual: dict[str, str] = {}
         self.by_name: dict[str, list[str]] = {}

@@ -74,15 +74,8 @@ def _lead_days() -> int:
 def open_invoices_due_by(day: date) -> Iterable[Invoice]:
     """The invoices still owed that were due by ``day``, every payment method, in pages."""
     for method in METHODS:
-        for page in billing_store.open_invoices(method):
-            done = False
-            for invoice in page:
-                if invoice.due_date and invoice.due_date > day:
-                    done = True
-                    break
-                yield invoice
-            if done:
-                break
+        for page in billing_store.open_invoices(method, due_by=day):
+            yield from page
 
 
 def prepare(state: Mapping[str, Any]) -> dict[str, Any]:

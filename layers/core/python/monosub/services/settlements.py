@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from monosub import aws, clock, config, events
@@ -72,10 +72,11 @@ def apply(
         "fees": 0,
     }
     applied_months: set[str] = set()
+    applied = store.get_payouts(provider, sorted(by_payout))
     for payout_id, payout_rows in by_payout.items():
         check = checks[payout_id]
         fingerprint = _fingerprint(payout_rows)
-        known = store.get_payout(provider, payout_id)
+        known = applied.get(payout_id)
         if known is not None:
             if known.get("fingerprint") == fingerprint:
                 counts["already"] += 1
@@ -179,12 +180,9 @@ def _hold(
 def _match(rows: Sequence[SettlementRow], *, provider: str, run_id: str) -> list[dict[str, Any]]:
     """Each row with what it was matched to."""
     intents = {r.payment_intent_id for r in rows if r.payment_intent_id}
-    known: dict[str, Payment] = {}
-    for start in range(0, len(sorted(intents)), 100):
-        chunk = sorted(intents)[start : start + 100]
-        ids = {payments.payment_id(provider, intent): intent for intent in chunk}
-        for payment_id, found in store.get_payments(list(ids)).items():
-            known[ids[payment_id]] = found
+    ids = {payments.payment_id(provider, intent): intent for intent in sorted(intents)}
+    # one batch read per 100 payments (get_payments pages the keys)
+    known = {ids[pid]: found for pid, found in store.get_payments(list(ids)).items()}
     missing_invoices = {
         r.invoice_ref
         for r in rows
@@ -324,10 +322,3 @@ def write_card_summary(month: str) -> str:
         ContentType="text/csv; charset=utf-8",
     )
     return key
-
-
-def payout_detail(provider: str, payout_id: str) -> Mapping[str, Any] | None:
-    summary = store.get_payout(provider, payout_id)
-    if summary is None:
-        return None
-    return {**summary, "transactions": store.payout_rows(provider, payout_id)}

@@ -315,14 +315,22 @@ def update_invoice(
 
 
 def open_invoices(
-    payment_method: str, *, due_on: date | None = None, page: int = 100
+    payment_method: str,
+    *,
+    due_on: date | None = None,
+    due_by: date | None = None,
+    page: int = 100,
 ) -> Iterator[list[Invoice]]:
     """The finalized invoices still owed that are paid by ``payment_method`` (those due on
-    ``due_on`` only, when given), in due-date order, a page at a time: one query page of
-    keys, then one batch read per ``page`` invoices."""
+    ``due_on`` only, or due by ``due_by``, when given), in due-date order, a page at a time:
+    one query page of keys, then one batch read per ``page`` invoices. ``due_by`` stops the
+    query at the first later due date (the keys are in due-date order)."""
     keys: list[tuple[str, str]] = []
     prefix = f"{due_on.isoformat()}#" if due_on else None
+    last = due_by.isoformat() if due_by else None
     for item in _table.query(f"OPEN#{payment_method}", index="gsi2", sk_prefix=prefix):
+        if last is not None and str(item["gsi2sk"])[:10] > last:
+            break
         keys.append((str(item["pk"]), str(item["sk"])))
         if len(keys) == page:
             yield _read_open(keys)
