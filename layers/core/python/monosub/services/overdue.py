@@ -428,30 +428,34 @@ def standings(
     expected, paid and outstanding amounts over all its invoices, the oldest due date unpaid,
     days past due and achievement rate; filtered, most days past due first."""
     day = today or clock.today()
-    overdue = list(open_invoices_due_by(day - timedelta(days=1)))
-    accounts = billing_store.get_accounts(sorted({i.account_id for i in overdue}))
-    deals_accounts = sorted({i.account_id for i in overdue})
-    # every invoice of the accounts concerned (the rate counts the paid ones too)
-    invoices: dict[str, Invoice] = {}
-    for account_id in deals_accounts:
-        for invoice in billing_store.account_invoices(account_id, limit=100):
-            if invoice.kind == "invoice" and invoice.status in ("finalized", "paid"):
-                invoices[invoice.invoice_id] = invoice
-    contracts = contracts_store.get_many(
-        sorted({c for i in invoices.values() for c in _contracts(i)})
-    )
+    overdue = open_invoices_due_by(day - timedelta(days=1))
+    accounts = {
+        account.account_id: account
+        for account in billing_store.get_accounts(sorted({i.account_id for i in overdue})).values()
+        if access.visible(scope, segment=account.segment, agency_id=None)
+    }
+    # every invoice of the accounts the caller sees (the rate counts the paid ones too)
+    invoices = [
+        invoice
+        for account_id in sorted(accounts)
+        for invoice in billing_store.account_invoices(account_id, limit=100)
+        if invoice.kind == "invoice" and invoice.status in ("finalized", "paid")
+    ]
+    contract_ids = {c for i in invoices for c in _contracts(i)}
+    contracts = contracts_store.get_many(sorted(contract_ids))
     deal_of = {c.contract_id: c.deal_id for c in contracts.values()}
     owner_of = {c.deal_id: c.owner for c in contracts.values()}
-    for contract_id in {c for i in invoices.values() for c in _contracts(i)} - set(contracts):
+    for contract_id in contract_ids - set(contracts):
         # billed without a contract record (a manual charge): its own line, no rep
         deal_of[contract_id] = f"contract:{contract_id}"
         owner_of[f"contract:{contract_id}"] = ""
-    shares = []
-    for invoice in invoices.values():
-        account = accounts.get(invoice.account_id)
-        if account is None or not access.visible(scope, segment=account.segment, agency_id=None):
-            continue
-        shares.extend(rules.shares_of(invoice, deal_of, owner_of, account.segment))
+    shares = [
+        share
+        for invoice in invoices
+        for share in rules.shares_of(
+            invoice, deal_of, owner_of, accounts[invoice.account_id].segment
+        )
+    ]
     listed = []
     names = {a.account_id: a.name for a in accounts.values()}
     rows: Sequence[Any] = (
@@ -466,8 +470,7 @@ def standings(
         if segment and standing.segment != segment:
             continue
         listed.append({**_plain(standing), "account_name": names.get(standing.account_id, "")})
-    listed.sort(key=lambda s: (-int(s["days_past_due"]), -int(s["outstanding"])))
-    return listed
+    return listed  # the rules' order: most days past due first, then most outstanding
 
 
 def _plain(standing: Any) -> dict[str, Any]:
