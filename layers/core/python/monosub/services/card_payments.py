@@ -187,12 +187,13 @@ def _money_in(
 
 
 def _record(item: Received, publisher: EventPublisher | None) -> str:
-    if item.invoice_id and billing_store.get_invoice(item.invoice_id) is None:
+    try:
+        [result] = payments.record([item], publisher=publisher)
+    except payments.UnknownInvoice:  # raised before anything is written
         payments.raise_unmatched(
             item, reason=f"no invoice {item.invoice_id} in monosub", publisher=publisher
         )
         return "exception: unknown invoice"
-    [result] = payments.record([item], publisher=publisher)
     if not result.new:
         return "already recorded"
     return f"recorded {result.payment.kind} ¥{result.payment.amount:,}"
