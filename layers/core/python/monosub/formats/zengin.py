@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import BinaryIO, Literal
 
@@ -60,6 +60,18 @@ class ZenginFileErrors(ValueError):
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         super().__init__(f"{len(errors)} problem(s) in the {self.what}: {shown}{more}")
         self.errors = errors
+
+
+def trailer_mismatches(
+    line: int, figures: Sequence[tuple[str, int | None, int]]
+) -> list[ZenginFormatError]:
+    """Each (field, what the trailer says, what the data records make) that differs, as an
+    error on the trailer's line naming both figures."""
+    return [
+        ZenginFormatError(line, name, f"the trailer says {stated}, the data records make {actual}")
+        for name, stated, actual in figures
+        if stated != actual
+    ]
 
 
 class ZenginKanaError(ValueError):

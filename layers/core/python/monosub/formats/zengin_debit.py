@@ -30,6 +30,7 @@ from monosub.formats.zengin import (
     read_code,
     read_number,
     read_text,
+    trailer_mismatches,
     zengin_text,
 )
 
@@ -400,13 +401,7 @@ def _check_trailer(
             ("振替不能件数", trailer.failed_count, failed_count),
             ("振替不能金額", trailer.failed_total, failed_total),
         ]
-    return [
-        ZenginFormatError(
-            trailer.line, name, f"the trailer says {stated}, the data records make {actual}"
-        )
-        for name, stated, actual in expected
-        if stated != actual
-    ]
+    return trailer_mismatches(trailer.line, expected)
 
 
 def _read(

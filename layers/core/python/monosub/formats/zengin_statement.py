@@ -49,6 +49,7 @@ from monosub.formats.zengin import (
     read_optional_yymmdd,
     read_text,
     read_yymmdd,
+    trailer_mismatches,
     yymmdd,
     zengin_text,
 )
@@ -429,13 +430,7 @@ def _check_trailer(trailer: StatementTrailer, sums: _Sums) -> list[ZenginFormatE
         expected.append(
             ("データ・レコード件数", trailer.record_count, sums.deposits + sums.withdrawals)
         )
-    return [
-        ZenginFormatError(
-            trailer.line, name, f"the trailer says {stated}, the data records make {actual}"
-        )
-        for name, stated, actual in expected
-        if stated != actual
-    ]
+    return trailer_mismatches(trailer.line, expected)
 
 
 Item = StatementHeader | StatementRecord | StatementTrailer
