@@ -392,6 +392,8 @@ def achievement_rate(expected: int, paid: int, *, all_settled: bool) -> Decimal:
 
 @dataclass(frozen=True)
 class _Totals:
+    """The figures a ``Standing`` and an ``AccountStanding`` share, under their names."""
+
     invoices: int
     expected: int
     paid: int
@@ -437,20 +439,13 @@ def standings(shares: Iterable[InvoiceShare], today: date) -> list[Standing]:
     rows = []
     for deal_id, group in _grouped(shares, "deal_id").items():
         first = min(group, key=lambda share: (share.due_date, share.invoice_id))
-        totals = _totals(group, today)
         rows.append(
             Standing(
                 deal_id=deal_id,
                 account_id=first.account_id,
                 owner=first.owner,
                 segment=first.segment,
-                invoices=totals.invoices,
-                expected=totals.expected,
-                paid=totals.paid,
-                outstanding=totals.outstanding,
-                earliest_unpaid_due_date=totals.earliest_unpaid_due_date,
-                days_past_due=totals.days_past_due,
-                achievement_rate=totals.achievement_rate,
+                **vars(_totals(group, today)),
             )
         )
     return sorted(
@@ -464,20 +459,13 @@ def account_standings(shares: Iterable[InvoiceShare], today: date) -> list[Accou
     rows = []
     for account_id, group in _grouped(shares, "account_id").items():
         first = min(group, key=lambda share: (share.due_date, share.invoice_id))
-        totals = _totals(group, today)
         rows.append(
             AccountStanding(
                 account_id=account_id,
                 segment=first.segment,
                 owners=tuple(sorted({share.owner for share in group})),
                 deals=len({share.deal_id for share in group}),
-                invoices=totals.invoices,
-                expected=totals.expected,
-                paid=totals.paid,
-                outstanding=totals.outstanding,
-                earliest_unpaid_due_date=totals.earliest_unpaid_due_date,
-                days_past_due=totals.days_past_due,
-                achievement_rate=totals.achievement_rate,
+                **vars(_totals(group, today)),
             )
         )
     return sorted(
