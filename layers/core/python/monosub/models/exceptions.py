@@ -40,4 +40,9 @@ class ExceptionAction(BaseModel):
     version: int = Field(ge=1, description="The version read; 409 when it changed")
     invoice_id: str | None = Field(default=None, description="apply: the invoice it pays")
     account_id: str | None = Field(default=None, description="apply: the account it credits")
+    corrected: dict[str, Any] | None = Field(
+        default=None,
+        description="retry: the input's fields as ops corrected them (the rest is kept as "
+        "received); the channel runs it again and answers 400 with what still fails",
+    )
     note: str = Field(min_length=1, max_length=1000, description="Why: kept with the decision")

@@ -23,6 +23,9 @@ from monosub.store import exceptions as store
 
 SOURCE = "monosub.exceptions"
 REJECT = "reject"
+# Fix and retry: a channel that can run its input again registers this action; ops send the
+# corrected fields (``ExceptionAction.corrected``), merged over the original by ``corrected``.
+RETRY = "retry"
 
 # kind → action → handler(record, decision) returning what was done (kept as the resolution)
 Handler = Callable[[ExceptionRecord, ExceptionAction], Mapping[str, Any]]
@@ -37,6 +40,22 @@ def _load_actions() -> None:
     # Each channel's module registers its actions on import (as file kinds do).
     import monosub.services.card_payments
     import monosub.services.payments  # noqa: F401  (apply a payment)
+
+
+def corrected(record: ExceptionRecord, decision: ExceptionAction) -> dict[str, Any]:
+    """The input to run again: the original as received with ops' corrected fields over it
+    (a nested object is merged field by field, so a fix names only what it changes)."""
+    return _merged(record.original, decision.corrected or {})
+
+
+def _merged(original: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(original)
+    for name, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(name), Mapping):
+            merged[name] = _merged(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def raise_exception(

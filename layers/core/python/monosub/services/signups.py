@@ -65,7 +65,7 @@ def phone_signup(
     deal_id = plan.deal.deal_id
     if deal_store.get_deal(deal_id, scope=access.EVERYTHING) is None:
         quotes.check_quotable(plan.deal, request.quote, principal=principal, channel="phone")
-        _save_customer(plan, publisher, by=principal.user)
+        save_customer(plan, publisher, by=principal.user, channel="phone")
     quote = quote_store.get(quotes.quote_id_for_deal(deal_id)) or quotes.create_quote(
         deal_id, request.quote, principal=principal, channel="phone", publisher=publisher
     )
@@ -112,9 +112,16 @@ def _check_complete(request: PhoneSignup) -> None:
         raise ValidationFailed("the sign-up is incomplete", details=problems)
 
 
-def _save_customer(
-    plan: registration_rules.RegistrationPlan, publisher: EventPublisher | None, *, by: str
+def save_customer(
+    plan: registration_rules.RegistrationPlan,
+    publisher: EventPublisher | None,
+    *,
+    by: str,
+    channel: str,
 ) -> None:
+    """Save a new customer's account, contact and deal together and publish
+    ``CustomerSignedUp`` (every channel that signs up a new customer in one step). A company
+    that is a customer already is 409; a concurrent retry that saved it first is fine."""
     try:
         registration_store.save_registration(plan)
     except registration_store.CompanyTaken:
@@ -130,7 +137,7 @@ def _save_customer(
         SOURCE,
         "CustomerSignedUp",
         {
-            "channel": "phone",
+            "channel": channel,
             "account_id": plan.account.account_id,
             "contact_id": plan.contact.contact_id,
             "deal_id": plan.deal.deal_id,
