@@ -85,7 +85,7 @@ def secret_env(logical: str) -> str:
 
 # ---- triggers ------------------------------------------------------------------------------
 
-Auth = Literal["public", "staff"]
+Auth = Literal["public", "staff", "machine"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class Route:
     path: str
     auth: Auth = "staff"
     groups: frozenset[str] = auth_groups.INTERNAL_STAFF
+    # auth="machine": a partner system's access token (client credentials) with these scopes
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

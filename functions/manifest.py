@@ -144,6 +144,11 @@ SIGNUP_ROUTES: tuple[Route, ...] = (
     Route("POST", "/phone-signups", groups=SALES_TEAM),
 )
 
+ORDER_ROUTES: tuple[Route, ...] = (
+    # the web shop's system (client credentials): a paid order becomes deal and contract
+    Route("POST", "/orders", auth="machine", groups=frozenset(), scopes=(auth.ORDERS_WRITE,)),
+)
+
 BILLING_ROUTES: tuple[Route, ...] = (
     Route("GET", "/billing-accounts/{account_id}"),
     Route("PATCH", "/billing-accounts/{account_id}", groups=MANAGERS_AND_OPS),
@@ -180,6 +185,7 @@ API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES 
 API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
 API_ROUTES += OVERDUE_ROUTES
 API_ROUTES += TASK_ROUTES
+API_ROUTES += ORDER_ROUTES
 
 
 def _intake_task(

@@ -264,6 +264,11 @@ def format_runs(listed: list[dict[str, Any]]) -> str:
 def cmd_token(args: argparse.Namespace) -> int:
     from local import identity
 
+    if args.client:
+        # A partner system's access token (client credentials), e.g. the web shop's.
+        scopes = [s for text in args.scope or ["monosub/orders.write"] for s in text.split(",")]
+        print(identity.issue_machine(args.client, scopes, key=identity.signing_key()))
+        return 0
     user = args.user or (args.names[0] if args.names else None)
     if not user:
         raise SystemExit("monosub token: name the user (monosub token USER GROUP...)")
@@ -322,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--groups", help="e.g. sales,regional-manager (default sales)")
     token.add_argument("--agency", help="an agency user's agency (custom:agency_id)")
     token.add_argument("--hours", type=float, default=8)
+    token.add_argument("--client", help="a partner system's client id: an access token instead")
+    token.add_argument("--scope", action="append", help="with --client (default orders.write)")
     token.set_defaults(run=cmd_token)
 
     runs = commands.add_parser("runs", help="the run ledger")

@@ -69,6 +69,33 @@ def issue(
     }
     if agency_id is not None:
         claims[AGENCY_CLAIM] = agency_id
+    return _signed(claims, key)
+
+
+def issue_machine(
+    client_id: str,
+    scopes: Iterable[str],
+    *,
+    key: bytes,
+    lifetime_seconds: int = 3600,
+    now: float | None = None,
+) -> str:
+    """A signed access token of the client-credentials flow for a partner system
+    (``client_id``) with ``scopes``, as Cognito's token endpoint issues one."""
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": client_id,
+        "client_id": client_id,
+        "token_use": "access",
+        "scope": " ".join(sorted(set(scopes))),
+        "iat": issued,
+        "exp": issued + lifetime_seconds,
+    }
+    return _signed(claims, key)
+
+
+def _signed(claims: dict[str, Any], key: bytes) -> str:
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     payload = _b64(json.dumps(claims, ensure_ascii=False).encode())
     signature = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -97,7 +124,14 @@ def verify(token: str, *, key: bytes, now: float | None = None) -> dict[str, Any
 
 
 def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
-    """Claims as a REST API Cognito authorizer hands them on: strings, groups comma-joined."""
+    """Claims as a REST API Cognito authorizer hands them on: strings, groups comma-joined.
+    An access token (a machine client's) has no user name or groups, but a client and scopes."""
+    if claims.get("token_use") == "access":
+        return {
+            name: str(claims[name])
+            for name in ("sub", "client_id", "token_use", "scope", "iss", "exp")
+            if name in claims
+        }
     groups = claims.get("cognito:groups") or []
     passed = {
         "sub": str(claims["sub"]),
@@ -105,6 +139,7 @@ def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
         "cognito:groups": ",".join(groups) if isinstance(groups, list) else str(groups),
         "iss": str(claims["iss"]),
         "exp": str(claims["exp"]),
+        "token_use": "id",
     }
     if claims.get(AGENCY_CLAIM):
         passed[AGENCY_CLAIM] = str(claims[AGENCY_CLAIM])

@@ -29,6 +29,7 @@ from functions.api import (
     devices,
     idempotency,
     leads,
+    orders,
     overdue,
     quotes,
     runs,
@@ -62,6 +63,7 @@ app.include_router(billing_changes.router)
 app.include_router(cash.router)
 app.include_router(overdue.router)
 app.include_router(tasks.router)
+app.include_router(orders.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.
@@ -76,11 +78,15 @@ def _route(method: str, path: str) -> Route | None:
 
 
 def authorize(event: Mapping[str, Any]) -> None:
-    """Who may call this route at all: a public route anyone; any other only staff in the
+    """Who may call this route at all: a public route anyone; a machine route a partner
+    system whose access token has the route's scopes; any other only staff in the
     route's groups (``Unauthorized`` / ``Forbidden`` saying who may). Checked before the
     request is validated or anything is read: a caller who may not call a route learns
     nothing from it, not even its schema."""
     route = _route(str(event.get("httpMethod") or ""), str(event.get("path") or ""))
+    if route is not None and route.auth == "machine":
+        auth.require_scopes(event, route.scopes, f"{route.method} {route.path}")
+        return
     if route is None or route.auth != "public":
         principal = auth.require_staff(auth.principal_from_event(event))
         if route is not None:

@@ -29,7 +29,7 @@ router = APIGatewayRouter()
 def account_payments(
     account_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 50
 ) -> dict[str, Any]:
-    billing.visible_account(account_id, scope=caller.scope(router))
+    billing.require_visible_customer(account_id, scope=caller.scope(router))
     payments = cash_store.account_payments(account_id, limit=limit)
     return {
         "account_id": account_id,

@@ -41,6 +41,7 @@ class Api(Construct):
                 email=True, fullname=True
             ),
         )
+        self.partner_scopes = self._partner_clients(settings)
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -142,6 +143,49 @@ class Api(Construct):
         )
         return pool
 
+    def _partner_clients(self, settings: StageSettings) -> dict[str, cognito.OAuthScope]:
+        """Partner systems (the web shop) sign in with OAuth 2.0 client credentials: a
+        resource server with monosub's scopes, an app client per partner with a secret and
+        only its scopes, and the pool's domain for the token endpoint. The routes that name
+        a scope accept only an access token carrying it (``authorization_scopes``)."""
+        server_scopes = {
+            scope: cognito.ResourceServerScope(
+                scope_name=scope.removeprefix(f"{auth.RESOURCE_SERVER}/"),
+                scope_description=f"monosub {scope.removeprefix(auth.RESOURCE_SERVER + '/')}",
+            )
+            for scope in sorted(auth.MACHINE_SCOPES)
+        }
+        server = self.user_pool.add_resource_server(
+            "PartnerApi",
+            identifier=auth.RESOURCE_SERVER,
+            user_pool_resource_server_name=f"{settings.stack_name} partner API",
+            scopes=list(server_scopes.values()),
+        )
+        self.partner_server = server
+        scopes = {
+            name: cognito.OAuthScope.resource_server(server, scope)
+            for name, scope in server_scopes.items()
+        }
+        self.web_shop_client = self.user_pool.add_client(
+            "WebShopClient",
+            user_pool_client_name=f"{settings.stack_name}-web-shop",
+            generate_secret=True,
+            auth_flows=cognito.AuthFlow(),  # no user sign-in: client credentials only
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=[scopes[auth.ORDERS_WRITE]],
+            ),
+            access_token_validity=Duration.hours(1),
+            prevent_user_existence_errors=True,
+        )
+        # The token endpoint (https://<prefix>.auth.<region>.amazoncognito.com/oauth2/token).
+        # The prefix is global per region: a stage may name its own (context auth_domain).
+        prefix = self.node.try_get_context("auth_domain") or f"{settings.stack_name}-auth"
+        self.user_pool.add_domain(
+            "AuthDomain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix)
+        )
+        return scopes
+
     @property
     def staff_authorizer(self) -> apigw.CognitoUserPoolsAuthorizer:
         # Created on first use: an authorizer no method uses fails the synth.
@@ -160,6 +204,19 @@ class Api(Construct):
         # CloudFormation allows 500 resources per stack, and 70 routes made 70 permissions.
         # API Gateway can still only invoke a function through the routes declared for it.
         integration = apigw.LambdaIntegration(handler, scope_permission_to_method=False)
+        if route.auth == "machine":
+            unknown = set(route.scopes) - set(self.partner_scopes)
+            if unknown or not route.scopes:
+                raise ValueError(f"{route.method} {route.path}: no such scope {sorted(unknown)}")
+            machine = resource.add_method(
+                route.method,
+                integration,
+                authorizer=self.staff_authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                authorization_scopes=list(route.scopes),
+            )
+            machine.node.add_dependency(self.partner_server)
+            return machine
         if route.auth == "staff":
             return resource.add_method(
                 route.method,

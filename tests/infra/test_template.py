@@ -272,10 +272,12 @@ def test_every_route_proxies_to_its_function_with_its_authorizer(
     assert dev.logical_id(dev.stack.functions[function.name].function) in json.dumps(
         integration["Uri"]
     )
-    if route.auth == "staff":
+    if route.auth in ("staff", "machine"):
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert dev.stack.api is not None
         assert method["AuthorizerId"] == {"Ref": dev.logical_id(dev.stack.api.staff_authorizer)}
+        # A machine route takes only an access token with its scopes; a staff route an ID token.
+        assert method.get("AuthorizationScopes", []) == list(route.scopes)
     else:
         assert method["AuthorizationType"] == "NONE"
         assert "AuthorizerId" not in method
@@ -312,9 +314,33 @@ def test_an_agency_user_carries_its_agency_and_cannot_change_it(dev: Synthesized
             "StringAttributeConstraints": {"MaxLength": "64", "MinLength": "1"},
         }
     ]
-    [client] = dev.of_type("AWS::Cognito::UserPoolClient").values()
+    [client] = [
+        c
+        for c in dev.of_type("AWS::Cognito::UserPoolClient").values()
+        if not c["Properties"].get("GenerateSecret")
+    ]
     assert "custom:agency_id" in client["Properties"]["ReadAttributes"]
     assert "custom:agency_id" not in client["Properties"]["WriteAttributes"]
+
+
+def test_the_web_shop_signs_in_with_client_credentials_for_its_scope_only(dev: Synthesized):
+    [server] = dev.of_type("AWS::Cognito::UserPoolResourceServer").values()
+    assert server["Properties"]["Identifier"] == "monosub"
+    assert [s["ScopeName"] for s in server["Properties"]["Scopes"]] == ["orders.write"]
+    [shop] = [
+        c
+        for c in dev.of_type("AWS::Cognito::UserPoolClient").values()
+        if c["Properties"].get("GenerateSecret")
+    ]
+    properties = shop["Properties"]
+    assert properties["AllowedOAuthFlows"] == ["client_credentials"]
+    assert properties["AllowedOAuthFlowsUserPoolClient"] is True
+    assert len(properties["AllowedOAuthScopes"]) == 1
+    assert "ExplicitAuthFlows" not in properties or properties["ExplicitAuthFlows"] == []
+    [domain] = dev.of_type("AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == "monosub-dev-auth"
+    machine = [r for _, r in _declared_routes() if r.auth == "machine"]
+    assert [(r.method, r.path) for r in machine] == [("POST", "/orders")]
 
 
 # ---- storage -------------------------------------------------------------------------------

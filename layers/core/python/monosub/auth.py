@@ -32,6 +32,48 @@ AGENCY_ATTRIBUTE = "agency_id"
 AGENCY_CLAIM = f"custom:{AGENCY_ATTRIBUTE}"
 
 
+# Machine clients (a partner's system, e.g. the web shop) sign in with OAuth 2.0 client
+# credentials against the user pool's resource server and call the routes that name a scope
+# with an access token carrying it. The resource server and its scopes (infra/constructs/api.py
+# declares exactly these):
+RESOURCE_SERVER = "monosub"
+ORDERS_WRITE = f"{RESOURCE_SERVER}/orders.write"
+MACHINE_SCOPES = frozenset({ORDERS_WRITE})
+
+
+@dataclass(frozen=True)
+class MachineClient:
+    """A partner's system calling with an access token of the client-credentials flow."""
+
+    client_id: str
+    scopes: frozenset[str]
+
+
+def machine_client_from_event(event: Mapping[str, Any]) -> MachineClient | None:
+    """The machine client of an access token; None for a person's (ID) token or none."""
+    claims = ((event.get("requestContext") or {}).get("authorizer") or {}).get("claims") or {}
+    client_id = str(claims.get("client_id") or "").strip()
+    if claims.get("token_use") != "access" or not client_id:
+        return None
+    return MachineClient(
+        client_id=client_id, scopes=frozenset(str(claims.get("scope") or "").split())
+    )
+
+
+def require_scopes(event: Mapping[str, Any], scopes: Iterable[str], action: str) -> MachineClient:
+    """The machine client calling ``action``, if its token carries every one of ``scopes``.
+    A person's sign-in is refused: these routes are for partner systems."""
+    client = machine_client_from_event(event)
+    if client is None:
+        if principal_from_event(event) is None:
+            raise Unauthorized("sign in with the client-credentials flow first")
+        raise Forbidden(f"{action} is for partner systems (an access token with its scope)")
+    missing = sorted(set(scopes) - client.scopes)
+    if missing:
+        raise Forbidden(f"{action} needs the scope {', '.join(missing)}")
+    return client
+
+
 @dataclass(frozen=True)
 class Principal:
     user: str

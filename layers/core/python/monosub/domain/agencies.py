@@ -26,7 +26,7 @@ from monosub.models.agencies import (
     Tally,
     WonDeal,
 )
-from monosub.models.crm import Account, Activity, Contact
+from monosub.models.crm import Account, Activity, ActivityKind, Contact
 from monosub.models.deals import Deal, DealLine
 from monosub.models.deals import NewDealLine as _Line
 
@@ -162,6 +162,7 @@ def plan_registration(
     new_ids: RegistrationIds,
     now: str,
     how: str | None = None,
+    kind: ActivityKind | None = None,
 ) -> RegistrationPlan:
     """A new customer of ``agency_id``: account (of the request's segment, registered by
     the agency), contact and deal (owned by the registering user ``by``, of the agency).
@@ -228,7 +229,7 @@ def plan_registration(
         )
     )
     activity = Activity(
-        kind="registration" if agency_id is not None else "phone-signup",
+        kind=kind or ("registration" if agency_id is not None else "phone-signup"),
         occurred_at=now,
         lead_id="",
         seq=1,

@@ -29,7 +29,9 @@ from monosub.models.deals import Deal, DealStage  # noqa: F401 (re-exported from
 LeadSource = Literal["web-form", "event", "referral", "csv-import"]
 LeadStatus = Literal["open", "converted"]
 ReceiptStatus = Literal["created", "merged"]
-ActivityKind = Literal["submission", "conversion", "stage-change", "registration", "phone-signup"]
+ActivityKind = Literal[
+    "submission", "conversion", "stage-change", "registration", "phone-signup", "web-order"
+]
 
 MESSAGE_MAX_LENGTH = 2000
 PHONE_MIN_DIGITS = 9

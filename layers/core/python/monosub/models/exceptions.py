@@ -3,9 +3,10 @@ reason, until ops resolve it (an action the kind offers) or reject it."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ExceptionStatus = Literal["open", "resolved", "rejected"]
 
@@ -29,6 +30,23 @@ class ExceptionRecord(BaseModel):
     resolved_by: str | None = None
     resolution: dict[str, Any] | None = None
     version: int = 1
+
+    @field_validator("original", "details", "resolution", mode="before")
+    @classmethod
+    def whole_numbers(cls, value: Any) -> Any:
+        """As stored, the input's numbers come back as Decimal: a whole one is an int again
+        (yen, quantities), so the input shows and runs again as it was received."""
+        return _whole_numbers(value)
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 class ExceptionAction(BaseModel):

@@ -172,9 +172,15 @@ def get_account(account_id: str) -> BillingAccount:
 
 def visible_account(account_id: str, *, scope: access.Scope) -> BillingAccount:
     """The billing account, if the caller may see the customer (404 otherwise, as unknown)."""
+    require_visible_customer(account_id, scope=scope)
+    return get_account(account_id)
+
+
+def require_visible_customer(account_id: str, *, scope: access.Scope) -> None:
+    """404 (as unknown) unless the caller may see the customer: money can be received before
+    its billing account exists (a web-shop checkout pays before the contract starts)."""
     if records.get_account(account_id, scope=scope) is None:
         raise NotFound(f"account {account_id}")
-    return get_account(account_id)
 
 
 def visible_invoice(invoice_id: str, *, scope: access.Scope) -> Invoice:

@@ -39,7 +39,8 @@ def register_action(kind: str, action: str, handler: Handler) -> None:
 def _load_actions() -> None:
     # Each channel's module registers its actions on import (as file kinds do).
     import monosub.services.card_payments
-    import monosub.services.payments  # noqa: F401  (apply a payment)
+    import monosub.services.payments  # apply a payment
+    import monosub.services.web_orders  # noqa: F401  (retry or reject a held web order)
 
 
 def corrected(record: ExceptionRecord, decision: ExceptionAction) -> dict[str, Any]:
@@ -152,15 +153,17 @@ def resolve(
             details=[{"field": "action", "message": f"one of {', '.join(record.actions)}"}],
         )
     outcome: dict[str, Any] = {"action": decision.action, "note": decision.note}
+    _load_actions()
+    handler = _ACTIONS.get(record.kind, {}).get(decision.action)
     if decision.action == REJECT:
+        # A kind may register what a rejection does besides closing (tell the partner).
         status = "rejected"
+    elif handler is None:
+        raise ValidationFailed(f"{decision.action!r} cannot be carried out here")
     else:
-        _load_actions()
-        handler = _ACTIONS.get(record.kind, {}).get(decision.action)
-        if handler is None:
-            raise ValidationFailed(f"{decision.action!r} cannot be carried out here")
-        outcome.update(handler(record, decision))
         status = "resolved"
+    if handler is not None:
+        outcome.update(handler(record, decision))
     values = {
         "status": status,
         "resolved_at": clock.now_iso(),

@@ -359,10 +359,10 @@ def _priced_version(
 
 def check_quotable(
     deal: Deal, request: QuoteRequest, *, principal: Principal, channel: Channel
-) -> None:
+) -> PricedResult:
     """Refuse (400, naming ``deal.``'s fields) a new customer's order that would not price,
-    or a discount above every limit, before anything of it is written."""
-    _price(
+    or a discount above every limit, before anything of it is written; else its prices."""
+    priced, _ = _price(
         deal,
         request,
         segment=deal.segment,
@@ -372,6 +372,7 @@ def check_quotable(
         principal=principal,
         field_prefix="deal.",
     )
+    return priced
 
 
 def _price(
@@ -684,6 +685,43 @@ def on_consent_answer(
         quote = accepted
     if quote.status != "accepted":
         return f"quote is {quote.status}"
+    return _conclude(quote, evidence, publisher)
+
+
+def accept_at_checkout(
+    quote_id: str,
+    *,
+    evidence: Mapping[str, Any],
+    by: str,
+    publisher: EventPublisher | None = None,
+) -> str:
+    """A web-shop checkout: the customer agreed (and paid) on the shop's own page, so the
+    order's quote is accepted without a consent link, with the checkout as its evidence
+    (``evidence["answered_at"]``: when). Then exactly what a consent makes: the contract,
+    the won deal and ``OrderConfirmed``. Repeating it changes nothing."""
+    quote = store.get(quote_id)
+    if quote is None:
+        raise NotFound(f"no quote {quote_id}")
+    if quote.status == "draft" and quote.purpose == "order":
+        accepted = quote.model_copy(
+            update={
+                "status": "accepted",
+                "answered_at": evidence.get("answered_at"),
+                "updated_at": clock.now_iso(),
+            }
+        )
+        _save(quote, accepted)
+        _publish(publisher, "QuoteAccepted", accepted, by=by, evidence=dict(evidence))
+        quote = accepted
+    if quote.status != "accepted":
+        raise Conflict(f"quote {quote_id} is {quote.status}: a checkout cannot accept it")
+    _conclude(quote, evidence, publisher)
+    return contracts.contract_id_for(quote.quote_id, quote.version)
+
+
+def _conclude(quote: Quote, evidence: Mapping[str, Any], publisher: EventPublisher | None) -> str:
+    """What an accepted quote makes (each step once): the contract (a renewal's next term),
+    the won deal and ``OrderConfirmed``."""
     if quote.purpose == "renewal":
         if quote.contract_created is None:
             try:
@@ -692,7 +730,8 @@ def on_consent_answer(
                 # The term this quote was for renewed (automatically) or ended meanwhile:
                 # the agreement cannot be applied; the rep takes it up with the customer.
                 logger.warning(
-                    "renewal quote too late", extra={"quote_id": quote_id, "why": str(refusal)}
+                    "renewal quote too late",
+                    extra={"quote_id": quote.quote_id, "why": str(refusal)},
                 )
                 count("RenewalQuotesTooLate")
                 _publish(publisher, "RenewalNotApplied", quote, by=SYSTEM, reason=refusal.message)
