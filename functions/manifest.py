@@ -241,15 +241,17 @@ def _billing_task(
     *,
     timeout_seconds: int = 300,
     memory_mb: int = 1024,
+    cash: bool = False,
 ) -> Function:
     """A task of the month-end revenue or invoicing state machine: batches of accounts from
-    S3, rows and invoices into the billing table."""
+    S3, rows and invoices into the billing table (``cash``: customer credit applied too)."""
     return Function(
         name=name,
         handler=f"functions.tasks.billing.{handler}",
         description=description,
         triggers=(StateMachineTask(machine, placeholder),),
-        tables={RUNS: RW, BILLING: RW},
+        tables={RUNS: RW, BILLING: RW, **({CASH: RW} if cash else {})},
+        publishes_to=(DOMAIN_EVENTS,) if cash else (),  # InvoicePaid by credit
         buckets={EXCHANGE: RW},
         timeout_seconds=timeout_seconds,
         memory_mb=memory_mb,
@@ -345,8 +347,10 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
         "invoice_batch_handler",
         INVOICING,
         "InvoiceBatchFunctionArn",
-        "Invoicing: one batch's invoices drafted, finalized and numbered",
+        "Invoicing: one batch's invoices drafted, finalized and numbered, customer credit "
+        "(前受金) applied",
         timeout_seconds=900,
+        cash=True,
     ),
     Function(
         name="invoicing-deliver",

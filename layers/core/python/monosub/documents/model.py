@@ -367,6 +367,9 @@ class Invoice(_Frozen):
     original_number: str | None = Field(
         default=None, description="credit note: the invoice it corrects"
     )
+    credit_applied: int = Field(
+        default=0, ge=0, description="前受金充当額: the customer's credit that paid part of it"
+    )
     archive_url: str | None = Field(default=None, description="not printed")
     notes: str = Field(default="", max_length=4000, description="備考 (plain text)")
 
@@ -377,6 +380,11 @@ class Invoice(_Frozen):
     @property
     def credit_note(self) -> bool:
         return self.kind == "credit_note"
+
+    @property
+    def amount_due(self) -> int:
+        """差引お支払額: what is left to pay after the credit applied."""
+        return self.total - self.credit_applied
 
     @property
     def document_date(self) -> date:

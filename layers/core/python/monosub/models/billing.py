@@ -190,6 +190,9 @@ class Invoice(BaseModel):
     void_reason: str | None = None
     credit_note_id: str | None = Field(default=None, description="A void invoice's credit note")
     amount_paid: int = Field(default=0, description="Received so far (issue 7: cash)")
+    credit_applied: int = Field(
+        default=0, description="Of amount_paid, the customer's credit (前受金) applied at issue"
+    )
     paid_at: str | None = None
     payments: list[str] = Field(default_factory=list, description="Payments applied, by id")
     payment_failure: PaymentFailure | None = None

@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PaymentMethod = Literal["card", "direct-debit", "bank-transfer"]
-PaymentKind = Literal["payment", "refund", "dispute", "dispute_reversal"]
+# "credit": the customer's own credit (前受金) applied to an invoice, no money moving.
+PaymentMethod = Literal["card", "direct-debit", "bank-transfer", "credit"]
+PaymentKind = Literal["payment", "refund", "dispute", "dispute_reversal", "credit_applied"]
 
 
 class Allocation(BaseModel):

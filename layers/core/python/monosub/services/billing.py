@@ -25,6 +25,7 @@ from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRo
 from monosub.models.contracts import Contract
 from monosub.names import EXCHANGE, INVOICING, MONTH_END_REVENUE
 from monosub.observability import count, logger
+from monosub.services import payments
 from monosub.services import usage_readings as usage
 from monosub.services.pricing import TAX_ROUNDING
 from monosub.store import billing as store
@@ -547,6 +548,15 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     fresh = [d for d in drafts if d.invoice_id not in existing]
     store.put_drafts(fresh)
     finalized = finalize_all([d for d in drafts if d.status == "draft"])
+    payments.apply_credit(
+        [
+            d.model_copy(update={"status": "finalized", "number": finalized[d.invoice_id]})
+            if d.invoice_id in finalized
+            else d
+            for d in drafts
+        ],
+        source=f"invoicing {closing.isoformat()}",
+    )
     for account_id, ledger in ledgers.items():
         given_back = len(accounts[account_id].given_back)
         if not store.record_billed(account_id, ledger, closing, given_back=given_back):

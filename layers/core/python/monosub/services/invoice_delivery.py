@@ -77,6 +77,7 @@ def document_of(
         subtotal=invoice.subtotal,
         tax_total=invoice.tax_total,
         total=invoice.total,
+        credit_applied=invoice.credit_applied if invoice.kind == "invoice" else 0,
         payment_method=PAYMENT_METHODS.get(invoice.payment_method, invoice.payment_method),
         bank_account=profile.get("bank_account")
         if invoice.payment_method == "bank-transfer"
@@ -211,6 +212,7 @@ def _email(invoice: Invoice, account: BillingAccount, mailer: email.Mailer) -> N
         "closing_date": invoice.closing_date,
         "due_date": invoice.due_date,
         "total": invoice.total,
+        "credit_applied": invoice.credit_applied,
         "link": company.invoice_link(invoice.invoice_id),
         "payment_method": PAYMENT_METHODS.get(invoice.payment_method, invoice.payment_method),
     }

@@ -345,13 +345,18 @@ def _read_open(keys: Sequence[tuple[str, str]]) -> list[Invoice]:
     return [invoice for invoice in invoices if invoice.balance > 0]
 
 
-def apply_to_invoice(invoice: Invoice, payment_id: str, amount: int, *, at: str) -> bool:
+def apply_to_invoice(
+    invoice: Invoice, payment_id: str, amount: int, *, at: str, credit: bool = False
+) -> bool:
     """Add ``amount`` (negative: money given back) received by ``payment_id`` to the invoice,
     once: only at the version read and only if that payment is not applied yet. A paid
-    invoice leaves the open-items index; one owed again (a refund) comes back to it."""
+    invoice leaves the open-items index; one owed again (a refund) comes back to it.
+    ``credit``: the customer's credit applied (the 請求書 prints it as 前受金充当)."""
     paid = invoice.amount_paid + amount
     owed = paid < invoice.total
     values: dict[str, Any] = {"amount_paid": paid, "version": invoice.version + 1}
+    if credit:
+        values["credit_applied"] = invoice.credit_applied + amount
     if invoice.status in ("finalized", "paid"):
         values["status"] = "finalized" if owed else "paid"
         values["paid_at"] = None if owed else (invoice.paid_at or at)

@@ -16,14 +16,14 @@ allocations, and applying it to invoices is idempotent per (invoice, payment).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from monosub import clock, ids
 from monosub.models.cash import CustomerCredit, Payment
 from monosub.names import CASH
-from monosub.store.dynamo import Table
+from monosub.store.dynamo import Table, TransactionConflict, transact
 from monosub.store.packing import pack, unpack
 
 _table = Table(CASH)
@@ -106,6 +106,36 @@ def add_credit(account_id: str, amount: int, payment_id: str) -> bool:
         condition="NOT contains(#sources, :payment)",
         condition_values={":payment": payment_id},
     )
+
+
+def put_credit_application(payment: Payment) -> bool:
+    """Record a credit application and take its amount from the account's credit together
+    (one transaction: the two must change together), only while the balance covers it and
+    only once. False when it was recorded before or the credit does not cover it (any more)."""
+    taken = _table.update_operation(
+        f"CREDIT#{payment.account_id}",
+        "CREDIT",
+        set_values={"updated_at": clock.now_iso()},
+        add_values={"balance": -payment.amount, "sources": {payment.payment_id}},
+        condition="#balance >= :amount AND NOT contains(#sources, :payment)",
+        condition_values={":amount": payment.amount, ":payment": payment.payment_id},
+    )
+    try:
+        transact([_table.put_operation(_payment_item(payment)), taken])
+    except TransactionConflict:
+        return False
+    return True
+
+
+def get_credits(account_ids: Iterable[str]) -> dict[str, CustomerCredit]:
+    """The credit of each account that has a credit item (batch reads of 100)."""
+    keys = [(f"CREDIT#{a}", "CREDIT") for a in sorted(set(account_ids))]
+    return {
+        str(item["account_id"]): CustomerCredit.model_validate(
+            {**item, "sources": sorted(item.get("sources", ()))}
+        )
+        for item in _table.batch_get(keys).values()
+    }
 
 
 def get_credit(account_id: str) -> CustomerCredit:
