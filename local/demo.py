@@ -21,11 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local import ops_page
+from local import demo_intake, ops_page
 from local.cli import Progress, format_runs
 from local.http_api import LocalApiServer
 from local.runtime import EmbeddedAWS
-from monosub import clock
+from monosub import auth, clock
 from monosub.documents.formatting import signed_yen
 from monosub.formats import zengin_debit, zengin_statement
 from monosub.formats.statement import StatementEntry
@@ -82,6 +82,7 @@ class Story:
         self.customer: dict[str, str] = {}
         self.manager: dict[str, str] = {}
         self.agency: dict[str, str] = {}
+        self.shop: dict[str, str] = {}
 
     def sign_in(self, server: LocalApiServer) -> None:
         """Tokens signed with the local key, as Cognito sign-in would issue them (an agency
@@ -98,6 +99,9 @@ class Story:
             self.who[headers["Authorization"]] = (
                 f"{user} ({group}{f' of {agency}' if agency else ''})"
             )
+        # the web shop's system: an access token of the client-credentials flow
+        self.shop = server.machine_bearer("web-shop", auth.ORDERS_WRITE)
+        self.who[self.shop["Authorization"]] = "the web shop (client credentials)"
 
     def chapter(self, title: str) -> None:
         print(f"\n== {title} ==")
@@ -259,6 +263,7 @@ def run(out: Path) -> int:
             _billing(story)
             _cash(story)
             _overdue(story)
+            demo_intake.web_shop(story)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
