@@ -87,6 +87,7 @@ def _load_builtin_kinds() -> None:
     # Each kind's module registers itself on import; later capabilities add theirs here.
     import monosub.intake.catalog_files  # noqa: F401
     from monosub.intake import (  # noqa: F401
+        application_forms,
         bank_statements,
         debit_results,
         device_stock,

@@ -16,9 +16,11 @@ from monosub.domain import agencies as registration_rules
 from monosub.domain import deals as deal_rules
 from monosub.errors import Conflict, ValidationFailed
 from monosub.events import EventPublisher
-from monosub.models.quotes import SendQuote
+from monosub.models.agencies import RegistrationRequest
+from monosub.models.catalog import Channel
+from monosub.models.quotes import Quote, QuoteRequest, SendQuote
 from monosub.models.signups import PhoneSignup, PhoneSignupResult
-from monosub.services import quotes
+from monosub.services import contracts, quotes
 from monosub.services.deals import check_requested_delivery_date
 from monosub.store import agencies as registration_store
 from monosub.store import deals as deal_store
@@ -45,34 +47,70 @@ def phone_signup(
     check_requested_delivery_date(
         request.deal.requested_delivery_date, "deal.requested_delivery_date"
     )
-    _check_complete(request)
+    check_complete(request)
     base = f"phone#{principal.user}#{idempotency_key}"
     plan = registration_rules.plan_registration(
         request,
         agency_id=None,
         by=principal.user,
-        new_ids=registration_rules.RegistrationIds(
-            account_id=ids.derived_id("account", base),
-            contact_id=ids.derived_id("contact", base),
-            deal_id=ids.derived_id("deal", base),
-            line_ids=[
-                ids.derived_id("line", f"{base}#{n}") for n in range(len(request.deal.lines))
-            ],
-        ),
+        new_ids=registration_ids(base, len(request.deal.lines)),
         now=clock.now_iso(),
         how="電話受付 (phone sign-up)" + (f": {request.call_note}" if request.call_note else ""),
     )
-    deal_id = plan.deal.deal_id
-    if deal_store.get_deal(deal_id, scope=access.EVERYTHING) is None:
-        quotes.check_quotable(plan.deal, request.quote, principal=principal, channel="phone")
-        save_customer(plan, publisher, by=principal.user, channel="phone")
-    quote = quote_store.get(quotes.quote_id_for_deal(deal_id)) or quotes.create_quote(
-        deal_id, request.quote, principal=principal, channel="phone", publisher=publisher
+    return sign_up(
+        plan,
+        request.quote,
+        principal=principal,
+        channel="phone",
+        pricing_channel="phone",
+        expires_in_days=request.expires_in_days,
+        link_base=link_base,
+        publisher=publisher,
     )
+
+
+def registration_ids(base: str, lines: int) -> registration_rules.RegistrationIds:
+    """The ids of a sign-up's records, derived from ``base`` (what makes it the same
+    sign-up): a retry finds what an earlier attempt made."""
+    return registration_rules.RegistrationIds(
+        account_id=ids.derived_id("account", base),
+        contact_id=ids.derived_id("contact", base),
+        deal_id=ids.derived_id("deal", base),
+        line_ids=[ids.derived_id("line", f"{base}#{n}") for n in range(lines)],
+    )
+
+
+def sign_up(
+    plan: registration_rules.RegistrationPlan,
+    quote_request: QuoteRequest,
+    *,
+    principal: Principal,
+    channel: str,
+    pricing_channel: Channel | None,
+    expires_in_days: int,
+    link_base: str,
+    publisher: EventPublisher | None,
+) -> PhoneSignupResult:
+    """The steps every one-step sign-up shares (phone, application form), each first
+    looking for what an earlier attempt made: the customer with its deal (``channel`` in
+    ``CustomerSignedUp``), the quote priced for ``pricing_channel`` (None: the deal's own,
+    agency or direct) with its 契約書 draft, and the consent link to that contract by email
+    (unless the discount waits for a manager). The plan's ids decide what "the same
+    sign-up" is."""
+    deal_id = plan.deal.deal_id
+    deal_channel: Channel = pricing_channel or ("agency" if plan.deal.agency_id else "direct")
+    if deal_store.get_deal(deal_id, scope=access.EVERYTHING) is None:
+        quotes.check_quotable(plan.deal, quote_request, principal=principal, channel=deal_channel)
+        save_customer(plan, publisher, by=principal.user, channel=channel)
+    quote = quote_store.get(quotes.quote_id_for_deal(deal_id)) or quotes.create_quote(
+        deal_id, quote_request, principal=principal, channel=deal_channel, publisher=publisher
+    )
+    if quote.contract_draft is None and quote.status in ("draft", "awaiting_approval"):
+        quote = _with_contract_draft(quote, plan.deal.payment_method)
     if quote.status == "draft":
         quote = quotes.send_quote(
             quote.quote_id,
-            SendQuote(version=quote.version, expires_in_days=request.expires_in_days),
+            SendQuote(version=quote.version, expires_in_days=expires_in_days),
             principal=principal,
             link_base=link_base,
             publisher=publisher,
@@ -95,7 +133,24 @@ def phone_signup(
     )
 
 
-def _check_complete(request: PhoneSignup) -> None:
+def _with_contract_draft(quote: Quote, payment_method: str | None) -> Quote:
+    """The 契約書 the customer agrees to, added to a quote priced for a channel whose
+    quotes do not carry one by themselves (the phone channel's do). Rendering again gives
+    the same number and PDF, and the write is on the version and status read, so a retry
+    or a concurrent attempt adds it once."""
+    draft = contracts.draft_contract(quote, payment_method)
+    updated = quote.model_copy(update={"contract_draft": draft, "updated_at": clock.now_iso()})
+    try:
+        quote_store.save(updated, expected_version=quote.version, expected_status=quote.status)
+    except TransactionConflict:
+        latest = quote_store.get(quote.quote_id)
+        if latest is None or latest.contract_draft is None:
+            raise Conflict(f"quote {quote.quote_id} changed meanwhile: try again") from None
+        return latest
+    return updated
+
+
+def check_complete(request: RegistrationRequest) -> None:
     """Everything the customer agrees to must be known before the link goes out: an email
     to send it to, and an order that can be shipped and billed."""
     problems = []
