@@ -189,9 +189,17 @@ API_ROUTES += ORDER_ROUTES
 
 
 def _intake_task(
-    name: str, handler: str, placeholder: str, description: str, *, starts: tuple[str, ...] = ()
+    name: str,
+    handler: str,
+    placeholder: str,
+    description: str,
+    *,
+    starts: tuple[str, ...] = (),
+    signs_up: bool = False,
 ) -> Function:
-    """A task of the file-intake state machine; every kind's processor runs inside these."""
+    """A task of the file-intake state machine; every kind's processor runs inside these.
+    ``signs_up``: applying an application form prices its quote (the renderer makes the
+    PDFs) and emails the consent link."""
     return Function(
         name=name,
         handler=f"functions.tasks.intake.{handler}",
@@ -203,6 +211,9 @@ def _intake_task(
         buckets={EXCHANGE: RW},
         publishes_to=(DOMAIN_EVENTS,),
         starts=starts,
+        invokes=(DOCUMENT_RENDERER,) if signs_up else (),
+        secrets=(CONSENT_SIGNING,) if signs_up else (),
+        sends_email=signs_up,
         timeout_seconds=300,
         memory_mb=1024,
     )
@@ -575,6 +586,7 @@ FUNCTIONS: tuple[Function, ...] = (
         "ApplyFunctionArn",
         "apply the validated batch through the kind's processor",
         starts=(SHIPPING_KITTING,),  # warehouse-shipments: each shipment's kitting run
+        signs_up=True,  # application-form: the quote, its 契約書 and the consent email
     ),
     _intake_task(
         "intake-complete",

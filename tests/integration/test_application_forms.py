@@ -1,16 +1,10 @@
 """Application forms (申込書) on the embedded AWS, through the real trigger: an .xlsx made here
 with openpyxl is dropped under inbox/application-form/, the S3 notification starts file
 intake, and the form becomes the customer, deal, quote with its 契約書 and the consent email;
-or an exception naming the exact cells, fixed and retried through the API.
-
-The intake's apply function needs what sending a quote for consent needs (the document
-renderer, the consent signing key, email): ``functions/manifest.py`` does not declare them
-for it yet, so this module declares them for the embedded AWS it starts (``with_sending``)
-and the report to the lead names the change."""
+or an exception naming the exact cells, fixed and retried through the API."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -32,29 +26,8 @@ pytestmark = pytest.mark.skipif(
 OPS = {"groups": "ops", "user": "ops-suzuki"}
 
 
-def with_sending(monkeypatch: pytest.MonkeyPatch) -> None:
-    """intake-apply as it must be declared for this kind: it renders the quote and 契約書
-    and sends the consent email."""
-    from functions import manifest
-    from functions.resources import CONSENT_SIGNING
-    from monosub.names import DOCUMENT_RENDERER
-
-    def sending(function: Any) -> Any:
-        if function.name != "intake-apply":
-            return function
-        return dataclasses.replace(
-            function,
-            invokes=tuple(dict.fromkeys((*function.invokes, DOCUMENT_RENDERER))),
-            secrets=tuple(dict.fromkeys((*function.secrets, CONSENT_SIGNING))),
-            sends_email=True,
-        )
-
-    monkeypatch.setattr(manifest, "FUNCTIONS", tuple(map(sending, manifest.FUNCTIONS)))
-
-
 @pytest.fixture
-def cloud(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedAWS]:
-    with_sending(monkeypatch)
+def cloud() -> Iterator[EmbeddedAWS]:
     with priced_cloud(datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
         yield embedded
 

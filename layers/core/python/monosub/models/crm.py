@@ -30,7 +30,13 @@ LeadSource = Literal["web-form", "event", "referral", "csv-import"]
 LeadStatus = Literal["open", "converted"]
 ReceiptStatus = Literal["created", "merged"]
 ActivityKind = Literal[
-    "submission", "conversion", "stage-change", "registration", "phone-signup", "web-order"
+    "submission",
+    "conversion",
+    "stage-change",
+    "registration",
+    "phone-signup",
+    "web-order",
+    "application-form",
 ]
 
 MESSAGE_MAX_LENGTH = 2000

@@ -193,6 +193,7 @@ def accept(
         new_ids=signups.registration_ids(base, len(request.deal.lines)),
         now=clock.now_iso(),
         how=_history_note(values, file),
+        kind="application-form",
     )
     new = deal_store.get_deal(plan.deal.deal_id, scope=access.EVERYTHING) is None
     if new:

@@ -117,8 +117,11 @@ def create_quote(
     principal: Principal,
     channel: Channel | None = None,
     publisher: EventPublisher | None = None,
+    with_contract_draft: bool = False,
 ) -> Quote:
-    """Version 1 of the deal's quote. 409 when the deal has one already (revise it)."""
+    """Version 1 of the deal's quote. 409 when the deal has one already (revise it).
+    ``with_contract_draft``: the customer agrees to the 契約書 itself (a one-step sign-up:
+    phone, application form), so the quote carries its draft (a phone quote always does)."""
     deal = deal_service.get_deal(deal_id, scope=access.scope_for(principal))
     rules_open(deal)
     quote_id = quote_id_for_deal(deal_id)
@@ -142,6 +145,7 @@ def create_quote(
         channel=channel or ("agency" if deal.agency_id else "direct"),
         principal=principal,
         created_at=clock.now_iso(),
+        with_contract_draft=with_contract_draft,
     )
     try:
         store.create(quote)
@@ -280,6 +284,7 @@ def _priced_version(
     renewal: Contract | None = None,
     renews_term_end: date | None = None,
     valid_until: date | None = None,
+    with_contract_draft: bool = False,
 ) -> Quote:
     """A priced version of ``deal``'s lines (a renewal: of ``renewal``'s next term), with its
     見積書 PDF rendered; a phone sign-up's version also gets its 契約書 draft."""
@@ -351,7 +356,7 @@ def _priced_version(
         created_at=created_at,
         updated_at=now,
     )
-    if channel == "phone" and renewal is None:
+    if (channel == "phone" or with_contract_draft) and renewal is None:
         draft = contracts.draft_contract(quote, deal.payment_method)
         quote = quote.model_copy(update={"contract_draft": draft})
     return quote

@@ -18,9 +18,9 @@ from monosub.errors import Conflict, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.models.agencies import RegistrationRequest
 from monosub.models.catalog import Channel
-from monosub.models.quotes import Quote, QuoteRequest, SendQuote
+from monosub.models.quotes import QuoteRequest, SendQuote
 from monosub.models.signups import PhoneSignup, PhoneSignupResult
-from monosub.services import contracts, quotes
+from monosub.services import quotes
 from monosub.services.deals import check_requested_delivery_date
 from monosub.store import agencies as registration_store
 from monosub.store import deals as deal_store
@@ -103,10 +103,13 @@ def sign_up(
         quotes.check_quotable(plan.deal, quote_request, principal=principal, channel=deal_channel)
         save_customer(plan, publisher, by=principal.user, channel=channel)
     quote = quote_store.get(quotes.quote_id_for_deal(deal_id)) or quotes.create_quote(
-        deal_id, quote_request, principal=principal, channel=deal_channel, publisher=publisher
+        deal_id,
+        quote_request,
+        principal=principal,
+        channel=deal_channel,
+        publisher=publisher,
+        with_contract_draft=True,
     )
-    if quote.contract_draft is None and quote.status in ("draft", "awaiting_approval"):
-        quote = _with_contract_draft(quote, plan.deal.payment_method)
     if quote.status == "draft":
         quote = quotes.send_quote(
             quote.quote_id,
@@ -131,23 +134,6 @@ def sign_up(
         one_time_total=quote.one_time_total,
         monthly_total=quote.monthly_total,
     )
-
-
-def _with_contract_draft(quote: Quote, payment_method: str | None) -> Quote:
-    """The 契約書 the customer agrees to, added to a quote priced for a channel whose
-    quotes do not carry one by themselves (the phone channel's do). Rendering again gives
-    the same number and PDF, and the write is on the version and status read, so a retry
-    or a concurrent attempt adds it once."""
-    draft = contracts.draft_contract(quote, payment_method)
-    updated = quote.model_copy(update={"contract_draft": draft, "updated_at": clock.now_iso()})
-    try:
-        quote_store.save(updated, expected_version=quote.version, expected_status=quote.status)
-    except TransactionConflict:
-        latest = quote_store.get(quote.quote_id)
-        if latest is None or latest.contract_draft is None:
-            raise Conflict(f"quote {quote.quote_id} changed meanwhile: try again") from None
-        return latest
-    return updated
 
 
 def check_complete(request: RegistrationRequest) -> None:
