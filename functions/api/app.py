@@ -27,6 +27,7 @@ from functions.api import (
     catalog,
     deals,
     devices,
+    documents,
     idempotency,
     leads,
     overdue,
@@ -62,6 +63,7 @@ app.include_router(billing_changes.router)
 app.include_router(cash.router)
 app.include_router(overdue.router)
 app.include_router(tasks.router)
+app.include_router(documents.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.
