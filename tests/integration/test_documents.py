@@ -400,6 +400,44 @@ def test_generated_pdfs_are_listed_and_downloadable(cloud, api, customers, monke
     assert api("GET", "/documents/pdf:quote:quote_0000:9", **SALES).status == 404
 
 
+def test_an_accounts_invoice_pdfs_are_listed_from_its_invoices(cloud, api, customers):
+    import datetime as dt
+
+    from monosub.models.billing import Invoice
+    from monosub.store import billing as billing_store
+
+    firm = customers["corporate"]
+    key = "invoices/2026/INV-2026-000042.pdf"
+    cloud.s3.put_object(Bucket=cloud.bucket("documents"), Key=key, Body=PDF_BYTES)
+    invoice = Invoice(
+        invoice_id="invoice_0000000000000042",
+        account_id=firm["account_id"],
+        closing_date=dt.date(2026, 11, 20),
+        period_start=dt.date(2026, 10, 21),
+        period_end=dt.date(2026, 11, 20),
+        status="finalized",
+        number="INV-2026-000042",
+        series="INV-2026",
+        lines=[],
+        taxes=[],
+        subtotal=0,
+        tax_total=0,
+        total=0,
+        pdf_key=key,
+        created_at="2026-11-21T00:00:00Z",
+    )
+    with cloud.as_function("api"):
+        billing_store.put_draft(invoice)
+    listing = api("GET", f"/accounts/{firm['account_id']}/documents", **SALES).json()
+    (generated,) = [g for g in listing["generated"] if g["kind"] == "invoice"]
+    assert generated["document_id"] == f"pdf:invoice:{invoice.invoice_id}"
+    assert generated["title"] == "請求書 INV-2026-000042"
+    shown = api("GET", f"/documents/{generated['document_id']}", **SALES).json()
+    status, _, body = fetch(shown["download"]["url"])
+    assert status == 200 and body == PDF_BYTES
+    assert api("GET", f"/documents/{generated['document_id']}", **REGIONAL).status == 404
+
+
 # ---- system channels ----------------------------------------------------------------------
 
 
