@@ -180,12 +180,23 @@ TASK_ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/tasks/{task_id}", groups=OPS_AND_SALES_TEAM),
 )
 
+DOCUMENT_ROUTES: tuple[Route, ...] = (
+    # customer documents in S3: uploaded through a presigned POST, downloaded through a
+    # presigned GET; a record the caller may not see is 404 (agencies: their own records)
+    Route("POST", "/documents", groups=STAFF),
+    Route("GET", "/documents/{document_id}", groups=STAFF),
+    Route("GET", "/accounts/{account_id}/documents", groups=STAFF),
+    Route("GET", "/deals/{deal_id}/documents", groups=STAFF),
+    Route("GET", "/contracts/{contract_id}/documents", groups=STAFF),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
 API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
 API_ROUTES += OVERDUE_ROUTES
 API_ROUTES += TASK_ROUTES
 API_ROUTES += ORDER_ROUTES
+API_ROUTES += DOCUMENT_ROUTES
 
 
 def _intake_task(
@@ -533,7 +544,9 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         # consent links; returned rental devices; card payment links
         secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE),
-        buckets={DOCUMENTS: R},  # issued PDFs, for download
+        # issued PDFs, for download; presigned POSTs are signed with this role, so it must
+        # be allowed to put what it lets a client upload (and to read what it presigns)
+        buckets={DOCUMENTS: RW},
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
@@ -556,6 +569,18 @@ FUNCTIONS: tuple[Function, ...] = (
         tables={RUNS: RW},
         buckets={EXCHANGE: RW},  # removes re-drops of finished files from inbox/
         starts=(FILE_INTAKE,),
+    ),
+    Function(
+        name="document-uploaded",
+        handler="functions.files.document_uploaded.handler",
+        description="A customer document was uploaded under uploads/: check its bytes (type, "
+        "size, nothing executable), store it or reject it into quarantine/, once",
+        triggers=(ObjectCreated(bucket=DOCUMENTS, prefix="uploads/"),),
+        tables={RECORDS: RW},
+        buckets={DOCUMENTS: RW},  # reads the upload; moves a rejected one to quarantine/
+        publishes_to=(DOMAIN_EVENTS,),  # DocumentStored / DocumentRejected
+        timeout_seconds=60,
+        memory_mb=1024,  # up to 30 MiB read and hashed; CPU grows with memory
     ),
     Function(
         name="intake-sweep",

@@ -140,9 +140,11 @@ BUCKETS: tuple[Bucket, ...] = (
     ),
     Bucket(
         name=DOCUMENTS,
-        purpose="Customer documents as issued: quote and contract PDFs (later invoices), "
-        "one object per version, never overwritten with other bytes",
-        prefixes=("quotes/", "contracts/"),
+        purpose="Customer documents: the PDFs monosub issues (quotes, contracts, invoices), "
+        "one object per version, never overwritten with other bytes; files staff upload "
+        "(uploads/, checked after the upload; rejected ones moved to quarantine/) and files "
+        "system channels attach (attached/)",
+        prefixes=("quotes/", "contracts/", "invoices/", "uploads/", "quarantine/", "attached/"),
     ),
 )
 

@@ -15,13 +15,17 @@
   endpoint and user in the ``print-vendor`` secret;
 - Stripe's API by a fake (``local/fake_stripe.py``, the ``stripe`` secret) whose webhook
   events go to the stripe-webhook function, and the bank's SFTP server by a real one
-  (``local/bank_sftp.py``, the ``bank-sftp`` secret).
+  (``local/bank_sftp.py``, the ``bank-sftp`` secret);
+- presigned S3 URLs (customer documents) work over real HTTP: a local server
+  (``local/presigned_s3.py``) checks them as S3 does and serves moto's S3; its endpoint is
+  ``MONOSUB_S3_PRESIGN_ENDPOINT`` while the runtime runs.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import threading
 import time
 import traceback
@@ -41,9 +45,11 @@ from local import cron, moto_fixes, provision, redrive
 from local.bank_sftp import BankSftpServer
 from local.device_platform import DevicePlatformServer
 from local.fake_stripe import FakeStripeServer
+from local.presigned_s3 import PresignedS3Server
 from local.print_vendor import PrintVendorServer
 from monosub import aws, clock, config
 from monosub.names import BANK_SFTP, DEVICE_PLATFORM, PRINT_VENDOR, STRIPE
+from monosub.services.documents import PRESIGN_ENDPOINT_ENV
 
 REGION = provision.REGION
 
@@ -99,6 +105,8 @@ class EmbeddedAWS:
         # in an order of their own), and the bank's SFTP server for direct-debit files.
         self.stripe = FakeStripeServer(on_event=self.deliver_stripe_event, now=self.now)
         self.bank_sftp = BankSftpServer()
+        self.presigned_s3 = PresignedS3Server()
+        self._presign_endpoint: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -116,6 +124,9 @@ class EmbeddedAWS:
         self.print_vendor.start()
         self.stripe.start()
         self.bank_sftp.start()
+        self.presigned_s3.start()
+        self._presign_endpoint = os.environ.get(PRESIGN_ENDPOINT_ENV)
+        os.environ[PRESIGN_ENDPOINT_ENV] = self.presigned_s3.url
         provision.provision_storage(
             session,
             self.names,
@@ -151,6 +162,11 @@ class EmbeddedAWS:
         self.print_vendor.stop()
         self.stripe.stop()
         self.bank_sftp.stop()
+        self.presigned_s3.stop()
+        if self._presign_endpoint is None:
+            os.environ.pop(PRESIGN_ENDPOINT_ENV, None)
+        else:
+            os.environ[PRESIGN_ENDPOINT_ENV] = self._presign_endpoint
         aws.reset_clients()
 
     def __enter__(self) -> EmbeddedAWS:

@@ -27,6 +27,7 @@ from functions.api import (
     catalog,
     deals,
     devices,
+    documents,
     idempotency,
     leads,
     orders,
@@ -64,6 +65,7 @@ app.include_router(cash.router)
 app.include_router(overdue.router)
 app.include_router(tasks.router)
 app.include_router(orders.router)
+app.include_router(documents.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.

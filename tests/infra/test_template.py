@@ -427,25 +427,59 @@ def _triggers(kind: type) -> list[tuple[Function, Any]]:
     return [(f, t) for f in manifest.FUNCTIONS for t in f.triggers if isinstance(t, kind)]
 
 
+def _bucket_notifications(dev: Synthesized) -> dict[str, list[dict[str, Any]]]:
+    """The Lambda notification configurations of each bucket, by the bucket's logical id
+    (one ``Custom::S3BucketNotifications`` per bucket that has any)."""
+    return {
+        notifications["Properties"]["BucketName"]["Ref"]: notifications["Properties"][
+            "NotificationConfiguration"
+        ]["LambdaFunctionConfigurations"]
+        for notifications in dev.of_type("Custom::S3BucketNotifications").values()
+    }
+
+
 def test_object_created_triggers_are_bucket_notifications(dev: Synthesized):
-    (notifications,) = dev.of_type("Custom::S3BucketNotifications").values()
-    configurations = notifications["Properties"]["NotificationConfiguration"][
-        "LambdaFunctionConfigurations"
-    ]
+    by_bucket = _bucket_notifications(dev)
     expected = _triggers(ObjectCreated)
-    assert len(configurations) == len(expected)
+    assert sum(len(configurations) for configurations in by_bucket.values()) == len(expected)
     for function, trigger in expected:
         rules = [{"Name": "prefix", "Value": trigger.prefix}]
         if trigger.suffix:
             rules.append({"Name": "suffix", "Value": trigger.suffix})
+        configurations = by_bucket[dev.logical_id(dev.stack.storage.buckets[trigger.bucket])]
         assert {
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": rules}},
             "LambdaFunctionArn": dev.function_arn(function.name),
         } in configurations
-        assert notifications["Properties"]["BucketName"] == {
-            "Ref": dev.logical_id(dev.stack.storage.buckets[trigger.bucket])
+
+
+def test_uploaded_documents_reach_only_their_checker_which_may_do_only_that(dev: Synthesized):
+    """Only ``uploads/`` of the documents bucket notifies ``document-uploaded`` (the PDFs
+    monosub issues, attached and quarantined files do not); the function reads and moves
+    documents and writes records and events, nothing else; the API, which signs the
+    presigned POSTs, may put documents (a presigned request has its signer's rights)."""
+    documents = dev.logical_id(dev.stack.storage.buckets["documents"])
+    assert _bucket_notifications(dev)[documents] == [
+        {
+            "Events": ["s3:ObjectCreated:*"],
+            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+            "LambdaFunctionArn": dev.function_arn("document-uploaded"),
         }
+    ]
+    statements = _policy_statements(dev, "document-uploaded")
+    on_documents = _actions_on(statements, documents)
+    assert {"s3:GetObject*", "s3:PutObject", "s3:DeleteObject*"} <= on_documents
+    on_records = _actions_on(statements, dev.logical_id(dev.stack.storage.tables["records"]))
+    assert {"dynamodb:GetItem", "dynamodb:PutItem"} <= on_records
+    for name, table in dev.stack.storage.tables.items():
+        if name != "records":
+            assert not _actions_on(statements, dev.logical_id(table)), name
+    exchange = dev.logical_id(dev.stack.storage.buckets["exchange"])
+    assert not _actions_on(statements, exchange)
+    bus = dev.logical_id(dev.stack.storage.event_buses["domain-events"])
+    assert _actions_on(statements, bus) == {"events:PutEvents"}
+    assert "s3:PutObject" in _actions_on(_policy_statements(dev, "api"), documents)
 
 
 def _rule_targets(synthesized: Synthesized, function: Function) -> list[dict[str, Any]]:
