@@ -219,7 +219,8 @@ def _intake_task(
         # catalog: price-book, campaigns; billing: usage-readings; cash: settlement,
         # debit results, bank statements
         tables={RUNS: RW, RECORDS: RW, CATALOG: RW, BILLING: RW, CASH: RW, EXCEPTIONS: RW},
-        buckets={EXCHANGE: RW},
+        # documents: an application form kept with the customer it made
+        buckets={EXCHANGE: RW, **({DOCUMENTS: RW} if signs_up else {})},
         publishes_to=(DOMAIN_EVENTS,),
         starts=starts,
         invokes=(DOCUMENT_RENDERER,) if signs_up else (),
@@ -544,9 +545,10 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         # consent links; returned rental devices; card payment links
         secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE),
-        # issued PDFs, for download; presigned POSTs are signed with this role, so it must
-        # be allowed to put what it lets a client upload (and to read what it presigns)
-        buckets={DOCUMENTS: RW},
+        # documents: issued PDFs, for download; presigned POSTs are signed with this role, so
+        # it must be allowed to put what it lets a client upload (and read what it presigns);
+        # exchange: an application form retried by ops is read from the intake's archive
+        buckets={DOCUMENTS: RW, EXCHANGE: R},
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
         timeout_seconds=29,

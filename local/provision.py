@@ -118,6 +118,10 @@ def provision_storage(
             Bucket=names.buckets[bucket.name],
             CreateBucketConfiguration={"LocationConstraint": REGION},
         )
+        # versioned, as infra/constructs/storage.py makes every bucket on AWS
+        s3.put_bucket_versioning(
+            Bucket=names.buckets[bucket.name], VersioningConfiguration={"Status": "Enabled"}
+        )
     events = session.client("events", region_name=REGION)
     for bus in resources.EVENT_BUSES:
         events.create_event_bus(Name=names.event_buses[bus.name])

@@ -113,6 +113,11 @@ def test_a_dropped_form_becomes_a_deal_with_its_contract_sent_for_consent(
     history = call("GET", f"/accounts/{deal['account_id']}").json()
     assert "申込書 MS-APP-2026.1" in str(history)
     assert "カブシキガイシャ サクラカイゴ" in str(history)
+    # the form itself stays with the customer, downloadable like any document
+    kept = call("GET", f"/deals/{deal['deal_id']}/documents").json()
+    (form_document,) = [d for d in kept["documents"] if d["kind"] == "application-form"]
+    assert form_document["file_name"] == "sakura.xlsx" and form_document["status"] == "stored"
+    assert form_document["account_id"] == deal["account_id"]
 
 
 def test_the_same_form_dropped_again_or_applied_again_makes_nothing_twice(
@@ -195,6 +200,9 @@ def test_a_malformed_form_becomes_an_exception_fixed_and_retried_through_the_api
     assert resolution["file"]["sha256"] == run["subject"]["sha256"]
     full = call("GET", f"/deals/{deal['deal_id']}").json()
     assert full["lines"][0]["quantity"] == 2
+    assert resolution["document_id"]  # the form, read back from the intake's archive
+    kept = call("GET", f"/documents/{resolution['document_id']}").json()
+    assert kept["document"]["deal_id"] == deal["deal_id"], kept
     (message,) = sent_mail()
     assert "ご契約内容のご確認" in message.body
     assert open_exceptions(call, "application-form-invalid") == []

@@ -55,9 +55,6 @@ SCANNED = PDF_BYTES + b"% scanned application form\n" + bytes(range(256)) * 40
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[EmbeddedAWS]:
     with EmbeddedAWS(business_time=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)) as embedded:
-        embedded.s3.put_bucket_versioning(
-            Bucket=embedded.bucket("documents"), VersioningConfiguration={"Status": "Enabled"}
-        )
         yield embedded
 
 

@@ -16,16 +16,19 @@ rejects the exception, or corrects the company name and retries.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import PurePosixPath
 from typing import Any
 
 from pydantic import Field, ValidationError
 
-from monosub import access, auth, clock, company, staff_directory
+from monosub import access, auth, aws, clock, company, staff_directory
 from monosub.domain import agencies as registration_rules
+from monosub.domain import documents as document_rules
 from monosub.domain import quotes as quote_rules
 from monosub.errors import Conflict, ValidationFailed
 from monosub.events import EventPublisher
@@ -36,12 +39,13 @@ from monosub.models.catalog import PricingRequest
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
 from monosub.models.quotes import QuoteRequest
 from monosub.models.signups import PhoneSignupResult
-from monosub.observability import count
-from monosub.services import exceptions, pricing, signups
+from monosub.observability import count, logger
+from monosub.services import documents, exceptions, pricing, signups
 from monosub.services.deals import check_requested_delivery_date
 from monosub.store import agencies as agency_store
 from monosub.store import deals as deal_store
 from monosub.store import records
+from monosub.store import runs as runs_store
 
 CHANNEL = "application-form"
 INVALID = "application-form-invalid"
@@ -73,6 +77,9 @@ class ApplicationFormResult(PhoneSignupResult):
     owner: str = Field(description="The deal's owner: the form's rep or the default owner")
     agency_id: str | None = None
     file: dict[str, str] = Field(description="bucket, key (as dropped), sha256, run_id")
+    document_id: str | None = Field(
+        default=None, description="The form kept with the customer (GET /documents/{id})"
+    )
 
 
 class FormInvalid(ValidationFailed):
@@ -226,7 +233,48 @@ def accept(
         owner=owner,
         agency_id=agency_id,
         file=file.as_dict(),
+        document_id=_keep_form(file, made.account_id, made.deal_id, publisher),
     )
+
+
+def _keep_form(
+    file: FormFile, account_id: str, deal_id: str, publisher: EventPublisher | None
+) -> str | None:
+    """The form itself stays with the customer: a document of its account and deal (the
+    same file again is the same document). Read where it was dropped, or, once the intake
+    archived it (a form retried by ops), from its run's archive."""
+    data = _form_bytes(file)
+    if data is None:
+        logger.warning("the form file is gone: not kept as a document", extra=file.as_dict())
+        return None
+    kept = documents.attach(
+        data,
+        kind="application-form",
+        file_name=PurePosixPath(file.key).name,
+        content_type=document_rules.XLSX,
+        account_id=account_id,
+        deal_id=deal_id,
+        by=CHANNEL,
+        source=file.run_id,
+        publisher=publisher,
+    )
+    return kept.document_id
+
+
+def _form_bytes(file: FormFile) -> bytes | None:
+    s3 = aws.client("s3")
+    keys = [file.key]
+    run = runs_store.get(file.run_id) if file.run_id else None
+    if run is not None and run.subject.get("archived_as"):
+        keys.append(str(run.subject["archived_as"]))
+    for key in keys:
+        try:
+            data: bytes = s3.get_object(Bucket=file.bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            continue
+        if hashlib.sha256(data).hexdigest() == file.sha256:
+            return data
+    return None
 
 
 def _people_problems(
@@ -553,6 +601,7 @@ def retry(record: ExceptionRecord, decision: ExceptionAction) -> dict[str, Any]:
         "contract_number": made.contract_number,
         "owner": made.owner,
         "file": made.file,
+        "document_id": made.document_id,
     }
 
 

@@ -22,6 +22,7 @@ SUBJECT_FIELDS = (
     "invoice_id",
     "payment_id",
     "exception_id",
+    "document_id",
 )
 
 
