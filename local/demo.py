@@ -264,6 +264,8 @@ def run(out: Path) -> int:
             _cash(story)
             _overdue(story)
             demo_intake.web_shop(story)
+            form_deal = demo_intake.application_form(story)
+            demo_intake.documents(story, form_deal)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:

@@ -4,9 +4,14 @@ the rest of ``local.demo``, through the real front doors."""
 
 from __future__ import annotations
 
+import io
+import urllib.request
+import uuid
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from monosub.documents.formatting import signed_yen
+from monosub.formats import application_form as forms
 
 if TYPE_CHECKING:
     from local.demo import Story
@@ -114,3 +119,173 @@ def _order(
         },
         "payment": {"reference": f"pi_3Demo{order_id[-4:]}", "status": "paid", "amount": amount},
     }
+
+
+def application_form(story: Story) -> dict[str, Any]:
+    """Two Excel forms dropped by the back office: one becomes a deal with its consent
+    request, the other an exception naming its cells, fixed and retried."""
+    story.chapter("Excel application forms (申込書): read, never re-typed")
+    values = _form_values()
+    path = story.save_bytes("forms/申込書-あおば歯科.xlsx", forms.write_example(values))
+    run = story.drop("application-form", path)
+    story.say(
+        f"The back office drops a filled 申込書 ({forms.DEFAULT_VERSION}, layout as data) -> "
+        f"{run['status']}: {run['counts']['deals']} deal, {run['counts']['exceptions']} exception"
+    )
+    _, listed = story.http("GET", "/deals?limit=100", headers=story.sales)
+    deal = listed["deals"][0]  # newest first: the one the form made
+    _, account = story.http("GET", f"/accounts/{deal['account_id']}", headers=story.sales)
+    assert account["account"]["name"] == values["customer.name"], account
+    _, quote = story.http("GET", f"/quotes/{_quote_id(deal['deal_id'])}", headers=story.sales)
+    message = _last_email(story)
+    story.detail(
+        f"deal for {account['account']['name']} (owner {deal['owner']}), quote {quote['number']} "
+        f"with 契約書 {quote['contract_draft']['number']} emailed to {quote['sent_to']}: "
+        f"「{message.subject}」"
+    )
+    bad = {**_form_values("株式会社ひかり薬局", "info@hikari.example.jp"), "customer.phone": 312345}
+    bad["lines"] = [{**bad["lines"][0], "quantity": 1.5}]
+    path = story.save_bytes("forms/申込書-ひかり薬局-誤り.xlsx", forms.write_example(bad))
+    run = story.drop("application-form", path)
+    _, queue = story.http("GET", "/exceptions?kind=application-form-invalid", headers=story.ops)
+    case = queue["exceptions"][0]
+    story.say(
+        f"A form with mistakes -> run {run['status']}, and an exception for the back office "
+        "naming the exact cells:"
+    )
+    for cell in case["details"]["cells"]:
+        story.detail(f"{cell['cell']} {cell['label']} = {cell['value']!r}: {cell['message']}")
+    decision = {
+        "action": "retry",
+        "version": case["version"],
+        "note": "お客様に電話で確認して修正",
+        "corrected": {"customer.phone": "03-1234-5678", "lines[0].quantity": "2"},
+    }
+    status, resolved = story.http(
+        "POST", f"/exceptions/{case['exception_id']}/resolve", decision, story.ops
+    )
+    story.say(
+        f"ops correct the two cells and retry -> {status} {resolved['status']}: deal "
+        f"{resolved['resolution']['deal_id']}, consent email sent; the form is kept with it"
+    )
+    return deal
+
+
+def documents(story: Story, deal: dict[str, Any]) -> None:
+    """A signed purchase order uploaded to the deal; a disguised program refused; the
+    deal's documents listed and one downloaded, as sales sees them."""
+    story.chapter("Documents: kept with the customer, checked, downloaded with the record's access")
+    order_pdf = story.cloud.s3.get_object(
+        Bucket=story.cloud.bucket("documents"),
+        Key=_quote_pdf_key(story, deal["deal_id"]),
+    )["Body"].read()
+    ticket = _upload(story, deal, "purchase-order", "注文書-あおば歯科.pdf", order_pdf)
+    _, seen = story.http("GET", f"/documents/{ticket}", headers=story.sales)
+    story.say(
+        f"sales uploads the customer's signed 注文書 (PDF, {len(order_pdf):,} bytes) straight "
+        "to S3 through a presigned POST -> checked by the upload trigger: "
+        f"{seen['document']['status']}"
+    )
+    fake = b"MZ\x90\x00" + b"\x00" * 500
+    refused = _upload(story, deal, "scan", "scan.pdf", fake)
+    _, seen = story.http("GET", f"/documents/{refused}", headers=story.sales)
+    story.detail(
+        f"a program named scan.pdf -> {seen['document']['status']}: {seen['document']['reason']}"
+    )
+    _, kept = story.http("GET", f"/deals/{deal['deal_id']}/documents", headers=story.sales)
+    story.say(
+        f"GET /deals/{{id}}/documents: {len(kept['documents'])} stored ("
+        + ", ".join(f"{d['kind']} {d['file_name']} {d['status']}" for d in kept["documents"])
+        + f"), {len(kept['generated'])} issued PDF(s) ("
+        + ", ".join(g["title"] for g in kept["generated"])
+        + ")"
+    )
+    form = next(d for d in kept["documents"] if d["kind"] == "application-form")
+    _, link = story.http("GET", f"/documents/{form['document_id']}", headers=story.sales)
+    with urllib.request.urlopen(link["download"]["url"], timeout=30) as response:
+        saved = story.save_bytes(f"documents/kept-{form['file_name']}", response.read())
+    denied, _ = story.http("GET", f"/documents/{form['document_id']}", headers=story.agency)
+    story.detail(
+        f"the kept 申込書 downloads through a 5-minute presigned GET -> {saved.name}; "
+        f"an agency user asking for it -> {denied}"
+    )
+
+
+def _upload(story: Story, deal: dict[str, Any], kind: str, name: str, data: bytes) -> str:
+    content_type = "application/pdf"
+    asked = {
+        "kind": kind,
+        "account_id": deal["account_id"],
+        "deal_id": deal["deal_id"],
+        "file_name": name,
+        "content_type": content_type,
+        "size": len(data),
+    }
+    status, ticket = story.http("POST", "/documents", asked, story.sales)
+    assert status == 201, ticket
+    _post_form(ticket["upload"], data)
+    return str(ticket["document"]["document_id"])
+
+
+def _post_form(upload: dict[str, Any], data: bytes) -> int:
+    """The browser's multipart POST of a presigned upload: the fields, then the file."""
+    boundary = uuid.uuid4().hex
+    body = io.BytesIO()
+    for name, value in upload["fields"].items():
+        part = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        body.write(f"{part}{value}\r\n".encode())
+    body.write(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+    )
+    body.write(data + f"\r\n--{boundary}--\r\n".encode())
+    request = urllib.request.Request(
+        upload["url"],
+        data=body.getvalue(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(response.status)
+
+
+def _form_values(
+    name: str = "医療法人あおば歯科", email: str = "uketsuke@aoba-dental.example.jp"
+) -> dict[str, Any]:
+    return {
+        "application_date": date(2027, 2, 27),
+        "customer.segment": "corporate",
+        "customer.name": name,
+        "customer.kana": "イリョウホウジン アオバシカ",
+        "customer.postal_code": "980-0811",
+        "customer.prefecture": "宮城県",
+        "customer.city": "仙台市青葉区",
+        "customer.address_line1": "一番町3-1-1",
+        "customer.phone": "022-123-4567",
+        "customer.email": email,
+        "customer.contact_person": "青葉 花子",
+        "delivery.requested_date": date(2027, 3, 19),
+        "delivery.installation_needed": False,
+        "payment_method": "bank-transfer",
+        "rep": "tanaka",
+        "lines": [
+            {"device_sku": "CAM-ONE-SALE", "plan_sku": "PLAN-30D", "option_skus": "", "quantity": 2}
+        ],
+    }
+
+
+def _quote_id(deal_id: str) -> str:
+    from monosub.services.quotes import quote_id_for_deal
+
+    return quote_id_for_deal(deal_id)
+
+
+def _quote_pdf_key(story: Story, deal_id: str) -> str:
+    _, quote = story.http("GET", f"/quotes/{_quote_id(deal_id)}", headers=story.sales)
+    return str(quote["pdf_key"])
+
+
+def _last_email(story: Story) -> Any:
+    from local.demo import _last_email as last
+
+    return last(story)
