@@ -39,6 +39,7 @@ def register_action(kind: str, action: str, handler: Handler) -> None:
 def _load_actions() -> None:
     # Each channel's module registers its actions on import (as file kinds do).
     import monosub.services.card_payments
+    import monosub.services.consent_follow_up  # resend an expired consent
     import monosub.services.payments  # noqa: F401  (apply a payment)
 
 
