@@ -71,9 +71,7 @@ def test_the_shipped_policy_loads_and_holds_together():
         ({"version": 0}, "version", "greater than or equal to 1"),
     ],
 )
-def test_a_policy_that_does_not_hold_together_is_refused_with_a_clear_message(
-    change, field, words
-):
+def test_a_policy_that_does_not_hold_together_is_refused_with_a_clear_message(change, field, words):
     text = json.dumps(
         {"version": 1, "reminders": [{"days": 3}, {"days": 7}], "expire_after_days": 14, **change}
     )
