@@ -703,7 +703,9 @@ FUNCTIONS: tuple[Function, ...] = (
         triggers=(
             Schedule(
                 rule="consent-follow-up-daily",
-                expression="cron(0 0 * * ? *)",  # 09:00 in Tokyo
+                # 08:30 in Tokyo: in the inbox when offices open; no other schedule fires
+                # then (the embedded runtime cannot order two rules firing at one instant)
+                expression="cron(30 23 * * ? *)",
                 description="Reminders and expiries of unanswered consent links",
             ),
         ),

@@ -1,4 +1,4 @@
-"""Unsigned contracts' schedule (daily, 09:00 in Tokyo: reminders arrive in office hours):
+"""Unsigned contracts' schedule (daily, 08:30 in Tokyo: in the inbox when offices open):
 remind the recipients of pending consents whose reminder level is due (once per level, the
 same link), and send those nobody answered in time to the exceptions queue
 (``monosub.services.consent_follow_up``). Every step is conditional, so a rerun of the day

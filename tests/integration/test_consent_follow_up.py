@@ -26,7 +26,7 @@ SENT = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # 10:00 on 11/2 in Tokyo (test_c
 
 
 def at_run(days: int) -> str:
-    """09:00 in Tokyo, ``days`` after the 11/2 the consents were sent."""
+    """09:00 in Tokyo (after the day's run), ``days`` after the 11/2 the consents were sent."""
     return clock.iso(datetime(2026, 11, 2, 0, 0, tzinfo=UTC) + timedelta(days=days))
 
 
@@ -217,7 +217,7 @@ def test_a_reminder_per_level_with_the_same_link_and_never_twice(
 
 
 def test_a_missed_stretch_sends_only_the_latest_level(env, aws_storage, run_env, published):
-    request, _ = ask(env)
+    ask(env)
     assert follow_up(aws_storage, run_env, 9) == {"reminded": 1}
     assert follow_up(aws_storage, run_env, 10) == {"waiting": 1}
     assert len(sent_mail()) == 2  # the request and one reminder, not two

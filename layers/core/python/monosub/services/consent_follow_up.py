@@ -1,5 +1,5 @@
 """Unsigned contracts: the daily follow-up of consents nobody answered (the
-``consent-follow-up`` function, 09:00 in Tokyo), and what the back office does with those
+``consent-follow-up`` function, 08:30 in Tokyo), and what the back office does with those
 that expired.
 
 ``run`` reads the pending list (``monosub.store.consents.pending``: only what is pending,
