@@ -121,6 +121,7 @@ CONTRACTS_ROUTES: tuple[Route, ...] = (
 CONSENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/consent/{token}", auth="public"),  # the page a customer's link opens
     Route("POST", "/consent/{token}", auth="public"),  # 同意する / 同意しない
+    Route("GET", "/consents", groups=STAFF),  # pending (or expired) ones, with their age
     Route("GET", "/consents/{consent_id}"),
 )
 
@@ -741,6 +742,26 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
         tables={RECORDS: RW, RUNS: RW},
         publishes_to=(DOMAIN_EVENTS,),
+        timeout_seconds=300,
+    ),
+    Function(
+        name="consent-follow-up",
+        handler="functions.schedules.consents.handler",
+        description="Daily: remind the recipients of unanswered consents (once per level, "
+        "the same link); those unanswered for too long expire and go to the exceptions queue",
+        triggers=(
+            Schedule(
+                rule="consent-follow-up-daily",
+                # 08:30 in Tokyo: in the inbox when offices open; no other schedule fires
+                # then (the embedded runtime cannot order two rules firing at one instant)
+                expression="cron(30 23 * * ? *)",
+                description="Reminders and expiries of unanswered consent links",
+            ),
+        ),
+        tables={RECORDS: RW, EXCEPTIONS: RW},
+        publishes_to=(DOMAIN_EVENTS,),
+        sends_email=True,
+        secrets=(CONSENT_SIGNING,),  # the same link, re-derived
         timeout_seconds=300,
     ),
     Function(

@@ -4,7 +4,9 @@
 - ``POST /consent/{token}`` (public): the browser's form (``decision=agree|decline``,
   optional ``reason`` and ``document``), answered with a result page;
 - ``GET /consents/{consent_id}`` (staff): status and evidence, as JSON, of a consent about a
-  customer the caller may see (``monosub.services.consents``; 404 otherwise).
+  customer the caller may see (``monosub.services.consents``; 404 otherwise);
+- ``GET /consents?status=pending|expired`` (staff and agencies): the unanswered consents the
+  caller may see, with their age in days and next follow-up, paged (``next``).
 
 The public routes always answer with a page (never JSON), with the status that fits: 200
 (asked, answered now), 400 (not a link we signed, or an unreadable form), 404 (signed, no
@@ -14,10 +16,11 @@ superseded), 500 (our failure; nothing recorded).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from functions.api import caller
@@ -66,6 +69,19 @@ def consent_answer(token: str) -> Response[str]:
     except Exception:
         return _failure("POST")
     return _page(visited)
+
+
+@router.get("/consents")
+def list_consents(
+    status: Annotated[Literal["pending", "expired"], Query()] = "pending",
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    next_token: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+) -> dict[str, Any]:
+    """Consents nobody answered that the caller may see: ``pending`` ones newest sent first,
+    each with its age in days (Tokyo calendar), reminders sent and next follow-up (a
+    reminder on a date, or the expiry); or ``expired`` ones (sent to the back office) newest
+    expired first. Pass the answer's ``next`` for the next page."""
+    return consents.listed(status, scope=caller.scope(router), limit=limit, after=next_token)
 
 
 @router.get("/consents/<consent_id>")

@@ -133,7 +133,9 @@ def test_the_same_form_dropped_again_or_applied_again_makes_nothing_twice(
 
     sha256 = first["subject"]["sha256"]
     with cloud.as_function("api"):  # the apply step run again (a re-drive)
-        file = application_forms.FormFile("b", "inbox/application-form/x.xlsx", sha256)
+        file = application_forms.FormFile(
+            cloud.bucket("exchange"), first["subject"]["archived_as"], sha256
+        )
         counts = application_forms.receive(forms.read_form(data), file)
     assert counts == {"deals": 1, "exceptions": 0}
     assert len(deals(call)) == 1 and len(sent_mail()) == 1

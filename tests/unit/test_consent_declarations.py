@@ -20,13 +20,15 @@ def test_every_function_reads_only_declared_secrets():
         assert set(function.secrets) <= declared, function.name
 
 
-def test_only_the_api_reads_the_signing_key_and_gets_it_in_its_environment():
+def test_only_the_functions_that_send_links_read_the_signing_key_in_their_environment():
+    # the follow-up re-derives the same link for a reminder; intake-apply sends the link of
+    # an application form's contract
     names = provision.resource_names()
     readers = [f.name for f in manifest.FUNCTIONS if secret.SIGNING_SECRET in f.secrets]
-    assert readers == ["api"]
+    assert sorted(readers) == ["api", "consent-follow-up", "intake-apply"]
     for function in manifest.FUNCTIONS:
         environment = function.environment(names)
-        if function.name == "api":
+        if function.name in readers:
             assert environment[secret.SIGNING_SECRET_ENV] == "monosub-local-consent-signing"
         else:
             assert secret.SIGNING_SECRET_ENV not in environment
@@ -45,6 +47,11 @@ def test_the_page_is_public_and_the_evidence_is_for_staff():
     assert routes == {
         ("GET", "/consent/{token}"): "public",
         ("POST", "/consent/{token}"): "public",
+        ("GET", "/consents"): "staff",
         ("GET", "/consents/{consent_id}"): "staff",
     }
     assert set(manifest.CONSENT_ROUTES) <= set(manifest.API_ROUTES)
+    # the lists are for agencies too (their own customers'); one consent is monosub staff's
+    groups = {(r.method, r.path): r.groups for r in manifest.CONSENT_ROUTES}
+    assert groups[("GET", "/consents")] == manifest.STAFF
+    assert manifest.auth.AGENCY not in groups[("GET", "/consents/{consent_id}")]

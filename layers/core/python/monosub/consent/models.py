@@ -21,8 +21,10 @@ BILLING_LABELS: dict[Billing, str] = {"one_time": "初期費用", "monthly": "�
 PriceBasis = Literal["tax_excluded", "tax_included"]
 PRICE_BASIS_LABELS: dict[PriceBasis, str] = {"tax_excluded": "税抜", "tax_included": "税込"}
 
-ConsentStatus = Literal["pending", "agreed", "declined", "superseded"]
-# What staff see: a pending consent past its expiry is "expired" (nothing is written for it).
+# "expired": nobody answered; the daily follow-up marked it when its time was up (until then
+# a pending consent past its expiry is only shown as expired).
+ConsentStatus = Literal["pending", "agreed", "declined", "superseded", "expired"]
+# What staff see: a pending consent past its expiry is "expired".
 ShownStatus = Literal["pending", "agreed", "declined", "superseded", "expired"]
 Decision = Literal["agree", "decline"]
 
@@ -144,6 +146,19 @@ class Answer(BaseModel):
     reason_truncated: bool = False
 
 
+class ListedAs(BaseModel):
+    """Who may see a consent in the lists (``GET /consents``) and what they show of its
+    subject: taken from the record it is about when it was requested
+    (``monosub.services.consents.listed_as``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    segment: str | None = None  # None: the record was not found (listed for ops only)
+    agency_id: str | None = None
+    subject_number: str | None = None  # e.g. the 見積番号
+    customer_name: str | None = None
+
+
 class Consent(BaseModel):
     """One request for consent, as stored (``monosub.store.consents``)."""
 
@@ -171,9 +186,17 @@ class Consent(BaseModel):
     email_message_id: str | None = None
     answer: Answer | None = None
     answer_published: bool = False
+    # The follow-up of an unanswered request (consents requested before it have none of it).
+    link_base: str | None = None  # where the link points, for a reminder with the same link
+    listed: ListedAs | None = None  # None: not in the lists (requested before them)
+    reminded_days: int = 0  # the level (days after sending) of the latest reminder sent
+    reminders_sent: int = 0
+    last_reminded_at: str | None = None
+    expired_at: str | None = None  # when the follow-up marked it expired
 
     def expired(self, now: datetime) -> bool:
-        return now >= clock.parse_instant(self.expires_at)
+        """Past its link's expiry, or marked expired by the follow-up (M days unanswered)."""
+        return self.status == "expired" or now >= clock.parse_instant(self.expires_at)
 
     def shown_status(self, now: datetime) -> ShownStatus:
         if self.status == "pending" and self.expired(now):
@@ -196,6 +219,32 @@ class ConsentRequest(BaseModel):
     document_version: int
     supersedes: str | None
     email_message_id: str
+
+
+class ListedConsent(BaseModel):
+    """A consent as the pending and expired lists hold it (a listing item): enough to show
+    it and to decide its follow-up without reading the consent itself."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    consent_id: str
+    status: Literal["pending", "expired"]
+    subject_kind: str
+    subject_id: str
+    subject_version: int
+    references: dict[str, str] = Field(default_factory=dict)
+    recipient_email: str
+    recipient_name: str
+    requested_at: str
+    expires_at: str
+    segment: str | None = None
+    agency_id: str | None = None
+    subject_number: str | None = None
+    customer_name: str | None = None
+    reminded_days: int = 0
+    reminders_sent: int = 0
+    last_reminded_at: str | None = None
+    expired_at: str | None = None
 
 
 class RefusedAttempt(BaseModel):

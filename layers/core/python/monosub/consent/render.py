@@ -120,3 +120,14 @@ def email(consent: Consent, link: str) -> Email:
         text=_text.get_template("consent_email_text.j2").render(**context),
         html=_html.get_template("consent_email_html.j2").render(**context),
     )
+
+
+def reminder_email(consent: Consent, link: str) -> Email:
+    """The reminder of a request nobody answered yet: the same link, the same 回答期限."""
+    context = {"consent": consent, "document": consent.document, "link": link}
+    return Email(
+        to=[consent.recipient_email],
+        subject=f"【再送・ご確認のお願い】{consent.document.title}",
+        text=_text.get_template("consent_reminder_email_text.j2").render(**context),
+        html=_html.get_template("consent_reminder_email_html.j2").render(**context),
+    )

@@ -5,6 +5,10 @@ hash, supersedes the subject's pending request, emails the link and publishes
 ``ConsentRequested``. When the customer answers, ``ConsentGiven`` or ``ConsentDeclined`` is
 published on the domain-events bus (source ``monosub.consent``); subscribe to those.
 
+For the daily follow-up of unanswered requests (``monosub.services.consent_follow_up``):
+``remind`` emails the same link again, once per reminder level, and ``expire`` marks a request
+nobody answered in time expired; each publishes ``ConsentReminded`` / ``ConsentExpired``.
+
 For the public page (``functions/api/consent.py``): ``open_consent`` (GET) and
 ``answer_consent`` (POST) take the token from the URL. The signature is verified before
 anything is read; a link that cannot be used changes nothing, is recorded for the audit and
@@ -23,7 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from monosub import clock, email, events
-from monosub.consent import render, secret, tokens
+from monosub.consent import follow_up, render, secret, tokens
 from monosub.consent.models import (
     MAX_REASON_CHARS,
     SUBJECT_ID,
@@ -33,6 +37,7 @@ from monosub.consent.models import (
     ConsentDocument,
     ConsentRequest,
     Decision,
+    ListedAs,
     RefusedAttempt,
 )
 from monosub.errors import Conflict, NotFound, ValidationFailed
@@ -44,6 +49,8 @@ REQUESTED = "ConsentRequested"
 GIVEN = "ConsentGiven"
 DECLINED = "ConsentDeclined"
 WITHDRAWN = "ConsentWithdrawn"
+REMINDED = "ConsentReminded"
+EXPIRED = "ConsentExpired"
 DEFAULT_EXPIRY = timedelta(days=14)
 SHORTEST_EXPIRY = timedelta(hours=1)
 LONGEST_EXPIRY = timedelta(days=90)
@@ -107,6 +114,10 @@ def request_consent(  # noqa: PLR0917  (the documented positional signature)
     (e.g. ``{"deal_id": ..., "account_id": ...}``) travel in every event, so the audit trail
     files them under those subjects too. A pending earlier request for the same subject is
     superseded: its link then shows "superseded" and changes nothing.
+
+    The link works for ``expires_in``, but never longer than the follow-up policy's
+    ``expire_after_days`` (``monosub.consent.follow_up``): a request nobody answered goes to
+    the back office then, and its link must not outlive that.
     """
     _check_subject(subject_kind, subject_id, subject_version)
     recipient_email = _check_email(recipient_email)
@@ -120,7 +131,7 @@ def request_consent(  # noqa: PLR0917  (the documented positional signature)
 
     now = clock.now().replace(microsecond=0)
     consent_id = tokens.new_consent_id()
-    expires_at = now + expires_in
+    expires_at = now + follow_up.link_lifetime(follow_up.load_policy(), expires_in)
     html = render.document_html(document)
     consent = Consent(
         consent_id=consent_id,
@@ -138,7 +149,9 @@ def request_consent(  # noqa: PLR0917  (the documented positional signature)
         requested_at=clock.iso(now),
         requested_by=requested_by,
         expires_at=clock.iso(expires_at),
+        link_base=base,
     )
+    consent = consent.model_copy(update={"listed": _listed_as(consent)})
     token = tokens.issue(consent_id, expires_at, key=secret.signing_key())
     consent = _store_superseding(consent)
 
@@ -235,6 +248,15 @@ def withdraw(
     return consent_id
 
 
+def _listed_as(consent: Consent) -> ListedAs:
+    """Who may see the request in the lists, and what they show of its subject, from the
+    record it is about. This package does not know its subjects; the service that does
+    (``monosub.services.consents``) says it. Imported here, not above: it imports this."""
+    from monosub.services import consents as subjects
+
+    return subjects.listed_as(consent)
+
+
 def _store_superseding(consent: Consent) -> Consent:
     for _ in range(_CREATE_ATTEMPTS):
         current = store.current(consent.subject_kind, consent.subject_id)
@@ -287,6 +309,88 @@ def _check_link_base(link_base: str) -> str:
     if parts.scheme != "https" and not (local and parts.scheme == "http"):
         raise ValidationFailed("consent links must use https (http only for a local server)")
     return link_base.strip().rstrip("/")
+
+
+# ---- the follow-up of requests nobody answered ---------------------------------------------
+
+RemindOutcome = Literal["reminded", "not pending", "reminded before", "no link base"]
+
+
+def remind(
+    consent_id: str,
+    level_days: int,
+    *,
+    skipped: tuple[int, ...] = (),
+    mailer: email.Mailer | None = None,
+    publisher: events.EventPublisher | None = None,
+) -> RemindOutcome:
+    """Email the recipient of a pending request the same link again (re-derived from the id
+    and expiry with the signing key), as the reminder of level ``level_days``; publishes
+    ``ConsentReminded``. The level is recorded on the consent before the email goes, on the
+    condition that no reminder of it (or a later one) was: a rerun or a concurrent run sends
+    nothing twice. An email that cannot be sent takes the record back (the next run tries
+    again) and raises."""
+    consent = store.get(consent_id)
+    if consent is None or consent.status != "pending":
+        return "not pending"
+    if consent.link_base is None:
+        logger.warning("consent has no link base to remind with", extra={"consent_id": consent_id})
+        return "no link base"
+    if not store.record_reminder(consent, level_days, clock.now_iso()):
+        return "reminded before"
+    try:
+        token = tokens.issue(
+            consent_id, clock.parse_instant(consent.expires_at), key=secret.signing_key()
+        )
+        message = render.reminder_email(consent, f"{consent.link_base}/consent/{token}")
+        message_id = (mailer or email.default_mailer).send(message)
+    except Exception:
+        store.undo_reminder(consent, level_days)
+        raise
+    logger.info("consent reminded", extra={"consent_id": consent_id, "level_days": level_days})
+    count("ConsentsReminded")
+    (publisher or events.default_publisher).publish(
+        SOURCE,
+        REMINDED,
+        {
+            **_subject_detail(consent),
+            "level_days": level_days,
+            "skipped_levels": list(skipped),
+            "reminders_sent": consent.reminders_sent + 1,
+            "requested_at": consent.requested_at,
+            "expires_at": consent.expires_at,
+            "email_message_id": message_id,
+        },
+    )
+    return "reminded"
+
+
+def expire(consent: Consent, *, publisher: events.EventPublisher | None = None) -> bool:
+    """Mark a pending request nobody answered in time expired (its page says so, an answer
+    is refused) and publish ``ConsentExpired``. False when it was not pending any more (an
+    answer came first, or another run did it)."""
+    at = clock.now_iso()
+    if not store.expire(consent, at):
+        return False
+    logger.info("consent expired", extra={"consent_id": consent.consent_id})
+    count("ConsentsExpired")
+    (publisher or events.default_publisher).publish(
+        SOURCE,
+        EXPIRED,
+        {
+            **_subject_detail(consent),
+            "requested_at": consent.requested_at,
+            "expires_at": consent.expires_at,
+            "expired_at": at,
+            "reminders_sent": consent.reminders_sent,
+        },
+    )
+    return True
+
+
+def get(consent_id: str) -> Consent | None:
+    """A consent as stored (for system processes: no access check)."""
+    return store.get(consent_id) if tokens.CONSENT_ID.fullmatch(consent_id) else None
 
 
 # ---- the public page -----------------------------------------------------------------------

@@ -270,7 +270,7 @@ def _form_bytes(file: FormFile) -> bytes | None:
     for key in keys:
         try:
             data: bytes = s3.get_object(Bucket=file.bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey:
+        except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
             continue
         if hashlib.sha256(data).hexdigest() == file.sha256:
             return data
