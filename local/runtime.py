@@ -359,10 +359,15 @@ class EmbeddedAWS:
         current = self.now()
         if fire and moment > current:
             due = sorted(
-                (when, rule)
-                for rule in self._schedule_rules()
-                if only is None or any(part in rule["Name"] for part in only)
-                for when in cron.fire_times(rule["ScheduleExpression"], current, moment)
+                (
+                    (when, rule)
+                    for rule in self._schedule_rules()
+                    if only is None or any(part in rule["Name"] for part in only)
+                    for when in cron.fire_times(rule["ScheduleExpression"], current, moment)
+                ),
+                # two rules due at the same instant fire in name order (as a tie on AWS
+                # fires in no order at all: nothing may depend on it)
+                key=lambda due: (due[0], due[1]["Name"]),
             )
             for when, rule in due:
                 self._write_clock(when)

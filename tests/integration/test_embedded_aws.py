@@ -173,6 +173,18 @@ def test_clock_advance_fires_the_hourly_sweep_in_order(cloud):
     assert all(r.status == "succeeded" for r in sweeps)
 
 
+def test_two_schedules_due_at_the_same_instant_both_fire_in_name_order(cloud):
+    events = cloud.client("events")
+    for name in ("zz-tie-b", "zz-tie-a"):
+        events.put_rule(
+            Name=f"monosub-{cloud.stage}-{name}", ScheduleExpression="cron(5 * * * ? *)"
+        )
+    fired = cloud.set_clock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
+    at_five = [f["rule"] for f in fired if f["at"] == "2026-11-02T00:05:00Z"]
+    assert at_five[-2:] == [f"monosub-{cloud.stage}-zz-tie-a", f"monosub-{cloud.stage}-zz-tie-b"]
+    assert sorted(at_five) == at_five
+
+
 def test_a_file_whose_notification_was_lost_is_picked_up_by_the_sweep(cloud):
     bucket = cloud.bucket("exchange")
     notifications = cloud.s3.get_bucket_notification_configuration(Bucket=bucket)
