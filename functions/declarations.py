@@ -167,6 +167,9 @@ class Function:
     triggers: tuple[Trigger, ...]
     tables: dict[str, Access] = field(default_factory=dict)
     buckets: dict[str, Access] = field(default_factory=dict)
+    # bucket -> key prefix it may put objects under, and nothing else of that bucket (a
+    # presigned POST carries its signer's rights: the API may let clients upload only there)
+    uploads_to: dict[str, str] = field(default_factory=dict)
     starts: tuple[str, ...] = ()  # state machines it starts
     redrives: tuple[str, ...] = ()  # state machines whose failed executions it re-drives
     publishes_to: tuple[str, ...] = ()  # event buses it puts events on

@@ -546,10 +546,12 @@ FUNCTIONS: tuple[Function, ...] = (
         sends_email=True,
         # consent links; returned rental devices; card payment links
         secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE),
-        # documents: issued PDFs, for download; presigned POSTs are signed with this role, so
-        # it must be allowed to put what it lets a client upload (and read what it presigns);
-        # exchange: an application form retried by ops is read from the intake's archive
-        buckets={DOCUMENTS: RW, EXCHANGE: R},
+        # documents: issued PDFs and uploads, for download; exchange: an application form
+        # retried by ops is read from the intake's archive
+        buckets={DOCUMENTS: R, EXCHANGE: R},
+        # presigned POSTs are signed with this role: it may put what it lets a client upload,
+        # under uploads/ only (the PDFs monosub issues are the renderer's to write)
+        uploads_to={DOCUMENTS: "uploads/"},
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
         timeout_seconds=29,

@@ -187,6 +187,21 @@ class MonosubStack(Stack):
             }[access]
             grant_bucket(function)
             self._acknowledge_bucket_grant(declared, bucket, access)
+        for name, prefix in declared.declaration.uploads_to.items():
+            bucket = self.storage.buckets[name]
+            bucket.grant_put(function, f"{prefix}*")
+            nag.acknowledge(
+                declared,
+                "AwsSolutions-IAM5[Action::s3:Abort*]",
+                "CDK's put grant includes aborting its own multipart uploads; scoped to the "
+                "declared upload prefix of one bucket.",
+            )
+            nag.acknowledge(
+                declared,
+                f"AwsSolutions-IAM5[Resource::{nag.arn_of(bucket)}/{prefix}*]",
+                "Clients upload under keys this function signs (presigned POSTs, one key per "
+                f"document): puts only, under {prefix} of the declared bucket only.",
+            )
         for machine in declared.declaration.starts:
             self.workflows[machine].grant_start(function, acknowledge_on=declared)
         for machine in declared.declaration.redrives:

@@ -266,6 +266,7 @@ def run(out: Path) -> int:
             demo_intake.web_shop(story)
             form_deal = demo_intake.application_form(story)
             demo_intake.documents(story, form_deal)
+            demo_intake.unsigned_contracts(story)
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
@@ -1168,7 +1169,7 @@ def _payout(story: Story) -> None:
 
 
 def _bank_transfer(story: Story, target: str) -> None:
-    bank_run = _statement_drop(story, "000123", 5000, PAYOUT_DAY, payer="ﾀﾅｶ ｼﾖｳｼﾞ")
+    bank_run = _statement_drop(story, "000123", 1000, PAYOUT_DAY, payer="ﾀﾅｶ ｼﾖｳｼﾞ")
     _, queue = story.http("GET", "/exceptions", headers=story.ops)
     stray = next(e for e in queue["exceptions"] if e["kind"] == "payment-unmatched")
     story.say(
@@ -1227,7 +1228,7 @@ def _overdue(story: Story) -> None:
     _, sheet, _ = story.download("/overdue?format=csv", story.ops)
     story.save_bytes("overdue/overdue.csv", sheet)
     story.detail(f"the ops page (achievement rate as a bar) -> {saved.relative_to(story.out)}")
-    _transfer(story, "000301", late["total"] - 1000, LAST_FOLLOW_UP_DAY)
+    _transfer(story, "000301", late["total"] - late["amount_paid"] - 1000, LAST_FOLLOW_UP_DAY)
     resumed = _devices_done(cloud, "/resume")
     _, now = story.http("GET", f"/invoices/{late['invoice_id']}", headers=story.ops)
     story.say(
@@ -1252,7 +1253,11 @@ def _december_debit_returned(story: Story) -> dict[str, Any]:
         december += [i for i in listed["invoices"] if i["closing_date"] == "2026-12-31"]
     story.say(
         "December's invoices: "
-        + ", ".join(f"{i['number']} ¥{i['total']:,} due {i['due_date']}" for i in december)
+        + ", ".join(
+            f"{i['number']} ¥{i['total']:,} due {i['due_date']}"
+            + (f" (前受金 ¥{i['credit_applied']:,} applied)" if i["credit_applied"] else "")
+            for i in december
+        )
     )
     cloud.set_clock(DECEMBER_DEBIT_REQUEST, only=("direct-debit",))
     cloud.wait_for_executions()
@@ -1268,7 +1273,10 @@ def _december_debit_returned(story: Story) -> dict[str, Any]:
     )
     cloud.set_clock(DECEMBER_DEBIT_RESULT, only=("direct-debit",))
     run = story.drop("zengin-debit-result", story.save_bytes(f"bank/KEKKA_{name}", returned))
-    late = next(i for i in december if i["delivery"] == "email")  # 山本 健一's
+    now = [
+        story.http("GET", f"/invoices/{i['invoice_id']}", headers=story.ops)[1] for i in december
+    ]
+    late = next(i for i in now if i["payment_failure"])  # 山本 健一's, returned
     story.say(
         f"The debit of 27 January -> {run['counts']['debited']} debited, "
         f"{run['counts']['failed']} returned (資金不足): {late['number']} is now unpaid"

@@ -5,11 +5,13 @@ the rest of ``local.demo``, through the real front doors."""
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from monosub import clock
 from monosub.documents.formatting import signed_yen
 from monosub.formats import application_form as forms
 
@@ -289,3 +291,78 @@ def _last_email(story: Story) -> Any:
     from local.demo import _last_email as last
 
     return last(story)
+
+
+def unsigned_contracts(story: Story) -> None:
+    """The two forms' contracts wait for the customers: listed with their age, reminded
+    with the same link, one agreed, the other expired to the back office and sent again."""
+    story.chapter("Unsigned contracts: who has not agreed, reminders, expiry to the back office")
+    cloud = story.cloud
+    _, listed = story.http("GET", "/consents?status=pending", headers=story.ops)
+    story.say(
+        f"GET /consents?status=pending -> {len(listed['consents'])} waiting: "
+        + "; ".join(
+            f"{c['subject']['customer_name']} ({c['subject']['number']}) sent "
+            f"{c['age_days']} day(s) ago, next: {c['next_action']['kind']} on "
+            f"{c['next_action']['on']}"
+            for c in listed["consents"]
+        )
+    )
+    first_links = {_link_of(m) for m in _sent_emails()[-2:]}
+    start = cloud.now()
+    mails = len(_sent_emails())
+    cloud.set_clock(start + timedelta(days=3, hours=1), only=("consent-follow-up",))
+    reminders = _sent_emails()[mails:]
+    same = {_link_of(m) for m in reminders} <= first_links
+    story.say(
+        f"Three days later the daily follow-up sends {len(reminders)} reminder(s) "
+        f"「{reminders[0].subject if reminders else '-'}」 with the same link ({same})"
+    )
+    rerun = cloud.invoke("consent-follow-up", {"time": clock.iso(cloud.now())})
+    story.detail(
+        f"the day's run again (a re-drive) -> {rerun.get('waiting')} still waiting, no second "
+        "email "
+        f"({len(_sent_emails()) - mails == len(reminders)})"
+    )
+    hikari = next(m for m in reminders if "hikari" in str(m.destinations))
+    status, page = story.page("GET", _link_of(hikari))
+    shown = re.search(r'name="document" value="([0-9a-f]{64})"', page)
+    assert shown is not None
+    status, _ = story.page("POST", _link_of(hikari), {"decision": "agree", "document": shown[1]})
+    cloud.wait_for_executions()
+    story.say(f"ひかり薬局 agrees from the reminder -> {status}: the order goes ahead")
+    mails = len(_sent_emails())
+    cloud.set_clock(start + timedelta(days=15, hours=1), only=("consent-follow-up",))
+    second = _sent_emails()[mails:]
+    _, expired = story.http("GET", "/consents?status=expired", headers=story.ops)
+    (gone,) = expired["consents"]
+    status, page = story.page("GET", _link_of(reminders[0]))
+    story.say(
+        f"あおば歯科 does not answer: a second reminder on day 7 ({len(second)} email), and "
+        f"after 14 days the request expires ({gone['subject']['customer_name']}, "
+        f"{gone['expired_at'][:10]}); the link now -> {status}"
+    )
+    _, queue = story.http("GET", "/exceptions?kind=consent-expired", headers=story.ops)
+    (case,) = queue["exceptions"]
+    story.detail(f"exceptions queue: {case['kind']}: {case['reason']}")
+    decision = {"action": "resend", "version": case["version"], "note": "先方に電話済み: 再送"}
+    mails = len(_sent_emails())
+    status, resolved = story.http(
+        "POST", f"/exceptions/{case['exception_id']}/resolve", decision, story.ops
+    )
+    _, now_pending = story.http("GET", "/consents?status=pending", headers=story.ops)
+    story.say(
+        f"the back office calls the customer and resends -> {status} {resolved['status']}: "
+        f"{len(_sent_emails()) - mails} new email with a new link; pending again: "
+        + ", ".join(c["subject"]["customer_name"] for c in now_pending["consents"])
+    )
+
+
+def _link_of(message: Any) -> str:
+    return str(re.findall(r'href="([^"]+/consent/[^"]+)"', message.body)[0])
+
+
+def _sent_emails() -> list[Any]:
+    from local.demo import _sent_emails as sent
+
+    return sent()

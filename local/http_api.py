@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import re
 import threading
 import uuid
@@ -31,7 +32,7 @@ from functions.declarations import Api
 from functions.manifest import FUNCTIONS
 from local import identity, ops_page
 from local.runtime import EmbeddedAWS
-from monosub import clock
+from monosub import clock, company
 
 # Every function's routes (most are the API function's; a webhook has its own function).
 _FUNCTION_OF = {
@@ -145,6 +146,7 @@ class LocalApiServer:
         self.key = key if key is not None else identity.signing_key()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
+        self._public_url: str | None = None
         self._thread = threading.Thread(
             target=functools.partial(self._server.serve_forever, poll_interval=0.05), daemon=True
         )
@@ -170,10 +172,17 @@ class LocalApiServer:
 
     def start(self) -> LocalApiServer:
         self._thread.start()
+        # links made outside a request (an application form's consent link) point here
+        self._public_url = os.environ.get(company.PUBLIC_URL_SETTING)
+        os.environ[company.PUBLIC_URL_SETTING] = self.url
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
+        if self._public_url is None:
+            os.environ.pop(company.PUBLIC_URL_SETTING, None)
+        else:
+            os.environ[company.PUBLIC_URL_SETTING] = self._public_url
         self._server.server_close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -18,6 +18,8 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         (r["subject"]["file_kind"], r["status"]) for r in runs if r["kind"] == "file-intake"
     )
     assert outcomes == [
+        ("application-form", "succeeded"),
+        ("application-form", "succeeded"),
         ("bank-statement", "succeeded"),
         ("bank-statement", "succeeded"),
         ("bank-statement", "succeeded"),
@@ -73,6 +75,19 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     assert "（日割 2/30日）" in printed and "tax once per rate: 10%" in printed
     check_cash(tmp_path, printed)
     check_overdue(tmp_path, printed, runs)
+    check_intake(tmp_path, printed)
+
+
+def check_intake(tmp_path, printed):
+    # a web-shop order and an Excel form both become deals without re-typing
+    assert "sends order WS-20270227-0001" in printed and "-> 201 confirmed" in printed
+    assert "-> 202 held" in printed and "retry -> 200 resolved" in printed
+    assert "申込書!C13" in printed and "申込書!E18" in printed
+    assert "stored" in printed and "a program named scan.pdf -> rejected" in printed
+    kept = tmp_path / "documents/kept-申込書-あおば歯科.xlsx"
+    assert kept.read_bytes().startswith(b"PK")  # the very workbook dropped, downloaded
+    assert "with the same link (True)" in printed
+    assert "the back office calls the customer and resends -> 200 resolved" in printed
 
 
 def check_cash(tmp_path, printed):
@@ -84,7 +99,8 @@ def check_cash(tmp_path, printed):
     assert "A forged webhook -> 400" in printed
     summary = tmp_path / "bucket/outbox/accounting/2026-12/card-payouts-2026-12.csv"
     assert "決済手数料" in summary.read_text(encoding="utf-8-sig")
-    assert "kept as credit, the account's credit is now ¥5,000" in printed
+    assert "kept as credit, the account's credit is now ¥1,000" in printed
+    assert "(前受金 ¥1,000 applied)" in printed  # the credit pays part of the next invoice
 
 
 def check_overdue(tmp_path, printed, runs):
@@ -93,6 +109,6 @@ def check_overdue(tmp_path, printed, runs):
     assert "task for yamada (manager)" in printed
     assert "the devices are resumed at once: 2 device(s)" in printed
     page = (tmp_path / "overdue/overdue-page.html").read_text(encoding="utf-8")
-    assert "入金達成率" in page and "95.9%" in page
+    assert "入金達成率" in page and "97.0%" in page
     overdue_runs = [r for r in runs if r["kind"] == "overdue-follow-up"]
     assert overdue_runs and {r["status"] for r in overdue_runs} == {"succeeded"}

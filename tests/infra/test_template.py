@@ -205,8 +205,19 @@ def test_grants_are_exactly_the_declared_access(dev: Synthesized, declared: Func
         actions = _actions_on(statements, dev.logical_id(bucket))
         access = declared.buckets.get(name)
         assert ("s3:GetObject*" in actions) == (access in (Access.READ, Access.READ_WRITE))
-        assert ("s3:PutObject" in actions) == (access in (Access.WRITE, Access.READ_WRITE))
+        uploads = name in declared.uploads_to
+        assert ("s3:PutObject" in actions) == (
+            access in (Access.WRITE, Access.READ_WRITE) or uploads
+        )
         assert ("s3:DeleteObject*" in actions) == (access in (Access.WRITE, Access.READ_WRITE))
+    for name, prefix in declared.uploads_to.items():
+        bucket = dev.logical_id(storage.buckets[name])
+        [put] = [
+            s
+            for s in statements
+            if bucket in json.dumps(s["Resource"]) and "s3:PutObject" in _listed(s["Action"])
+        ]
+        assert f'"/{prefix}*"' in json.dumps(put["Resource"]), put  # that prefix only
     for name, workflow in dev.stack.workflows.items():
         actions = _actions_on(statements, dev.logical_id(workflow.state_machine))
         assert ("states:StartExecution" in actions) == (name in declared.starts)
@@ -791,6 +802,8 @@ def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tupl
             grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
     for name in declared.buckets:
         grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:*"}))
+    for name in declared.uploads_to:
+        grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:PutObject*"}))
     for name in declared.starts:
         workflow = synthesized.stack.workflows[name]
         grants.append((synthesized.logical_id(workflow.state_machine), {"states:StartExecution"}))

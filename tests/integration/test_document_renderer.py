@@ -58,3 +58,5 @@ def test_the_api_function_may_not_write_documents_itself():
 
     assert manifest.function("api").buckets[DOCUMENTS].value == "read"
     assert manifest.function("api").invokes == ("document-renderer",)
+    # it signs presigned POSTs for customer uploads: those, and only under uploads/
+    assert manifest.function("api").uploads_to == {DOCUMENTS: "uploads/"}

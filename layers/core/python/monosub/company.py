@@ -8,6 +8,7 @@ import functools
 import json
 from pathlib import Path
 
+from monosub import config
 from monosub.documents.model import Issuer
 
 PROFILE = Path(__file__).resolve().parent / "data" / "company.json"
@@ -37,6 +38,17 @@ def payment_profile() -> dict[str, str]:
 def portal_url() -> str:
     """The customer portal's address."""
     return str(_profile()["portal_url"])
+
+
+PUBLIC_URL_SETTING = "PUBLIC_URL"
+
+
+def public_url() -> str:
+    """Where customers reach monosub's public pages (the consent page) through a link made
+    outside an HTTP request (a dropped application form): the customer portal's address,
+    whose ``/consent/*`` forwards to the API, unless the environment names another
+    (``PUBLIC_URL``: the local API server sets its own address while it runs)."""
+    return config.setting(PUBLIC_URL_SETTING) or portal_url()
 
 
 def invoice_link(invoice_id: str) -> str:

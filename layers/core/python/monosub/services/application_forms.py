@@ -215,7 +215,7 @@ def accept(
             channel=CHANNEL,
             pricing_channel=None,
             expires_in_days=LINK_DAYS,
-            link_base=link_base or company.portal_url(),
+            link_base=link_base or company.public_url(),
             publisher=publisher,
         )
     except ValidationFailed as refused:  # pricing: a SKU not sold, an option that does not fit
