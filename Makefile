@@ -11,7 +11,7 @@ help:
 	@echo "make test   - lint and the test suite (what CI runs)"
 	@echo "make serve  - embedded AWS + HTTP API on http://127.0.0.1:8787"
 	@echo "make synth  - the CloudFormation template (no AWS account needed)"
-	@echo "make bench  - speed and memory figures (BILLING_ACCOUNTS=1000,10000 for the long run; CASH_ROWS=2000; OVERDUE_INVOICES=100000)"
+	@echo "make bench  - speed and memory figures (BILLING_ACCOUNTS=1000,10000 for the long run; CASH_ROWS=2000; OVERDUE_INVOICES=100000; WEB_ORDERS=50)"
 	@echo "make bench-peer N=200 LINES=10 - Tryton and monosub invoicing the same month"
 	@echo "make system-deps - Debian packages for PDFs and the browser tests (CI runs it)"
 
@@ -53,11 +53,12 @@ synth: bootstrap
 BILLING_ACCOUNTS ?= 1000
 CASH_ROWS ?= 2000
 OVERDUE_INVOICES ?= 10000
+WEB_ORDERS ?= 50
 N ?= 200
 LINES ?= 10
 
 bench: bootstrap
-	$(RUN) python -m bench.run --billing-accounts $(BILLING_ACCOUNTS) --cash-rows $(CASH_ROWS) --overdue-invoices $(OVERDUE_INVOICES)
+	$(RUN) python -m bench.run --billing-accounts $(BILLING_ACCOUNTS) --cash-rows $(CASH_ROWS) --overdue-invoices $(OVERDUE_INVOICES) --web-orders $(WEB_ORDERS)
 
 # Tryton 8.2 (../shared/peers/tryton, PostgreSQL; installs under /tmp, needs root for apt)
 # and monosub on the same N customers × LINES lines, with the ratio.

@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overdue-invoices", type=int, default=10_000, help="open invoices of the overdue run"
     )
+    parser.add_argument(
+        "--web-orders", type=int, default=50, help="web-shop orders placed (PDFs rendered)"
+    )
     args = parser.parse_args(argv)
     billing_sizes = tuple(int(n) for n in args.billing_accounts.split(",") if n)
     from local.cli import prepare_process
@@ -160,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import overdue
 
     overdue.cases(results, args.overdue_invoices)
+    from bench import intake
+
+    intake.cases(results, args.web_orders)
     results["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
