@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class DomainError(Exception):
     status = 400
@@ -24,6 +26,19 @@ class DomainError(Exception):
 class ValidationFailed(DomainError):
     status = 400
     code = "validation_failed"
+
+
+def refused(error: ValidationError, what: str) -> ValidationFailed:
+    """``ValidationFailed`` for a pydantic ``error``: "<what> is refused: field: why; …" with
+    one detail per problem (the dotted field, the message without pydantic's prefix)."""
+    details: list[dict[str, str | None]] = []
+    problems: list[str] = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or None
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        details.append({"field": field, "message": message})
+        problems.append(f"{field}: {message}" if field else message)
+    return ValidationFailed(f"{what} is refused: {'; '.join(problems)}", details=details)
 
 
 class Unauthorized(DomainError):

@@ -37,7 +37,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monosub import clock
-from monosub.errors import ValidationFailed
+from monosub.errors import refused
 
 POLICY = Path(__file__).resolve().parent.parent / "data" / "consent_follow_up.json"
 MAX_EXPIRY_DAYS = 90  # the longest a consent link may be issued for (service.LONGEST_EXPIRY)
@@ -89,16 +89,7 @@ def policy_from_json(text: str | bytes) -> FollowUpPolicy:
     try:
         return FollowUpPolicy.model_validate_json(text)
     except ValidationError as error:
-        details: list[dict[str, str | None]] = []
-        problems: list[str] = []
-        for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or None
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            details.append({"field": field, "message": message})
-            problems.append(f"{field}: {message}" if field else message)
-        raise ValidationFailed(
-            f"the consent follow-up policy is refused: {'; '.join(problems)}", details=details
-        ) from error
+        raise refused(error, "the consent follow-up policy") from error
 
 
 @functools.cache

@@ -48,7 +48,7 @@ from pydantic import (
     model_validator,
 )
 
-from monosub.errors import NotFound, ValidationFailed
+from monosub.errors import NotFound, ValidationFailed, refused
 from monosub.models.billing import Invoice
 
 POLICY = Path(__file__).resolve().parent.parent / "data" / "follow_up_policy.json"
@@ -160,17 +160,7 @@ def policy_from_json(text: str | bytes) -> FollowUpPolicy:
     try:
         return FollowUpPolicy.model_validate_json(text)
     except ValidationError as error:
-        details: list[dict[str, str | None]] = []
-        problems: list[str] = []
-        for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or None
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            details.append({"field": field, "message": message})
-            problems.append(f"{field}: {message}" if field else message)
-        summary = "; ".join(problems)
-        raise ValidationFailed(
-            f"the follow-up policy is refused: {summary}", details=details
-        ) from error
+        raise refused(error, "the follow-up policy") from error
 
 
 @functools.cache

@@ -36,7 +36,7 @@ from monosub import access, auth, clock, events, ids
 from monosub.auth import Principal
 from monosub.domain import agencies as registration_rules
 from monosub.domain import deals as deal_rules
-from monosub.errors import Conflict, ValidationFailed
+from monosub.errors import Conflict, ValidationFailed, refused
 from monosub.events import EventPublisher
 from monosub.models.catalog import Channel
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
@@ -309,13 +309,7 @@ def _retry(record: ExceptionRecord, decision: ExceptionAction) -> dict[str, Any]
     try:
         order = WebOrder.model_validate(exceptions.corrected(record, decision))
     except ValidationError as error:
-        raise ValidationFailed(
-            "the corrected order is not valid",
-            details=[
-                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                for e in error.errors()
-            ],
-        ) from None
+        raise refused(error, "the corrected order") from None
     receipt = store.get(record.reference)
     if receipt is None or order.order_id != receipt.order_id:
         raise ValidationFailed(
