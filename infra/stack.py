@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, NestedStack, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -129,16 +129,22 @@ class MonosubStack(Stack):
             )
             for machine in resources.STATE_MACHINES
         }
-        self.api = (
-            Api(self, "Api", settings=settings)
-            if any(isinstance(t, declarations.Api) for f in functions for t in f.triggers)
-            else None
-        )
+        # The API (its routes, the user pool, the authorizer) is a nested stack of its own:
+        # one resource and one method per route would take the parent past CloudFormation's
+        # 500 resources (docs/architecture.md, Stack size).
+        self.api_stack: NestedStack | None = None
+        self.api: Api | None = None
+        if any(isinstance(t, declarations.Api) for f in functions for t in f.triggers):
+            self.api_stack = NestedStack(self, "HttpApi")
+            self.api = Api(self.api_stack, "Api", settings=settings)
         self.firewall = (
             ApiFirewall(
-                self, "Firewall", settings=settings, stage=self.api.rest_api.deployment_stage
+                self.api_stack,
+                "Firewall",
+                settings=settings,
+                stage=self.api.rest_api.deployment_stage,
             )
-            if self.api
+            if self.api and self.api_stack
             else None
         )
         self.rules: list[tuple[declarations.Schedule | declarations.EventRule, events.Rule]] = []

@@ -55,6 +55,7 @@ class Synthesized:
     outdir: Path
     installs: list[Path]
     monitoring: Template  # the alarms, their topic and the dashboard (a nested stack)
+    api: Template  # the REST API, its routes, the user pool (a nested stack)
 
     def logical_id(self, construct: Any) -> str:
         child = construct.node.default_child
@@ -74,6 +75,19 @@ class Synthesized:
         """The staged directory of a zipped asset (``<hash>.zip`` -> ``asset.<hash>``)."""
         return self.outdir / f"asset.{s3_key.removesuffix('.zip')}"
 
+    def api_parameter(self, name: str) -> Any:
+        """What the parent passes to the API's nested stack as parameter ``name`` (a function
+        ARN the routes integrate with)."""
+        assert self.stack.api_stack is not None
+        nested = self.stack.get_logical_id(self.stack.api_stack.nested_stack_resource)  # type: ignore[arg-type]
+        return self.template.to_json()["Resources"][nested]["Properties"]["Parameters"][name]
+
+    def api_output(self, construct: Any) -> dict[str, Any]:
+        """How the parent refers to ``construct`` of the API's nested stack (an output)."""
+        assert self.stack.api_stack is not None
+        nested = self.stack.get_logical_id(self.stack.api_stack.nested_stack_resource)  # type: ignore[arg-type]
+        return {"nested": nested, "id": self.logical_id(construct)}
+
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {key: value for key, value in self.resources.items() if value["Type"] == kind}
 
@@ -88,8 +102,14 @@ def synthesize(stage: str, outdir: Path, **context: Any) -> Synthesized:
         assert isinstance(stack, MonosubStack)
         template = Template.from_stack(stack)  # synthesizes; cdk-nag errors would raise here
         monitoring = Template.from_stack(stack.operations.monitoring)
-    resources = {**template.to_json()["Resources"], **monitoring.to_json()["Resources"]}
-    return Synthesized(stack, template, resources, outdir, installs, monitoring)
+        assert stack.api_stack is not None
+        api = Template.from_stack(stack.api_stack)
+    resources = {
+        **template.to_json()["Resources"],
+        **monitoring.to_json()["Resources"],
+        **api.to_json()["Resources"],
+    }
+    return Synthesized(stack, template, resources, outdir, installs, monitoring, api)
 
 
 BANK_SFTP = {
@@ -280,9 +300,9 @@ def test_every_route_proxies_to_its_function_with_its_authorizer(
     method = _api_methods(dev)[(route.method, route.path)]
     integration = method["Integration"]
     assert integration["Type"] == "AWS_PROXY"
-    assert dev.logical_id(dev.stack.functions[function.name].function) in json.dumps(
-        integration["Uri"]
-    )
+    uri = json.dumps(integration["Uri"])  # the function's ARN, passed from the parent
+    (parameter,) = re.findall(r'"Ref": "(referenceto[^"]+)"', uri)
+    assert dev.api_parameter(parameter) == dev.function_arn(function.name)
     if route.auth in ("staff", "machine"):
         assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
         assert dev.stack.api is not None
@@ -295,7 +315,7 @@ def test_every_route_proxies_to_its_function_with_its_authorizer(
 
 
 def test_api_stage_user_pool_and_groups(dev: Synthesized):
-    dev.template.has_resource_properties(
+    dev.api.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
             "StageName": "dev",
@@ -303,7 +323,7 @@ def test_api_stage_user_pool_and_groups(dev: Synthesized):
             "AccessLogSetting": {"DestinationArn": Match.any_value(), "Format": Match.any_value()},
         },
     )
-    dev.template.has_resource_properties(
+    dev.api.has_resource_properties(
         "AWS::Cognito::UserPool",
         {"AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True}},
     )
@@ -1039,11 +1059,15 @@ def test_saved_queries_cover_every_log_group_of_the_stage(dev: Synthesized):
     log_groups = [dev.logical_id(f.log_group) for f in dev.stack.functions.values()]
     log_groups += [dev.logical_id(w.log_group) for w in dev.stack.workflows.values()]
     assert dev.stack.api is not None
-    log_groups.append(dev.logical_id(dev.stack.api.access_logs))
+    api_logs = dev.api_output(dev.stack.api.access_logs)
     documented = OPERATIONS_DOC.read_text()
     for query in SAVED_QUERIES:
         properties = queries[f"monosub-dev/{query.name}"]
-        assert properties["LogGroupNames"] == [{"Ref": group} for group in log_groups]
+        *own, from_api = properties["LogGroupNames"]
+        assert own == [{"Ref": group} for group in log_groups]
+        # the API's access logs live in its nested stack: an output of it
+        (nested, output) = from_api["Fn::GetAtt"]
+        assert nested == api_logs["nested"] and "AccessLogs" in output
         assert f"| filter {query.filter}" in properties["QueryString"]
         if query.placeholder:
             assert query.placeholder in query.filter
