@@ -153,7 +153,15 @@ class StateMachineTask:
     placeholder: str
 
 
-Trigger = Api | ObjectCreated | Schedule | EventRule | StateMachineTask
+@dataclass(frozen=True)
+class SignInTrigger:
+    """A Cognito user pool trigger: Cognito calls the function while it signs a user in
+    (``pre-token-generation``: before it issues tokens, to set the groups they carry)."""
+
+    operation: Literal["pre-token-generation"] = "pre-token-generation"
+
+
+Trigger = Api | ObjectCreated | Schedule | EventRule | StateMachineTask | SignInTrigger
 
 
 # ---- functions -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from functions.declarations import (
     ObjectCreated,
     Route,
     Schedule,
+    SignInTrigger,
     StateMachineTask,
 )
 from functions.resources import (
@@ -555,6 +556,15 @@ FUNCTIONS: tuple[Function, ...] = (
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
         redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
+    ),
+    Function(
+        name="sign-in-groups",
+        handler="functions.auth.pre_token.handler",
+        description="Cognito, before it issues tokens: monosub's roles from the directory's "
+        "groups (SAML), the customer role for Google and Facebook sign-ins",
+        triggers=(SignInTrigger(),),
+        timeout_seconds=5,  # Cognito waits at most 5 seconds for a trigger
+        memory_mb=256,
     ),
     Function(
         name=DOCUMENT_RENDERER,

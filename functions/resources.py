@@ -152,6 +152,9 @@ EVENT_BUSES: tuple[EventBus, ...] = (
     EventBus(name=DOMAIN_EVENTS, purpose="Domain events (LeadReceived, LeadConverted, ...)"),
 )
 
+GOOGLE_SIGN_IN = "google-sign-in"
+FACEBOOK_SIGN_IN = "facebook-sign-in"
+
 SECRETS: tuple[Secret, ...] = (
     Secret(
         name=CONSENT_SIGNING,
@@ -181,6 +184,19 @@ SECRETS: tuple[Secret, ...] = (
         purpose="How direct-debit request files reach the bank, as JSON: "
         '{"mode": "connector", "connector_id": ..., "remote_directory": ...} (a Transfer '
         "Family SFTP connector) or an SFTP server's host, user, credentials and pinned host key",
+        filled_by="ops",
+    ),
+    Secret(
+        name=GOOGLE_SIGN_IN,
+        purpose="The Google OAuth client secret of the customer sign-in (the whole secret "
+        "string; the client id is the stage's context google_client_id); read by Cognito at "
+        "deploy, no function",
+        filled_by="ops",
+    ),
+    Secret(
+        name=FACEBOOK_SIGN_IN,
+        purpose="The Facebook app secret of the customer sign-in (the whole secret string; "
+        "the app id is the stage's context facebook_app_id); read by Cognito at deploy",
         filled_by="ops",
     ),
     Secret(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, NestedStack, Stack
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -24,7 +25,7 @@ from functions import declarations, manifest, resources
 from functions.declarations import Access
 from infra import nag
 from infra.checks import check_functions
-from infra.constructs.api import Api
+from infra.constructs.api import Api, SignIn
 from infra.constructs.bank_transfer import BankSftpConnector
 from infra.constructs.firewall import ApiFirewall
 from infra.constructs.functions import DeclaredFunction, functions_code
@@ -136,7 +137,7 @@ class MonosubStack(Stack):
         self.api: Api | None = None
         if any(isinstance(t, declarations.Api) for f in functions for t in f.triggers):
             self.api_stack = NestedStack(self, "HttpApi")
-            self.api = Api(self.api_stack, "Api", settings=settings)
+            self.api = Api(self.api_stack, "Api", settings=settings, sign_in=self._sign_in())
         self.firewall = (
             ApiFirewall(
                 self.api_stack,
@@ -282,6 +283,19 @@ class MonosubStack(Stack):
             f"not per key: the function has {access.value} access to the declared bucket only.",
         )
 
+    def _sign_in(self) -> SignIn:
+        """Who else signs users in on this stage (context; docs/sign-in.md)."""
+        context = self.node.try_get_context
+        callbacks = str(context("portal_callback_urls") or "")
+        return SignIn(
+            staff_saml_metadata_url=context("staff_saml_metadata_url"),
+            google_client_id=context("google_client_id"),
+            facebook_app_id=context("facebook_app_id"),
+            portal_callback_urls=tuple(u.strip() for u in callbacks.split(",") if u.strip()),
+            google_secret=self.storage.secrets[resources.GOOGLE_SIGN_IN],
+            facebook_secret=self.storage.secrets[resources.FACEBOOK_SIGN_IN],
+        )
+
     # ---- triggers -------------------------------------------------------------------------
 
     def _connect(self, declared: DeclaredFunction) -> None:
@@ -292,6 +306,11 @@ class MonosubStack(Stack):
                     assert self.api is not None
                     for route in routes:
                         self.api.add_route(route, function)
+                case declarations.SignInTrigger():
+                    assert self.api is not None
+                    self.api.user_pool.add_trigger(
+                        cognito.UserPoolOperation.PRE_TOKEN_GENERATION, function
+                    )
                 case declarations.ObjectCreated(bucket=bucket, prefix=prefix, suffix=suffix):
                     self.storage.buckets[bucket].add_event_notification(
                         s3.EventType.OBJECT_CREATED,

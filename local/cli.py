@@ -270,6 +270,10 @@ def cmd_token(args: argparse.Namespace) -> int:
         print(identity.issue_machine(args.client, scopes, key=identity.signing_key()))
         return 0
     user = args.user or (args.names[0] if args.names else None)
+    if user and args.directory_groups:
+        # a staff sign-in through the parent company's directory (SAML), as on AWS
+        print(identity.issue_directory(user, args.directory_groups, key=identity.signing_key()))
+        return 0
     if not user:
         raise SystemExit("monosub token: name the user (monosub token USER GROUP...)")
     named = args.names[1:] if not args.user else args.names
@@ -328,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--agency", help="an agency user's agency (custom:agency_id)")
     token.add_argument("--hours", type=float, default=8)
     token.add_argument("--client", help="a partner system's client id: an access token instead")
+    token.add_argument(
+        "--directory-groups", help="the directory's groups of a SAML sign-in, e.g. GRP-Sales"
+    )
     token.add_argument("--scope", action="append", help="with --client (default orders.write)")
     token.set_defaults(run=cmd_token)
 

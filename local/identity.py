@@ -72,6 +72,37 @@ def issue(
     return _signed(claims, key)
 
 
+def issue_directory(
+    user: str,
+    directory_groups: str,
+    *,
+    key: bytes,
+    lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
+) -> str:
+    """A staff member's ID token as a sign-in through the parent company's directory gives
+    it: the roles its directory groups map to (``monosub.domain.sign_in``, the same rule the
+    ``sign-in-groups`` trigger applies on AWS), and the groups themselves."""
+    from monosub.domain import sign_in
+
+    roles = sign_in.roles_for(directory=directory_groups)
+    claims = _claims(user, roles, lifetime_seconds=lifetime_seconds)
+    claims[f"custom:{sign_in.DIRECTORY_ATTRIBUTE}"] = directory_groups
+    return _signed(claims, key)
+
+
+def _claims(user: str, groups: Iterable[str], *, lifetime_seconds: int) -> dict[str, Any]:
+    issued = int(time.time())
+    return {
+        "iss": ISSUER,
+        "sub": user,
+        "cognito:username": user,
+        "cognito:groups": sorted(set(groups)),
+        "iat": issued,
+        "exp": issued + lifetime_seconds,
+        "token_use": "id",
+    }
+
+
 def issue_machine(
     client_id: str,
     scopes: Iterable[str],

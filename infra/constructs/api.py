@@ -2,30 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from functions import declarations
 from infra import nag
 from infra.settings import StageSettings, pascal
 from monosub import auth
+from monosub.domain import sign_in as sign_in_rules
 
 # The groups are declared by the domain package (staff, and customers in the same pool).
 USER_GROUPS: tuple[str, ...] = tuple(sorted(auth.USER_GROUPS))
+# Attributes only ops set (admin API) or the sign-in maps: a client may read, never write them.
+READ_ONLY_ATTRIBUTES = (
+    auth.AGENCY_ATTRIBUTE,
+    auth.ACCOUNT_ATTRIBUTE,
+    auth.REGION_ATTRIBUTE,
+    sign_in_rules.DIRECTORY_ATTRIBUTE,
+)
+# a custom attribute's mapping key as Cognito names it, with the custom: prefix
+DIRECTORY_CLAIM = f"custom:{sign_in_rules.DIRECTORY_ATTRIBUTE}"
+STAFF_DIRECTORY = "Directory"  # the SAML provider's name (the sign-in page shows it)
+PORTAL_CALLBACK = "https://portal.monosub.example.jp/callback"
+STAFF_CALLBACK = "https://backoffice.monosub.example.jp/callback"
 
 
 class DuplicateRoute(ValueError):
     """Two manifest routes declare the same method and path."""
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """Who else signs users in, per stage (CDK context): the parent company's directory for
+    staff (SAML metadata URL), Google and Facebook for customers (their public client ids;
+    the client secrets are the ops-filled secrets ``google-sign-in`` / ``facebook-sign-in``,
+    the whole secret string). A stage that names none has the user pool's own sign-in only."""
+
+    staff_saml_metadata_url: str | None = None
+    google_client_id: str | None = None
+    facebook_app_id: str | None = None
+    portal_callback_urls: tuple[str, ...] = ()
+    google_secret: secretsmanager.ISecret | None = None
+    facebook_secret: secretsmanager.ISecret | None = None
+
+
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        sign_in: SignIn | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.user_pool = self._user_pool(settings)
+        self.providers = self._identity_providers(sign_in or SignIn())
+        self.customer_client = self._customer_client(settings, sign_in or SignIn())
         # An agency user's agency is set by ops (admin API) and read from the ID token
         # (custom:agency_id); the client may read it but never write it, or a user could
         # make itself another agency.
@@ -36,11 +76,27 @@ class Api(Construct):
             prevent_user_existence_errors=True,
             read_attributes=cognito.ClientAttributes()
             .with_standard_attributes(email=True, email_verified=True, fullname=True)
-            .with_custom_attributes(auth.AGENCY_ATTRIBUTE),
+            .with_custom_attributes(*READ_ONLY_ATTRIBUTES),
             write_attributes=cognito.ClientAttributes().with_standard_attributes(
                 email=True, fullname=True
             ),
+            # staff sign in once with the parent company's directory when the stage names it
+            # (the hosted sign-in, code flow); the pool's own accounts (SRP) otherwise
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL],
+                callback_urls=[STAFF_CALLBACK],
+                logout_urls=[STAFF_CALLBACK],
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO]
+            + [
+                cognito.UserPoolClientIdentityProvider.custom(provider.provider_name)
+                for name, provider in self.providers.items()
+                if name == STAFF_DIRECTORY
+            ],
         )
+        for provider in self.providers.values():
+            self.client.node.add_dependency(provider)
         self.partner_scopes = self._partner_clients(settings)
         self.access_logs = logs.LogGroup(
             self,
@@ -118,9 +174,19 @@ class Api(Construct):
             ),
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            # custom:agency_id: the reseller an agency user acts for (monosub.access)
+            # custom:agency_id: the reseller an agency user acts for (monosub.access);
+            # custom:account_id: a customer's own account (the customer portal);
+            # custom:region: a regional manager's region; custom:directory_groups: the
+            # directory's groups of a staff sign-in (SAML), mapped to roles at each sign-in
             custom_attributes={
-                auth.AGENCY_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=64, mutable=True)
+                auth.AGENCY_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=64, mutable=True),
+                auth.ACCOUNT_ATTRIBUTE: cognito.StringAttribute(
+                    min_len=1, max_len=64, mutable=True
+                ),
+                auth.REGION_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=64, mutable=True),
+                sign_in_rules.DIRECTORY_ATTRIBUTE: cognito.StringAttribute(
+                    min_len=0, max_len=2048, mutable=True
+                ),
             },
             feature_plan=cognito.FeaturePlan.ESSENTIALS,
             deletion_protection=settings.is_production,
@@ -142,6 +208,96 @@ class Api(Construct):
             "user including every customer; an open cost decision (docs/infra.md).",
         )
         return pool
+
+    def _identity_providers(self, sign_in: SignIn) -> dict[str, cognito.IUserPoolIdentityProvider]:
+        """The directory (SAML, staff) and Google/Facebook (customers) when the stage names
+        them. Roles come from the ``sign-in-groups`` trigger (monosub.domain.sign_in), never
+        from the provider's own claims alone."""
+        providers: dict[str, cognito.IUserPoolIdentityProvider] = {}
+        rules = sign_in_rules.mapping()
+        if sign_in.staff_saml_metadata_url:
+            providers[STAFF_DIRECTORY] = cognito.UserPoolIdentityProviderSaml(
+                self,
+                "StaffDirectory",
+                user_pool=self.user_pool,
+                name=STAFF_DIRECTORY,
+                metadata=cognito.UserPoolIdentityProviderSamlMetadata.url(
+                    sign_in.staff_saml_metadata_url
+                ),
+                attribute_mapping=cognito.AttributeMapping(
+                    email=cognito.ProviderAttribute.other(
+                        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+                    ),
+                    fullname=cognito.ProviderAttribute.other(
+                        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"
+                    ),
+                    custom={DIRECTORY_CLAIM: cognito.ProviderAttribute.other(rules.saml_attribute)},
+                ),
+                request_signing_algorithm=cognito.SigningAlgorithm.RSA_SHA256,
+            )
+        if sign_in.google_client_id and sign_in.google_secret is not None:
+            providers["Google"] = cognito.UserPoolIdentityProviderGoogle(
+                self,
+                "Google",
+                user_pool=self.user_pool,
+                client_id=sign_in.google_client_id,
+                client_secret_value=sign_in.google_secret.secret_value,
+                scopes=["openid", "email", "profile"],
+                attribute_mapping=cognito.AttributeMapping(
+                    email=cognito.ProviderAttribute.GOOGLE_EMAIL,
+                    fullname=cognito.ProviderAttribute.GOOGLE_NAME,
+                ),
+            )
+        if sign_in.facebook_app_id and sign_in.facebook_secret is not None:
+            providers["Facebook"] = cognito.UserPoolIdentityProviderFacebook(
+                self,
+                "Facebook",
+                user_pool=self.user_pool,
+                client_id=sign_in.facebook_app_id,
+                # Facebook's construct takes a string: a dynamic reference to the secret,
+                # resolved by CloudFormation at deploy, never the value in the template
+                client_secret=sign_in.facebook_secret.secret_value.unsafe_unwrap(),
+                scopes=["public_profile", "email"],
+                attribute_mapping=cognito.AttributeMapping(
+                    email=cognito.ProviderAttribute.FACEBOOK_EMAIL,
+                    fullname=cognito.ProviderAttribute.FACEBOOK_NAME,
+                ),
+            )
+        return providers
+
+    def _customer_client(self, settings: StageSettings, sign_in: SignIn) -> cognito.UserPoolClient:
+        """The customer portal's client (web and mobile): the hosted sign-in with the user
+        pool's own accounts and Google/Facebook, authorization code flow with PKCE."""
+        social = [p for name, p in self.providers.items() if name != STAFF_DIRECTORY]
+        callbacks = list(sign_in.portal_callback_urls) or [f"{PORTAL_CALLBACK}"]
+        client = self.user_pool.add_client(
+            "CustomerPortalClient",
+            user_pool_client_name=f"{settings.stack_name}-customer-portal",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            prevent_user_existence_errors=True,
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True),
+                scopes=[
+                    cognito.OAuthScope.OPENID,
+                    cognito.OAuthScope.EMAIL,
+                    cognito.OAuthScope.PROFILE,
+                ],
+                callback_urls=callbacks,
+                logout_urls=callbacks,
+            ),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO]
+            + [cognito.UserPoolClientIdentityProvider.custom(p.provider_name) for p in social],
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, fullname=True)
+            .with_custom_attributes(*READ_ONLY_ATTRIBUTES),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(
+                email=True, fullname=True
+            ),
+        )
+        for provider in social:
+            client.node.add_dependency(provider)
+        return client
 
     def _partner_clients(self, settings: StageSettings) -> dict[str, cognito.OAuthScope]:
         """Partner systems (the web shop) sign in with OAuth 2.0 client credentials: a

@@ -118,10 +118,21 @@ BANK_SFTP = {
 }
 
 
+SIGN_IN = {
+    "staff_saml_metadata_url": "https://login.parent.example.jp/federationmetadata.xml",
+    "google_client_id": "1234567890-abc.apps.googleusercontent.com",
+    "facebook_app_id": "987654321012345",
+    "portal_callback_urls": "https://portal.example.jp/callback",
+}
+
+
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    # dev names the bank's SFTP server (its connector is built); prod does not
-    return synthesize("dev", tmp_path_factory.mktemp("dev"), **SKIP_BUNDLING, **BANK_SFTP)
+    # dev names the bank's SFTP server (its connector is built) and the sign-in providers;
+    # prod names neither
+    return synthesize(
+        "dev", tmp_path_factory.mktemp("dev"), **SKIP_BUNDLING, **BANK_SFTP, **SIGN_IN
+    )
 
 
 @pytest.fixture(scope="module")
@@ -345,13 +356,85 @@ def test_an_agency_user_carries_its_agency_and_cannot_change_it(dev: Synthesized
             "StringAttributeConstraints": {"MaxLength": "64", "MinLength": "1"},
         }
     ]
-    [client] = [
+    people = [
         c
         for c in dev.of_type("AWS::Cognito::UserPoolClient").values()
         if not c["Properties"].get("GenerateSecret")
     ]
-    assert "custom:agency_id" in client["Properties"]["ReadAttributes"]
-    assert "custom:agency_id" not in client["Properties"]["WriteAttributes"]
+    assert len(people) == 2  # staff, and the customer portal
+    for client in people:
+        for attribute in ("agency_id", "account_id", "region", "directory_groups"):
+            assert f"custom:{attribute}" in client["Properties"]["ReadAttributes"]
+            assert f"custom:{attribute}" not in client["Properties"]["WriteAttributes"]
+
+
+def _providers(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        p["Properties"]["ProviderName"]: p["Properties"]
+        for p in synthesized.of_type("AWS::Cognito::UserPoolIdentityProvider").values()
+    }
+
+
+def _identity_providers_of(synthesized: Synthesized, client: dict[str, Any]) -> set[str]:
+    """A client's providers by name (a provider's is a Ref to it in the template)."""
+    names = set()
+    for entry in client["SupportedIdentityProviders"]:
+        resource = synthesized.resources[entry["Ref"]] if isinstance(entry, dict) else None
+        names.add(resource["Properties"]["ProviderName"] if resource else entry)
+    return names
+
+
+def _client_named(synthesized: Synthesized, suffix: str) -> dict[str, Any]:
+    [client] = [
+        c["Properties"]
+        for c in synthesized.of_type("AWS::Cognito::UserPoolClient").values()
+        if str(c["Properties"].get("ClientName", "")).endswith(suffix)
+    ]
+    return client
+
+
+def test_staff_sign_in_once_with_the_directory_and_customers_with_google_or_facebook(
+    dev: Synthesized, prod: Synthesized
+):
+    providers = _providers(dev)
+    assert set(providers) == {"Directory", "Google", "Facebook"}
+    directory = providers["Directory"]
+    assert directory["ProviderType"] == "SAML"
+    assert directory["ProviderDetails"]["MetadataURL"] == SIGN_IN["staff_saml_metadata_url"]
+    saml_groups = "http://schemas.xmlsoap.org/claims/Group"
+    assert directory["AttributeMapping"]["custom:directory_groups"] == saml_groups
+    assert providers["Google"]["ProviderDetails"]["client_id"] == SIGN_IN["google_client_id"]
+    # the client secrets are dynamic references to the ops-filled secrets, never values
+    assert "resolve:secretsmanager" in json.dumps(providers["Google"]["ProviderDetails"])
+    assert "resolve:secretsmanager" in json.dumps(providers["Facebook"]["ProviderDetails"])
+    portal = _client_named(dev, "-customer-portal")
+    assert portal["AllowedOAuthFlows"] == ["code"]
+    assert _identity_providers_of(dev, portal) == {"COGNITO", "Google", "Facebook"}
+    assert portal["CallbackURLs"] == ["https://portal.example.jp/callback"]
+    staff = [
+        c["Properties"]
+        for c in dev.of_type("AWS::Cognito::UserPoolClient").values()
+        if "ClientName" not in c["Properties"]
+    ]
+    assert [_identity_providers_of(dev, c) for c in staff] == [{"COGNITO", "Directory"}]
+    # a stage that names no provider signs in with the pool only
+    assert _providers(prod) == {}
+    assert _client_named(prod, "-customer-portal")["SupportedIdentityProviders"] == ["COGNITO"]
+
+
+def test_every_token_gets_its_roles_from_the_sign_in_groups_trigger(dev: Synthesized):
+    [pool] = dev.of_type("AWS::Cognito::UserPool").values()
+    trigger = pool["Properties"]["LambdaConfig"]["PreTokenGeneration"]
+    (parameter,) = re.findall(r'"Ref": "(referenceto[^"]+)"', json.dumps(trigger))
+    assert dev.api_parameter(parameter) == dev.function_arn("sign-in-groups")
+    permissions = [
+        p["Properties"]
+        for p in dev.of_type("AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "cognito-idp.amazonaws.com"
+    ]
+    [permission] = permissions  # Cognito may invoke that function, and no other
+    (parameter,) = re.findall(r'"Ref": "(referenceto[^"]+)"', json.dumps(permission))
+    assert dev.api_parameter(parameter) == dev.function_arn("sign-in-groups")
 
 
 def test_the_web_shop_signs_in_with_client_credentials_for_its_scope_only(dev: Synthesized):

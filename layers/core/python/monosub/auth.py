@@ -30,6 +30,11 @@ USER_GROUPS = STAFF_GROUPS | {CUSTOMER}
 # The Cognito custom attribute naming an agency user's reseller; its claim in the ID token.
 AGENCY_ATTRIBUTE = "agency_id"
 AGENCY_CLAIM = f"custom:{AGENCY_ATTRIBUTE}"
+# A customer's own account (the customer portal) and a regional manager's region.
+ACCOUNT_ATTRIBUTE = "account_id"
+ACCOUNT_CLAIM = f"custom:{ACCOUNT_ATTRIBUTE}"
+REGION_ATTRIBUTE = "region"
+REGION_CLAIM = f"custom:{REGION_ATTRIBUTE}"
 
 
 # Machine clients (a partner's system, e.g. the web shop) sign in with OAuth 2.0 client

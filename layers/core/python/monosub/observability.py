@@ -28,6 +28,7 @@ STEP_FUNCTIONS = "correlation_id"
 S3 = "Records[0].s3.object.key"
 EVENTBRIDGE = correlation_paths.EVENT_BRIDGE
 INVOKED = "key"  # a direct invocation: the object it works on (document-renderer)
+SIGN_IN = "userName"  # a Cognito trigger: the user signing in
 
 
 def entry_point(correlation_path: str) -> Callable[[Handler], Handler]:
