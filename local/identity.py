@@ -57,16 +57,7 @@ def issue(
 ) -> str:
     """A signed ID token for ``user`` in ``groups``; an agency user's names its agency
     (``custom:agency_id``, the Cognito custom attribute)."""
-    issued = int(now if now is not None else time.time())
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": user,
-        "cognito:username": user,
-        "cognito:groups": sorted(set(groups)),
-        "iat": issued,
-        "exp": issued + lifetime_seconds,
-        "token_use": "id",
-    }
+    claims = _claims(user, groups, lifetime_seconds=lifetime_seconds, now=now)
     if agency_id is not None:
         claims[AGENCY_CLAIM] = agency_id
     return _signed(claims, key)
@@ -90,8 +81,11 @@ def issue_directory(
     return _signed(claims, key)
 
 
-def _claims(user: str, groups: Iterable[str], *, lifetime_seconds: int) -> dict[str, Any]:
-    issued = int(time.time())
+def _claims(
+    user: str, groups: Iterable[str], *, lifetime_seconds: int, now: float | None = None
+) -> dict[str, Any]:
+    """An ID token's claims, as Cognito issues them for a user in ``groups``."""
+    issued = int(now if now is not None else time.time())
     return {
         "iss": ISSUER,
         "sub": user,
