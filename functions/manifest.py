@@ -57,6 +57,7 @@ CATALOG_MANAGERS = frozenset({auth.OPS, auth.REGIONAL_MANAGER, auth.CORPORATE_MA
 SALES_TEAM = frozenset({auth.SALES, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER})
 OPS_AND_SALES_TEAM = SALES_TEAM | OPS
 MANAGERS_AND_OPS = frozenset({auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER, auth.OPS})
+REGION_VIEW = frozenset({auth.REGIONAL_MANAGER, auth.OPS})
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -99,6 +100,9 @@ AGENCY_ROUTES: tuple[Route, ...] = (
     Route("PUT", "/agencies/{agency_id}", groups=OPS),
     Route("GET", "/agencies/{agency_id}", groups=STAFF),
     Route("GET", "/agencies/{agency_id}/performance", groups=OPS_AND_SALES),
+    # a region's agencies: its regional manager (custom:region), ops naming the region
+    Route("GET", "/region/registrations", groups=REGION_VIEW),
+    Route("GET", "/region/performance", groups=REGION_VIEW),
 )
 QUOTES_ROUTES: tuple[Route, ...] = (
     Route("POST", "/deals/{deal_id}/quotes"),

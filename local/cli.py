@@ -286,6 +286,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         groups,
         key=identity.signing_key(),
         agency_id=args.agency,
+        region=args.region,
         lifetime_seconds=int(args.hours * 3600),
     )
     print(token)
@@ -330,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--user")
     token.add_argument("--groups", help="e.g. sales,regional-manager (default sales)")
     token.add_argument("--agency", help="an agency user's agency (custom:agency_id)")
+    token.add_argument("--region", help="a regional manager's region (custom:region)")
     token.add_argument("--hours", type=float, default=8)
     token.add_argument("--client", help="a partner system's client id: an access token instead")
     token.add_argument(

@@ -21,6 +21,7 @@ from typing import Any
 
 ISSUER = "monosub-local"
 AGENCY_CLAIM = "custom:agency_id"  # as monosub.auth reads it
+REGION_CLAIM = "custom:region"
 KEY_FILE = Path(__file__).resolve().parent.parent / ".monosub" / "local-signing-key"
 DEFAULT_LIFETIME_SECONDS = 8 * 3600
 
@@ -52,14 +53,18 @@ def issue(
     *,
     key: bytes,
     agency_id: str | None = None,
+    region: str | None = None,
     lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
     now: float | None = None,
 ) -> str:
     """A signed ID token for ``user`` in ``groups``; an agency user's names its agency
-    (``custom:agency_id``, the Cognito custom attribute)."""
+    (``custom:agency_id``, the Cognito custom attribute), a regional manager's its region
+    (``custom:region``)."""
     claims = _claims(user, groups, lifetime_seconds=lifetime_seconds, now=now)
     if agency_id is not None:
         claims[AGENCY_CLAIM] = agency_id
+    if region is not None:
+        claims[REGION_CLAIM] = region
     return _signed(claims, key)
 
 
@@ -166,6 +171,7 @@ def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
         "exp": str(claims["exp"]),
         "token_use": "id",
     }
-    if claims.get(AGENCY_CLAIM):
-        passed[AGENCY_CLAIM] = str(claims[AGENCY_CLAIM])
+    for custom in (AGENCY_CLAIM, REGION_CLAIM):
+        if claims.get(custom):
+            passed[custom] = str(claims[custom])
     return passed

@@ -8,6 +8,10 @@ named in the request:
 - ``GET /agency/registrations``: its registrations, newest first, paged;
 - ``GET /agency/performance?month=YYYY-MM``: its month against target, and its commission.
 
+A regional manager sees the agencies of its region (its sign-in's ``custom:region``; ops name
+one with ``?region=``): ``GET /region/registrations`` (their residential registrations, from the
+region's own listing partition) and ``GET /region/performance?month=`` (each agency's month).
+
 Agencies as data: ``PUT /agencies/{agency_id}`` (ops: name, commission rules, monthly
 targets), ``GET /agencies/{agency_id}`` (staff; an agency its own only) and ``GET
 /agencies/{agency_id}/performance?month=`` (ops, sales).
@@ -24,7 +28,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from functions.api import caller
 from monosub import clock
 from monosub.errors import Forbidden
-from monosub.models.agencies import MONTH, AgencyTerms, RegistrationRequest
+from monosub.models.agencies import MONTH, REGION, AgencyTerms, RegistrationRequest
 from monosub.services import agencies
 
 router = APIGatewayRouter()
@@ -103,3 +107,38 @@ def agency_performance(agency_id: str, month: Month = None) -> dict[str, Any]:
     """An agency's month, as ``GET /agency/performance`` shows it to the agency."""
     result = agencies.performance(agency_id, _month(month), scope=caller.scope(router))
     return result.model_dump(mode="json")
+
+
+# ---- a region's agencies (regional managers; ops naming the region) -------------------------
+
+Region = Annotated[str | None, Query(pattern=REGION, description="ops: the region to show")]
+
+
+@router.get("/region/registrations")
+def region_registrations(
+    region: Region = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    next_token: Annotated[str | None, Query(alias="next", max_length=512)] = None,
+) -> dict[str, Any]:
+    """The residential registrations of every agency of the caller's region (a regional
+    manager's ``custom:region``), newest first, each with its deal as it is now."""
+    shown = agencies.region_of(caller.principal(router), region)
+    page = agencies.region_registrations(
+        shown, scope=caller.scope(router), limit=limit, after=next_token
+    )
+    return {"region": shown, **page.model_dump(mode="json")}
+
+
+@router.get("/region/performance")
+def region_performance(region: Region = None, month: Month = None) -> dict[str, Any]:
+    """Each agency of the region: its month's registrations and won deals against its
+    targets, and its commission (integer yen)."""
+    shown = agencies.region_of(caller.principal(router), region)
+    month = _month(month)
+    found = agencies.region_performance(shown, month, scope=caller.scope(router))
+    return {
+        "region": shown,
+        "month": month,
+        "agencies": [p.model_dump(mode="json") for p in found],
+        "commission_yen": sum(p.commission_yen for p in found),
+    }

@@ -31,10 +31,17 @@ class Http:
         groups: str = "sales",
         agency: str | None = None,
     ) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        headers = {}
         if user:
-            headers |= self.server.bearer(user, *groups.split(","), agency_id=agency)
+            headers = self.server.bearer(user, *groups.split(","), agency_id=agency)
+        return self.raw(method, path, body, headers=headers)
+
+    def raw(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """A call with the headers given (a token with other claims)."""
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", **headers}
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:

@@ -84,6 +84,7 @@ class Principal:
     user: str
     groups: frozenset[str]
     agency_id: str | None = None
+    region: str | None = None  # a regional manager's region (custom:region)
 
     @property
     def is_staff(self) -> bool:
@@ -103,7 +104,8 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
         text = str(raw_groups).strip().removeprefix("[").removesuffix("]")
         groups = frozenset(g for g in text.replace(",", " ").split() if g)
     agency_id = str(claims.get(AGENCY_CLAIM) or "").strip() or None
-    return Principal(user=str(user), groups=groups, agency_id=agency_id)
+    region = str(claims.get(REGION_CLAIM) or "").strip() or None
+    return Principal(user=str(user), groups=groups, agency_id=agency_id, region=region)
 
 
 def require_staff(principal: Principal | None) -> Principal:

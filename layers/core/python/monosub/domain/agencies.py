@@ -163,6 +163,7 @@ def plan_registration(
     now: str,
     how: str | None = None,
     kind: ActivityKind | None = None,
+    region: str | None = None,
 ) -> RegistrationPlan:
     """A new customer of ``agency_id``: account (of the request's segment, registered by
     the agency), contact and deal (owned by the registering user ``by``, of the agency).
@@ -226,6 +227,7 @@ def plan_registration(
             name=account.name,
             registered_at=now,
             registered_by=by,
+            region=region,
         )
     )
     activity = Activity(

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+REGION = r"^[a-z][a-z0-9-]{1,31}$"
 MAX_YEN_PER_UNIT = 10_000_000
 MAX_RULES = 60
 MAX_TARGETS = 120
@@ -75,6 +76,12 @@ class AgencyTerms(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="The reseller's name")
+    region: str | None = Field(
+        default=None,
+        pattern=REGION,
+        description="The sales region it works in (e.g. hokkaido): its regional manager sees "
+        "its residential registrations",
+    )
     commission_rules: list[CommissionRule] = Field(default_factory=list, max_length=MAX_RULES)
     monthly_targets: list[MonthlyTarget] = Field(default_factory=list, max_length=MAX_TARGETS)
 
@@ -179,6 +186,7 @@ class Registration(BaseModel):
     name: str
     registered_at: str
     registered_by: str
+    region: str | None = Field(default=None, description="The agency's region when registered")
 
 
 class RegistrationView(Registration):

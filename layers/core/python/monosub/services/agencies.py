@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from monosub import access, clock, events, ids
+from monosub import access, auth, clock, events, ids
 from monosub.access import Scope
+from monosub.auth import Principal
 from monosub.domain import agencies as rules
 from monosub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from monosub.events import EventPublisher
@@ -108,9 +109,11 @@ def register(
     check_requested_delivery_date(
         request.deal.requested_delivery_date, "deal.requested_delivery_date"
     )
+    agency = store.get_agency(agency_id)
     plan = rules.plan_registration(
         request,
         agency_id=agency_id,
+        region=agency.region if agency else None,
         by=by,
         new_ids=rules.RegistrationIds(
             account_id=ids.new_id("account"),
@@ -143,6 +146,12 @@ def list_registrations(
     """The agency's registrations, newest first, each with its deal as it is now."""
     access.require_agency(scope, agency_id)
     registrations, next_token = store.list_registrations(agency_id, limit=limit, after=after)
+    return _page(registrations, next_token, scope)
+
+
+def _page(
+    registrations: list[Registration], next_token: str | None, scope: Scope
+) -> RegistrationPage:
     deals = {
         deal.deal_id: deal
         for deal in deal_store.deals_by_ids(
@@ -155,6 +164,48 @@ def list_registrations(
         ],
         next=next_token,
     )
+
+
+def region_of(principal: Principal, asked: str | None) -> str:
+    """The region a caller's regional view is of: a regional manager's own (its sign-in's
+    ``custom:region``; another one asked is 403), any for ops (who must name it)."""
+    if auth.OPS in principal.groups:
+        if not asked:
+            raise ValidationFailed(
+                "name the region", details=[{"field": "region", "message": "required for ops"}]
+            )
+        return asked
+    if principal.region is None:
+        raise Forbidden(
+            f"a regional manager needs the {auth.REGION_CLAIM} attribute: ask ops to set it"
+        )
+    if asked and asked != principal.region:
+        raise Forbidden(f"you see the registrations of {principal.region} only")
+    return principal.region
+
+
+def region_registrations(
+    region: str, *, scope: Scope, limit: int, after: str | None
+) -> RegistrationPage:
+    """The residential registrations of the region's agencies, newest first, each with its
+    deal as it is now (only the region's listing partition is read)."""
+    registrations, next_token = store.list_region_registrations(region, limit=limit, after=after)
+    return _page(registrations, next_token, scope)
+
+
+def region_performance(region: str, month: str, *, scope: Scope) -> list[AgencyPerformance]:
+    """Each agency of the region: its ``month`` against its targets, with its commission
+    (one query for the region's agencies, two per agency)."""
+    low, high = rules.month_bounds(month)
+    return [
+        rules.performance(
+            agency,
+            month,
+            registrations=store.count_registrations(agency.agency_id, low, high),
+            won=deal_store.won_by_agency_between(agency.agency_id, low, high),
+        )
+        for agency in store.agencies_in(region)
+    ]
 
 
 # ---- performance ---------------------------------------------------------------------------

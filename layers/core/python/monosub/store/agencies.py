@@ -3,10 +3,16 @@
 ==============  =================================  =========================================
 item            pk / sk                            gsi1pk / gsi1sk
 ==============  =================================  =========================================
-agency          AGENCY#<agency> / AGENCY
+agency          AGENCY#<agency> / AGENCY           AGENCIES#region#<region> / <agency>
 registration    ACCOUNT#<acc> / REGISTRATION       REGISTRATIONS#<agency> / <at>#<acc>
+in its region   ACCOUNT#<acc> / REGISTRATION#REGION  REGISTRATIONS#region#<region> / <at>#<acc>
 registered      ACCOUNT#<acc> / ACT#<at>#<deal>#0001   (in the account's history)
 ==============  =================================  =========================================
+
+An agency with a region is listed in it (the region's agencies: one query); a residential
+registration of such an agency has a second listing item in its region, so a regional
+manager's list reads its region's partition only (residential customers only: a corporate
+registration is never listed there).
 
 A registration writes the customer as lead conversion does (account, company key, contact
 and its keys: ``monosub.store.records``; the deal and its listing items:
@@ -36,6 +42,14 @@ def _registrations(agency_id: str) -> str:
     return records.registrations_of(agency_id)  # also an agency's accounts listing
 
 
+def _region_agencies(region: str) -> str:
+    return f"AGENCIES#region#{region}"
+
+
+def _region_registrations(region: str) -> str:
+    return f"REGISTRATIONS#region#{region}"
+
+
 # ---- agencies ------------------------------------------------------------------------------
 
 
@@ -47,10 +61,17 @@ def get_agency(agency_id: str) -> Agency | None:
 def put_agency(agency: Agency, *, expected_version: int | None) -> bool:
     """Write the agency if it is still at ``expected_version`` (None: if it does not exist
     yet); False when it changed meanwhile."""
+    listed = (
+        {"gsi1pk": _region_agencies(agency.region), "gsi1sk": agency.agency_id}
+        if agency.region
+        else {}
+    )
     request: dict[str, Any] = {
         "TableName": _table.name,
         "Item": to_item(
-            {"pk": _agency_pk(agency.agency_id), "sk": "AGENCY"} | agency.model_dump(mode="json")
+            {"pk": _agency_pk(agency.agency_id), "sk": "AGENCY"}
+            | listed
+            | agency.model_dump(mode="json")
         ),
     }
     if expected_version is None:
@@ -83,12 +104,13 @@ def registration_operations(plan: RegistrationPlan) -> list[dict[str, Any]]:
             _table.put_operation(
                 {
                     "pk": account_pk,
-                    "sk": "REGISTRATION",
-                    "gsi1pk": _registrations(registration.agency_id),
+                    "sk": sk,
+                    "gsi1pk": partition,
                     "gsi1sk": f"{registration.registered_at}#{registration.account_id}",
                     **registration.model_dump(mode="json"),
                 }
             )
+            for sk, partition in _registration_listings(registration)
         ]
     )
     return [
@@ -104,6 +126,15 @@ def registration_operations(plan: RegistrationPlan) -> list[dict[str, Any]]:
             }
         ),
     ]
+
+
+def _registration_listings(registration: Registration) -> list[tuple[str, str]]:
+    """(sk, listing partition) of a registration: its agency's, and a residential one's in
+    the agency's region."""
+    listings = [("REGISTRATION", _registrations(registration.agency_id))]
+    if registration.region and registration.segment == "residential":
+        listings.append(("REGISTRATION#REGION", _region_registrations(registration.region)))
+    return listings
 
 
 class CompanyTaken(Exception):
@@ -132,10 +163,31 @@ def list_registrations(
 ) -> tuple[list[Registration], str | None]:
     """One page of the agency's registrations, newest first (only its own partition is
     read), and the token of the next page."""
+    return _page(_registrations(agency_id), limit=limit, after=after)
+
+
+def list_region_registrations(
+    region: str, *, limit: int, after: str | None
+) -> tuple[list[Registration], str | None]:
+    """One page of the residential registrations of the region's agencies, newest first
+    (only the region's partition is read)."""
+    return _page(_region_registrations(region), limit=limit, after=after)
+
+
+def agencies_in(region: str) -> list[Agency]:
+    """The agencies of ``region`` (one query of the region's listing)."""
+    return [
+        Agency.model_validate(item) for item in _table.query(_region_agencies(region), index="gsi1")
+    ]
+
+
+def _page(
+    partition: str, *, limit: int, after: str | None
+) -> tuple[list[Registration], str | None]:
     before = None if after is None else cursor.decode(after, _CURSOR)
     page, position = listing.newest_first(
         _table,
-        [listing.Source(_registrations(agency_id))],
+        [listing.Source(partition)],
         limit=limit,
         before=before,
         identity="account_id",
