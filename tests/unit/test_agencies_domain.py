@@ -187,6 +187,7 @@ def test_a_registration_makes_an_account_contact_and_deal_of_the_agency():
         "name": "株式会社テスト",
         "registered_at": "2026-04-01T00:00:00Z",
         "registered_by": "ag-user",
+        "region": None,  # the agency's region, when it has one
     }
     assert (plan.activity.kind, plan.activity.message) == (
         "registration",
