@@ -99,7 +99,7 @@ def query(
 ) -> Iterator[Notification]:
     """Newest first, one index partition: sort keys from ``start`` to ``end`` and below
     ``before`` (a cursor); ``event`` and ``extra`` (attribute → value) filter what is read."""
-    low = start or ""
+    low = start or "0"  # below every instant (an empty key value is refused)
     high = min(end + SORT_KEY_END if end else SORT_KEY_END, before or SORT_KEY_END)
     names = {"#pk": f"{index}pk", "#sk": f"{index}sk"}
     values: dict[str, Any] = {
