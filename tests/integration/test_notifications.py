@@ -211,3 +211,28 @@ def test_the_search_filters_are_key_conditions(
     )
     assert call("GET", "/notifications", groups="sales").status == 403
     assert call("GET", "/notifications", groups="ops", query={"recipient": "x"}).status == 400
+
+
+def test_a_recipient_missing_from_the_secret_waits_without_using_up_attempts(
+    cloud: EmbeddedAWS, recipients: NotificationRecipients, call: Calls
+):
+    secret = cloud.names.secrets[RECIPIENTS_SECRET]
+    partial = {k: v for k, v in json.loads(recipients.secret_value()).items() if k != "regulator"}
+    secrets_manager = cloud.client("secretsmanager")
+    secrets_manager.put_secret_value(SecretId=secret, SecretString=json.dumps(partial))
+    notification_delivery.forget_cached_settings()
+    try:
+        returned(cloud, "SN-UNSET-1")
+        advance(cloud, 24)
+        (waiting,) = search(call, meter="SN-UNSET-1", recipient="regulator")
+        assert waiting["status"] == "pending"
+        assert waiting["attempt_count"] == 0 and waiting["attempts"] == []
+        assert "regulator" in waiting["last_error"]
+        assert waiting.get("exception_id") is None
+    finally:
+        secrets_manager.put_secret_value(SecretId=secret, SecretString=recipients.secret_value())
+        notification_delivery.forget_cached_settings()
+    advance(cloud, 7)  # the longest back-off: the sweep delivers once ops filled the secret
+    (delivered,) = search(call, meter="SN-UNSET-1", recipient="regulator")
+    assert delivered["status"] == "delivered"
+    assert delivered["attempt_count"] == 1

@@ -11,7 +11,8 @@ notification_recipients.json`` names the recipients and their channel)::
 Errors are split by what another try can do: ``DeliveryFailed.transient`` (a timeout, a
 refused connection, 5xx or 429, a transient SOAP fault) is worth another attempt later; any
 other failure is a refusal a person must look at. A recipient missing from the secret is
-transient (ops fill the secret; the sweep then delivers).
+not configured (``RecipientNotConfigured``): the notification waits for ops to fill the
+secret without using up its attempts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ class DeliveryFailed(Exception):
         self.transient = transient
 
 
+class RecipientNotConfigured(DeliveryFailed):
+    """The secret holds no usable endpoint or credentials for the recipient yet (ops fill it
+    after the first deploy): nothing was sent, and nothing about the recipient is known to
+    be wrong, so the notification waits without using up its attempts."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
+
+
 class NotificationClient(Protocol):
     def send(self, notification_id: str, payload: dict[str, Any]) -> str:
         """Deliver ``payload`` once under ``notification_id`` (the idempotency key); the
@@ -47,10 +57,9 @@ def client_for(recipient: Recipient) -> NotificationClient:
     (the calling function must declare it: ``secrets=(RECIPIENTS_SECRET,)``)."""
     settings = secret_cache.read(SECRET_ENV, _settings).get(recipient.recipient_id)
     if not isinstance(settings, dict):
-        raise DeliveryFailed(
+        raise RecipientNotConfigured(
             f"secret {SECRET} has no entry for recipient {recipient.recipient_id} "
-            "(docs/notifications.md)",
-            transient=True,
+            "(docs/notifications.md)"
         )
     if recipient.channel == "soap":
         from monosub.adapters.notification_soap import SoapNotificationClient
@@ -72,9 +81,8 @@ def _settings(secret_string: str) -> dict[str, Any]:
     except ValueError:
         value = None
     if not isinstance(value, dict):
-        raise DeliveryFailed(
-            f"secret {SECRET} holds no JSON object keyed by recipient (docs/notifications.md)",
-            transient=True,
+        raise RecipientNotConfigured(
+            f"secret {SECRET} holds no JSON object keyed by recipient (docs/notifications.md)"
         )
     return value
 

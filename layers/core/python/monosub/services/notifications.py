@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from monosub import access, clock, ids
 from monosub.adapters import notification_delivery
-from monosub.adapters.notification_delivery import DeliveryFailed
+from monosub.adapters.notification_delivery import DeliveryFailed, RecipientNotConfigured
 from monosub.domain import notifications as rules
 from monosub.domain import usage_billing
 from monosub.domain.fulfilment import shipment_id_for
@@ -266,6 +266,8 @@ def deliver(notification: Notification, *, by: By) -> Notification:
     try:
         client = notification_delivery.client_for(recipient)
         receipt = client.send(notification.notification_id, notification.payload)
+    except RecipientNotConfigured as missing:
+        return _wait_for_settings(notification, str(missing), by=by, now=started)
     except DeliveryFailed as failed:
         attempt = Attempt(
             at=at, by=by, outcome="failed", transient=failed.transient, error=str(failed)
@@ -317,6 +319,32 @@ def deliver(notification: Notification, *, by: By) -> Notification:
     if changed.status == "undelivered" and by != "retry":
         changed = _escalate(changed)
     return changed
+
+
+def _wait_for_settings(
+    notification: Notification, error: str, *, by: By, now: datetime
+) -> Notification:
+    """The recipient is not configured yet: nothing was sent, no attempt is used up (nor
+    recorded: an unfilled secret would add one every hour); the sweep tries again after the
+    longest back-off. Ops' retry answers 503."""
+    if by == "retry":
+        raise Unavailable(f"notification {notification.notification_id} not sent: {error}")
+    waiting = notification.model_copy(
+        update={
+            "status": "pending",
+            "next_attempt_at": clock.iso(now + timedelta(minutes=settings().backoff_minutes[-1])),
+            "last_error": error,
+            "updated_at": clock.iso(now),
+            "version": notification.version + 1,
+        }
+    )
+    if not store.save(waiting, expected_version=notification.version):
+        return store.get(notification.notification_id) or notification
+    logger.warning(
+        "notification recipient not configured",
+        extra={"notification_id": notification.notification_id, "error": error},
+    )
+    return waiting
 
 
 def _escalate(notification: Notification) -> Notification:
