@@ -34,6 +34,8 @@ from functions.resources import (
     IDEMPOTENCY,
     INVOICING,
     MONTH_END_REVENUE,
+    NOTIFICATION_RECIPIENTS,
+    NOTIFICATIONS,
     OVERDUE_FOLLOW_UP,
     PRINT_VENDOR,
     RECORDS,
@@ -204,6 +206,14 @@ API_ROUTES += TASK_ROUTES
 API_ROUTES += ORDER_ROUTES
 API_ROUTES += DOCUMENT_ROUTES
 
+NOTIFICATION_ROUTES: tuple[Route, ...] = (
+    # the log of supplier and regulator notifications (an undelivered one is retried through
+    # the exceptions queue)
+    Route("GET", "/notifications", groups=OPS),
+    Route("GET", "/notifications/{notification_id}", groups=OPS),
+)
+API_ROUTES += NOTIFICATION_ROUTES
+
 
 def _intake_task(
     name: str,
@@ -285,6 +295,40 @@ def _billing_task(
         timeout_seconds=timeout_seconds,
         memory_mb=memory_mb,
     )
+
+
+NOTIFICATION_FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="notifications",
+        handler="functions.events.notifications.handler",
+        description="Supply facts (start, device change, suspension, end) told to suppliers "
+        "and the regulator, once per recipient and meter; hourly, the retries that are due",
+        triggers=(
+            EventRule(
+                rule="notifications-supply-facts",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.",
+                detail_types=(
+                    "ContractStarted",
+                    "ContractEnded",
+                    "DeviceReturned",
+                    "DevicesSuspended",
+                ),
+                description="Contracts started or ended, devices returned or suspended",
+            ),
+            Schedule(
+                rule="notifications-retry-hourly",
+                expression="cron(35 * * * ? *)",
+                description="Notifications whose next delivery attempt is due",
+            ),
+        ),
+        # contracts, shipments' serials; catalog: metered products; billing: readings
+        tables={NOTIFICATIONS: RW, RECORDS: R, CATALOG: R, BILLING: R, EXCEPTIONS: RW},
+        publishes_to=(DOMAIN_EVENTS,),  # ExceptionRaised
+        secrets=(NOTIFICATION_RECIPIENTS,),
+        timeout_seconds=120,
+    ),
+)
 
 
 BILLING_FUNCTIONS: tuple[Function, ...] = (
@@ -546,11 +590,12 @@ FUNCTIONS: tuple[Function, ...] = (
             BILLING: RW,
             CASH: RW,
             EXCEPTIONS: RW,
+            NOTIFICATIONS: RW,  # the notification log; ops' retry of an undelivered one
         },
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
-        # consent links; returned rental devices; card payment links
-        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE),
+        # consent links; returned rental devices; card payment links; notification retries
+        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE, NOTIFICATION_RECIPIENTS),
         # documents: issued PDFs and uploads, for download; exchange: an application form
         # retried by ops is read from the intake's archive
         buckets={DOCUMENTS: R, EXCHANGE: R},
@@ -797,6 +842,7 @@ FUNCTIONS: tuple[Function, ...] = (
     *BILLING_FUNCTIONS,
     *CASH_FUNCTIONS,
     *OVERDUE_FUNCTIONS,
+    *NOTIFICATION_FUNCTIONS,
 )
 
 

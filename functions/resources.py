@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from functions.declarations import Bucket, EventBus, Index, Secret, StateMachine, Table
 from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
+from monosub.domain.notifications import NOTIFICATIONS
+from monosub.domain.notifications import RECIPIENTS_SECRET as NOTIFICATION_RECIPIENTS
 from monosub.names import (
     AUDIT,
     BANK_SFTP,
@@ -50,6 +52,8 @@ __all__ = [
     "IDEMPOTENCY",
     "INVOICING",
     "MONTH_END_REVENUE",
+    "NOTIFICATIONS",
+    "NOTIFICATION_RECIPIENTS",
     "OVERDUE_FOLLOW_UP",
     "PRINT_VENDOR",
     "RECORDS",
@@ -124,6 +128,21 @@ TABLES: tuple[Table, ...] = (
         ttl_attribute="expiration",
     ),
     Table(
+        name=NOTIFICATIONS,
+        purpose="Supplier and regulator notifications: one per supply fact, recipient and "
+        "meter (written once: the fact's key is its id), with every delivery attempt",
+        partition_key="pk",
+        sort_key="sk",
+        # by status, by meter (sparse), by recipient: each in time order (the search's filters
+        # are key conditions, docs/notifications.md)
+        indexes=(
+            Index("gsi1", "gsi1pk", "gsi1sk"),
+            Index("gsi2", "gsi2pk", "gsi2sk"),
+            Index("gsi3", "gsi3pk", "gsi3sk"),
+        ),
+        holds_personal_data=True,
+    ),
+    Table(
         name=AUDIT,
         purpose="The audit trail: every domain event, per subject, in time order",
         partition_key="pk",
@@ -171,6 +190,14 @@ SECRETS: tuple[Secret, ...] = (
         purpose="The print-and-delivery vendor's SOAP endpoint and WS-Security user, as JSON "
         '{"endpoint": ..., "username": ..., "password": ...}: invoicing submits each '
         "month's invoices there to be printed, mailed and archived",
+        filled_by="ops",
+    ),
+    Secret(
+        name=NOTIFICATION_RECIPIENTS,
+        purpose="Where supply notifications go, as JSON keyed by recipient id "
+        "(monosub/data/notification_recipients.json): a REST recipient's "
+        '{"base_url": ..., "hmac_key": ...} or {"base_url": ..., "api_key": ...}, a SOAP '
+        'recipient\'s {"endpoint": ..., "username": ..., "password": ...}',
         filled_by="ops",
     ),
     Secret(

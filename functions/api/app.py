@@ -30,6 +30,7 @@ from functions.api import (
     documents,
     idempotency,
     leads,
+    notifications,
     orders,
     overdue,
     quotes,
@@ -66,6 +67,7 @@ app.include_router(overdue.router)
 app.include_router(tasks.router)
 app.include_router(orders.router)
 app.include_router(documents.router)
+app.include_router(notifications.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.
