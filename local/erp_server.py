@@ -181,6 +181,13 @@ class ErpServer(LocalHttpServer):
                 for _ in range(count)
             )
 
+    def behave(self) -> None:
+        """Drop every misbehaviour still pending (fault_next, timeout_next, reject_next,
+        refuse_source): what was pushed stays."""
+        with self._lock:
+            self._next.clear()
+            self._refused.clear()
+
     def refuse_source(self, source_id: str, code: str = "INVALID_DATA") -> None:
         """Refuse every push that carries ``source_id`` (bad data on our side), until
         ``reset``."""

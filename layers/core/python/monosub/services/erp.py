@@ -260,7 +260,7 @@ def _issued_since(since: str | None) -> list[str]:
 def push_batch(state: Mapping[str, Any], client: adapter.ErpClient | None = None) -> dict[str, Any]:
     run_id = str(state["run_id"])
     batch = int(state["batch"])
-    keys = [tuple(k.split("|", 1)) for k in billing.read_batch(str(state["key"]))]
+    keys = [tuple(k.rsplit("|", 1)) for k in billing.read_batch(str(state["key"]))]  # ids may hold "|"
     items = [i for i in store.get_outbox(keys) if i.get("status") == store.PENDING]  # type: ignore[arg-type]
     counts = {"pushed": 0, "unchanged": 0, "rejected": 0, "already_sent": len(keys) - len(items)}
     rejected: list[dict[str, Any]] = []
@@ -400,8 +400,9 @@ def _compare(invoice: Invoice, seen: rules.ErpInvoice, *, run_id: str) -> int:
 
 def finish(state: Mapping[str, Any]) -> dict[str, Any]:
     run_id = str(state["run_id"])
+    _push_missing_batches(state)
     results = billing.read_results(f"{RUNS_PREFIX}/{run_id}", state)
-    totals: dict[str, int] = {}
+    totals = dict.fromkeys(("pushed", "unchanged", "rejected", "invoices_checked", "mismatches"), 0)
     for result in [*results, *(state.get("pulled") or [])]:
         for name, value in result.get("counts", {}).items():
             totals[name] = totals.get(name, 0) + int(value)
@@ -425,6 +426,23 @@ def finish(state: Mapping[str, Any]) -> dict[str, Any]:
         ),
     )
     return totals
+
+
+def _push_missing_batches(state: Mapping[str, Any]) -> None:
+    """A batch with no result failed all its attempts. On AWS the Map then fails and a
+    re-drive runs its failed iterations; the embedded runtime's Map does not fail and its
+    re-drive resumes here, so the batch is pushed now (what was sent is skipped), or this
+    step fails with the ERP's error and waits for the next re-drive."""
+    run_id = str(state["run_id"])
+    prefix = f"{RUNS_PREFIX}/{run_id}"
+    s3 = aws.client("s3")
+    bucket = config.bucket_name(EXCHANGE)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/result-")
+    done = {str(entry["Key"]) for page in pages for entry in page.get("Contents", [])}
+    for number in range(1, int(state["prepared"]["batches"]) + 1):
+        if f"{prefix}/result-{number:05d}.json" not in done:
+            key = f"{prefix}/batch-{number:05d}.json"
+            push_batch({"run_id": run_id, "batch": number, "key": key})
 
 
 def record_failure(state: Mapping[str, Any], step: str, error: BaseException) -> None:

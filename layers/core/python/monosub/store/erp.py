@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -217,7 +218,8 @@ def note_retry(run_id: str, batch: Any, error: BaseException) -> None:
     _runs.put(
         {
             "pk": f"RUN#{run_id}",
-            "sk": f"ERPRETRY#{int(batch or 0):05d}#{now}",
+            # the business clock may stand still (tests, a stage's fixed clock): unique anyway
+            "sk": f"ERPRETRY#{int(batch or 0):05d}#{now}#{uuid.uuid4().hex[:8]}",
             "batch": int(batch or 0),
             "error": type(error).__name__,
             "message": str(error)[:500],
