@@ -152,7 +152,9 @@ class ErpServer(LocalHttpServer):
 
     def secret_value(self) -> str:
         """What ops put in the ``erp`` secret, pointing at this server."""
-        return json.dumps({"endpoint": self.url, "username": self.username, "password": self.password})
+        return json.dumps(
+            {"endpoint": self.url, "username": self.username, "password": self.password}
+        )
 
     # ---- what tests and the demo use ---------------------------------------------------------
 
@@ -162,7 +164,9 @@ class ErpServer(LocalHttpServer):
         """Answer the next ``count`` SOAP requests with a ``soap:Server`` fault (retryable)
         and change nothing."""
         with self._lock:
-            self._next.extend(_Misbehaviour("fault", code=code, message=message) for _ in range(count))
+            self._next.extend(
+                _Misbehaviour("fault", code=code, message=message) for _ in range(count)
+            )
 
     def timeout_next(self, count: int = 1, seconds: float = 30.0) -> None:
         """Hold each of the next ``count`` SOAP requests for ``seconds`` and answer nothing

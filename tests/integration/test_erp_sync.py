@@ -69,7 +69,9 @@ def sync(cloud: EmbeddedAWS, day: date) -> dict[str, Any]:
 
 
 def test_events_are_staged_once_and_pushed_once(cloud: EmbeddedAWS, server: ErpServer):
-    signed_up(cloud, "acc_erp1", "株式会社 北斗電力", postal_code="5300001", address="大阪府大阪市北区")
+    signed_up(
+        cloud, "acc_erp1", "株式会社 北斗電力", postal_code="5300001", address="大阪府大阪市北区"
+    )
     signed_up(cloud, "acc_erp2", "南海ガス 株式会社")
     # the same event again: one outbox item
     publish(cloud, "monosub.signups", "CustomerSignedUp", {"account_id": "acc_erp1"})
@@ -97,7 +99,11 @@ def test_events_are_staged_once_and_pushed_once(cloud: EmbeddedAWS, server: ErpS
 
     run = sync(cloud, date(2026, 12, 1))
     assert run["status"] == "succeeded", run
-    assert run["counts"]["pushed"] == 3 and run["counts"]["push_retries"] == 0, (run["counts"], run["errors"], run["message"])
+    assert run["counts"]["pushed"] == 3 and run["counts"]["push_retries"] == 0, (
+        run["counts"],
+        run["errors"],
+        run["message"],
+    )
     assert sorted(server.applied()) == [
         "customer:acc_erp1@1",
         "customer:acc_erp2@1",
@@ -175,11 +181,16 @@ def test_a_re_driven_run_pushes_nothing_twice(cloud: EmbeddedAWS, server: ErpSer
 
 def test_a_status_mismatch_is_raised_once(cloud: EmbeddedAWS, server: ErpServer):
     (invoice,) = a_customer(
-        cloud, "acc_inv", "請求先株式会社", [an_invoice("inv_erp1", "acc_inv", 11_000, due=date(2026, 12, 31))]
+        cloud,
+        "acc_inv",
+        "請求先株式会社",
+        [an_invoice("inv_erp1", "acc_inv", 11_000, due=date(2026, 12, 31))],
     )
     assert invoice.number
     publish(cloud, "monosub.cash", "InvoiceReopened", {"invoice_id": "inv_erp1"})
-    server.set_invoice(invoice.number, "PAID", 11_000, paid_amount=11_000, paid_on=date(2026, 11, 30))
+    server.set_invoice(
+        invoice.number, "PAID", 11_000, paid_amount=11_000, paid_on=date(2026, 11, 30)
+    )
     run = sync(cloud, date(2026, 12, 1))
     assert run["status"] == "succeeded", run
     assert run["counts"]["invoices_checked"] == 1 and run["counts"]["mismatches"] == 1

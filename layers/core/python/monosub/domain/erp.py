@@ -221,8 +221,7 @@ def mismatches(ours: OurInvoice, erp: ErpInvoice) -> list[Mismatch]:
         found.append(
             Mismatch(
                 "amount-differs",
-                f"{ours.invoice_number}: the ERP bills ¥{erp.amount:,}, we billed "
-                f"¥{ours.total:,}",
+                f"{ours.invoice_number}: the ERP bills ¥{erp.amount:,}, we billed ¥{ours.total:,}",
             )
         )
     return found

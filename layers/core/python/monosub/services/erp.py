@@ -91,14 +91,20 @@ def on_event(detail_type: str, detail: Mapping[str, Any]) -> dict[str, int]:
     return staged
 
 
-def _stage(entity_type: str, entity_id: str, version: int, record: Mapping[str, Any], cause: str) -> int:
+def _stage(
+    entity_type: str, entity_id: str, version: int, record: Mapping[str, Any], cause: str
+) -> int:
     fingerprint = rules.fingerprint(record)
     latest = store.latest_outbox(entity_type, entity_id)
     if latest is not None and (
         latest.get("fingerprint") == fingerprint or int(latest["version"]) >= version
     ):
         return 0  # nothing new to say, or a newer version is staged already
-    return 1 if store.put_outbox(entity_type, entity_id, version, record, fingerprint, cause=cause) else 0
+    return (
+        1
+        if store.put_outbox(entity_type, entity_id, version, record, fingerprint, cause=cause)
+        else 0
+    )
 
 
 def customer_of(account_id: str) -> tuple[int, dict[str, Any]] | None:
@@ -127,7 +133,9 @@ def customer_of(account_id: str) -> tuple[int, dict[str, Any]] | None:
         name=record.account.name,
         segment=record.account.segment,
         postal_code=to.postal_code if to else None,
-        address=" ".join(p for p in (to.prefecture + to.city + to.address_line1, to.address_line2) if p)
+        address=" ".join(
+            p for p in (to.prefecture + to.city + to.address_line1, to.address_line2) if p
+        )
         if to
         else None,
     )
@@ -188,7 +196,9 @@ def stage_readings(readings: Sequence[Mapping[str, Any]], *, cause: str) -> int:
     return staged
 
 
-def reading_events(rows: Sequence[Any], *, unit: str = "kWh") -> list[tuple[str, str, dict[str, Any]]]:
+def reading_events(
+    rows: Sequence[Any], *, unit: str = "kWh"
+) -> list[tuple[str, str, dict[str, Any]]]:
     """The ``UsageReadingsStored`` events for checked usage rows (``UsageRow``), a hundred
     readings to an event (EventBridge takes 256 KB an entry)."""
     readings = [
@@ -260,7 +270,9 @@ def _issued_since(since: str | None) -> list[str]:
 def push_batch(state: Mapping[str, Any], client: adapter.ErpClient | None = None) -> dict[str, Any]:
     run_id = str(state["run_id"])
     batch = int(state["batch"])
-    keys = [tuple(k.rsplit("|", 1)) for k in billing.read_batch(str(state["key"]))]  # ids may hold "|"
+    keys = [
+        tuple(k.rsplit("|", 1)) for k in billing.read_batch(str(state["key"]))
+    ]  # ids may hold "|"
     items = [i for i in store.get_outbox(keys) if i.get("status") == store.PENDING]  # type: ignore[arg-type]
     counts = {"pushed": 0, "unchanged": 0, "rejected": 0, "already_sent": len(keys) - len(items)}
     rejected: list[dict[str, Any]] = []
@@ -279,15 +291,17 @@ def push_batch(state: Mapping[str, Any], client: adapter.ErpClient | None = None
                     [i["record"] for i in todo],
                 )
             except adapter.ErpRejected as refused:
-                bad = next((i for i in todo if str(i["record"]["sourceId"]) == refused.source_id), None)
+                bad = next(
+                    (i for i in todo if str(i["record"]["sourceId"]) == refused.source_id), None
+                )
                 if bad is None:
                     raise  # the whole request refused (credentials): a person looks
                 rejected.append(_reject(bad, refused, run_id))
                 todo = [i for i in todo if i is not bad]
                 continue
-            for item, result in zip(todo, results, strict=True):
-                store.mark_sent(item, run_id=run_id, erp_status=result.status, erp_id=result.erp_id)
-                counts["unchanged" if result.status == "UNCHANGED" else "pushed"] += 1
+            for item, pushed in zip(todo, results, strict=True):
+                store.mark_sent(item, run_id=run_id, erp_status=pushed.status, erp_id=pushed.erp_id)
+                counts["unchanged" if pushed.status == "UNCHANGED" else "pushed"] += 1
             todo = []
     counts["rejected"] = len(rejected)
     count("ErpRecordsPushed", counts["pushed"])
@@ -317,7 +331,9 @@ def _reject(item: Mapping[str, Any], refused: adapter.ErpRejected, run_id: str) 
     return {"record": reference, "code": refused.code, "exception_id": record.exception_id}
 
 
-def pull_status(state: Mapping[str, Any], client: adapter.ErpClient | None = None) -> dict[str, Any]:
+def pull_status(
+    state: Mapping[str, Any], client: adapter.ErpClient | None = None
+) -> dict[str, Any]:
     """One shard of the watch list: the ERP's status of each invoice stored here; a
     disagreement raised to the exceptions queue once per invoice and rule; an invoice both
     sides call settled leaves the list."""
@@ -381,7 +397,11 @@ def _compare(invoice: Invoice, seen: rules.ErpInvoice, *, run_id: str) -> int:
             original={
                 "invoice_id": invoice.invoice_id,
                 "invoice_number": seen.invoice_number,
-                "ours": {"status": invoice.status, "total": invoice.total, "balance": invoice.balance},
+                "ours": {
+                    "status": invoice.status,
+                    "total": invoice.total,
+                    "balance": invoice.balance,
+                },
                 "erp": {
                     "status": seen.status,
                     "amount": seen.amount,
@@ -462,7 +482,10 @@ def _retry_rejected(record: ExceptionRecord, decision: ExceptionAction) -> Mappi
     corrected = exceptions.corrected(record, decision)
     entity = corrected["record"] if isinstance(corrected.get("record"), Mapping) else {}
     if not store.back_to_pending(
-        str(corrected["entity_type"]), str(corrected["entity_id"]), int(corrected["version"]), entity
+        str(corrected["entity_type"]),
+        str(corrected["entity_id"]),
+        int(corrected["version"]),
+        entity,
     ):
         from monosub.errors import Conflict
 

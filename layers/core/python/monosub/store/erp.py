@@ -46,7 +46,9 @@ def outbox_sk(version: int) -> str:
     return f"V#{version:012d}"
 
 
-def _pending_index(entity_type: str, entity_id: str, version: int, created_at: str) -> dict[str, str]:
+def _pending_index(
+    entity_type: str, entity_id: str, version: int, created_at: str
+) -> dict[str, str]:
     return {
         "gsi1pk": f"ERPOUT#PENDING#{shard_of(f'{entity_type}#{entity_id}')}",
         "gsi1sk": f"{created_at}#{entity_type}#{entity_id}#{version:012d}",
