@@ -28,6 +28,8 @@ from functions.resources import (
     DIRECT_DEBIT,
     DOCUMENTS,
     DOMAIN_EVENTS,
+    ERP,
+    ERP_SYNC,
     EXCEPTIONS,
     EXCHANGE,
     FILE_INTAKE,
@@ -576,6 +578,68 @@ OVERDUE_FUNCTIONS: tuple[Function, ...] = (
 )
 
 
+ERP_FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="erp-outbox",
+        handler="functions.events.erp.handler",
+        description="Domain events → the ERP outbox: a customer's or contract's record staged "
+        "once per (entity, version); paid or reopened invoices watched for the ERP's status",
+        triggers=(
+            EventRule(
+                rule="erp-outbox",
+                bus=DOMAIN_EVENTS,
+                source_prefix="monosub.",
+                detail_types=(
+                    "CustomerSignedUp",
+                    "CustomerRegistered",
+                    "LeadConverted",
+                    "ContractCreated",
+                    "ContractStarted",
+                    "ContractRenewed",
+                    "ContractEnded",
+                    "ContractCancelled",
+                    "ContractChanged",
+                    "UsageReadingsStored",
+                    "InvoicePaid",
+                    "InvoiceReopened",
+                ),
+                description="What the ERP is to be told of: customers, contracts, readings, "
+                "invoices whose payment changed",
+            ),
+        ),
+        tables={RECORDS: RW, BILLING: R},  # the outbox in records; billing accounts read
+    ),
+    Function(
+        name="erp-sync",
+        handler="functions.schedules.erp.handler",
+        description="Daily: today's ERP sync run (push the outbox, pull invoice statuses)",
+        triggers=(
+            Schedule(
+                rule="erp-sync-daily",
+                expression="cron(0 19 * * ? *)",  # 04:00 in Tokyo
+                description="The ERP sync of the day",
+            ),
+        ),
+        tables={RUNS: RW},
+        starts=(ERP_SYNC,),
+    ),
+    Function(
+        name="erp-sync-step",
+        handler="functions.tasks.erp.handler",
+        description="ERP sync: every step of the state machine (Prepare, PushBatch, "
+        "PullStatus, Finish), by the state's step field",
+        triggers=(StateMachineTask(ERP_SYNC, "ErpSyncFunctionArn"),),
+        # outbox, watch list and ERP statuses (records); invoices and billing accounts
+        # (billing); refused records and mismatches (exceptions); the run (runs)
+        tables={RECORDS: RW, BILLING: R, RUNS: RW, EXCEPTIONS: RW},
+        buckets={EXCHANGE: RW},  # batches and results under runs/erp-sync/
+        publishes_to=(DOMAIN_EVENTS,),  # ExceptionRaised
+        secrets=(ERP,),
+        timeout_seconds=300,
+    ),
+)
+
+
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="api",
@@ -603,7 +667,7 @@ FUNCTIONS: tuple[Function, ...] = (
         # under uploads/ only (the PDFs monosub issues are the renderer's to write)
         uploads_to={DOCUMENTS: "uploads/"},
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
-        redrives=(FILE_INTAKE, SHIPPING_KITTING),  # POST /runs/{run_id}/retry
+        redrives=(FILE_INTAKE, SHIPPING_KITTING, ERP_SYNC),  # POST /runs/{run_id}/retry
         timeout_seconds=29,
     ),
     Function(
@@ -843,6 +907,7 @@ FUNCTIONS: tuple[Function, ...] = (
     *CASH_FUNCTIONS,
     *OVERDUE_FUNCTIONS,
     *NOTIFICATION_FUNCTIONS,
+    *ERP_FUNCTIONS,
 )
 
 

@@ -20,6 +20,8 @@ from monosub.names import (
     DIRECT_DEBIT,
     DOCUMENTS,
     DOMAIN_EVENTS,
+    ERP,
+    ERP_SYNC,
     EXCEPTIONS,
     EXCHANGE,
     FILE_INTAKE,
@@ -46,6 +48,8 @@ __all__ = [
     "DIRECT_DEBIT",
     "DOCUMENTS",
     "DOMAIN_EVENTS",
+    "ERP",
+    "ERP_SYNC",
     "EXCEPTIONS",
     "EXCHANGE",
     "FILE_INTAKE",
@@ -201,6 +205,13 @@ SECRETS: tuple[Secret, ...] = (
         filled_by="ops",
     ),
     Secret(
+        name=ERP,
+        purpose="The on-premises ERP's SOAP endpoint and WS-Security user, as JSON "
+        '{"endpoint": ..., "username": ..., "password": ...}: the daily ERP sync pushes '
+        "customers, contracts and meter readings there and reads invoice statuses back",
+        filled_by="ops",
+    ),
+    Secret(
         name=STRIPE,
         purpose="Stripe's secret API key and the webhook endpoint's signing secret, as JSON "
         '{"api_key": "sk_...", "webhook_secret": "whsec_..."}: card payments and webhooks',
@@ -272,6 +283,14 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
         purpose="One day's overdue follow-up: the follow-up levels due for every open invoice "
         "(emails, tasks, suspensions), each once (batches of invoices in a Distributed Map)",
         definition="overdue-follow-up.asl.json",
+        item_bucket=EXCHANGE,
+    ),
+    StateMachine(
+        name=ERP_SYNC,
+        purpose="One day's ERP sync: the pending outbox (customers, contracts, meter readings) "
+        "pushed over SOAP in batches (a Distributed Map), then the ERP's invoice statuses read "
+        "back and mismatches raised once",
+        definition="erp-sync.asl.json",
         item_bucket=EXCHANGE,
     ),
 )

@@ -41,14 +41,17 @@ import boto3
 
 from functions import manifest
 from functions.declarations import ResourceNames
+from functions.resources import NOTIFICATION_RECIPIENTS
 from local import cron, moto_fixes, provision, redrive
 from local.bank_sftp import BankSftpServer
 from local.device_platform import DevicePlatformServer
+from local.erp_server import ErpServer
 from local.fake_stripe import FakeStripeServer
 from local.presigned_s3 import PresignedS3Server
 from local.print_vendor import PrintVendorServer
+from local.supplier_server import NotificationRecipients
 from monosub import aws, clock, config
-from monosub.names import BANK_SFTP, DEVICE_PLATFORM, PRINT_VENDOR, STRIPE
+from monosub.names import BANK_SFTP, DEVICE_PLATFORM, ERP, PRINT_VENDOR, STRIPE
 from monosub.services.documents import PRESIGN_ENDPOINT_ENV
 
 REGION = provision.REGION
@@ -107,6 +110,9 @@ class EmbeddedAWS:
         self.bank_sftp = BankSftpServer()
         self.presigned_s3 = PresignedS3Server()
         self._presign_endpoint: str | None = None
+        # the on-premises ERP (SOAP), and the regulator and suppliers told of supply events
+        self.erp = ErpServer()
+        self.notification_recipients = NotificationRecipients()
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -125,6 +131,8 @@ class EmbeddedAWS:
         self.stripe.start()
         self.bank_sftp.start()
         self.presigned_s3.start()
+        self.erp.start()
+        self.notification_recipients.start()
         self._presign_endpoint = os.environ.get(PRESIGN_ENDPOINT_ENV)
         os.environ[PRESIGN_ENDPOINT_ENV] = self.presigned_s3.url
         provision.provision_storage(
@@ -135,6 +143,8 @@ class EmbeddedAWS:
                 PRINT_VENDOR: self._print_vendor_secret(),
                 STRIPE: self.stripe.secret_value(),
                 BANK_SFTP: self.bank_sftp.secret_value(),
+                ERP: self.erp.secret_value(),
+                NOTIFICATION_RECIPIENTS: self.notification_recipients.secret_value(),
             },
         )
         provision.provision_compute(session, self.names)
@@ -163,6 +173,8 @@ class EmbeddedAWS:
         self.stripe.stop()
         self.bank_sftp.stop()
         self.presigned_s3.stop()
+        self.erp.stop()
+        self.notification_recipients.stop()
         if self._presign_endpoint is None:
             os.environ.pop(PRESIGN_ENDPOINT_ENV, None)
         else:

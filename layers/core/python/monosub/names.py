@@ -21,6 +21,7 @@ CASH = "cash"
 EXCEPTIONS = "exceptions"
 DIRECT_DEBIT = "direct-debit"
 OVERDUE_FOLLOW_UP = "overdue-follow-up"
+ERP_SYNC = "erp-sync"
 
 # Secrets (the consent signing key's name is still in monosub.consent.secret).
 DEVICE_PLATFORM = "device-platform"
@@ -28,6 +29,7 @@ PRINT_VENDOR = "print-vendor"
 STRIPE = "stripe"
 BANK_SFTP = "bank-sftp"
 BANK_SFTP_LOGIN = "bank-sftp-login"
+ERP = "erp"
 
 # Functions other code invokes by name.
 DOCUMENT_RENDERER = "document-renderer"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from monosub import clock
+from monosub import clock, events
 from monosub.domain import billing as engine
 from monosub.domain import usage_billing
 from monosub.errors import Conflict
@@ -75,6 +75,10 @@ def store_readings(rows: Sequence[UsageRow], *, run_id: str) -> dict[str, int]:
         for name, value in counts.items():
             totals[f"readings_{name}"] += value
     count("UsageReadingsStored", totals["readings_stored"] + totals["readings_replaced"])
+    # the ERP keeps the metering records too (monosub.services.erp takes them from the bus)
+    from monosub.services import erp
+
+    events.publish_all(None, erp.reading_events(rows))
     return totals
 
 
