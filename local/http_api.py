@@ -151,13 +151,28 @@ class LocalApiServer:
             target=functools.partial(self._server.serve_forever, poll_interval=0.05), daemon=True
         )
 
-    def token(self, user: str, *groups: str, agency_id: str | None = None) -> str:
-        """A signed token for ``user`` in ``groups`` (an agency user: of ``agency_id``), as a
-        sign-in would give."""
-        return identity.issue(user, groups, key=self.key, agency_id=agency_id)
+    def token(
+        self,
+        user: str,
+        *groups: str,
+        agency_id: str | None = None,
+        account_id: str | None = None,
+    ) -> str:
+        """A signed token for ``user`` in ``groups`` (an agency user: of ``agency_id``; a
+        customer user: of ``account_id``), as a sign-in would give."""
+        return identity.issue(
+            user, groups, key=self.key, agency_id=agency_id, account_id=account_id
+        )
 
-    def bearer(self, user: str, *groups: str, agency_id: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user, *groups, agency_id=agency_id)}"}
+    def bearer(
+        self,
+        user: str,
+        *groups: str,
+        agency_id: str | None = None,
+        account_id: str | None = None,
+    ) -> dict[str, str]:
+        token = self.token(user, *groups, agency_id=agency_id, account_id=account_id)
+        return {"Authorization": f"Bearer {token}"}
 
     def machine_bearer(self, client_id: str, *scopes: str) -> dict[str, str]:
         """The header of a partner system's access token (client credentials) with

@@ -21,6 +21,7 @@ from typing import Any
 
 ISSUER = "monosub-local"
 AGENCY_CLAIM = "custom:agency_id"  # as monosub.auth reads it
+ACCOUNT_CLAIM = "custom:account_id"  # a customer user's own account, as monosub.auth reads it
 KEY_FILE = Path(__file__).resolve().parent.parent / ".monosub" / "local-signing-key"
 DEFAULT_LIFETIME_SECONDS = 8 * 3600
 
@@ -52,11 +53,13 @@ def issue(
     *,
     key: bytes,
     agency_id: str | None = None,
+    account_id: str | None = None,
     lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
     now: float | None = None,
 ) -> str:
     """A signed ID token for ``user`` in ``groups``; an agency user's names its agency
-    (``custom:agency_id``, the Cognito custom attribute)."""
+    (``custom:agency_id``), a customer user's its own account (``custom:account_id``): the
+    Cognito custom attributes."""
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -69,6 +72,8 @@ def issue(
     }
     if agency_id is not None:
         claims[AGENCY_CLAIM] = agency_id
+    if account_id is not None:
+        claims[ACCOUNT_CLAIM] = account_id
     return _signed(claims, key)
 
 
@@ -141,6 +146,7 @@ def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
         "exp": str(claims["exp"]),
         "token_use": "id",
     }
-    if claims.get(AGENCY_CLAIM):
-        passed[AGENCY_CLAIM] = str(claims[AGENCY_CLAIM])
+    for custom in (AGENCY_CLAIM, ACCOUNT_CLAIM):
+        if claims.get(custom):
+            passed[custom] = str(claims[custom])
     return passed

@@ -30,6 +30,10 @@ USER_GROUPS = STAFF_GROUPS | {CUSTOMER}
 # The Cognito custom attribute naming an agency user's reseller; its claim in the ID token.
 AGENCY_ATTRIBUTE = "agency_id"
 AGENCY_CLAIM = f"custom:{AGENCY_ATTRIBUTE}"
+# The Cognito custom attribute naming a customer user's own account; its claim in the ID token.
+# A customer sees that account only, and never names it in a request.
+ACCOUNT_ATTRIBUTE = "account_id"
+ACCOUNT_CLAIM = f"custom:{ACCOUNT_ATTRIBUTE}"
 
 
 # Machine clients (a partner's system, e.g. the web shop) sign in with OAuth 2.0 client
@@ -79,10 +83,15 @@ class Principal:
     user: str
     groups: frozenset[str]
     agency_id: str | None = None
+    account_id: str | None = None
 
     @property
     def is_staff(self) -> bool:
         return bool(self.groups & STAFF_GROUPS)
+
+    @property
+    def is_customer(self) -> bool:
+        return CUSTOMER in self.groups
 
 
 def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
@@ -98,7 +107,8 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
         text = str(raw_groups).strip().removeprefix("[").removesuffix("]")
         groups = frozenset(g for g in text.replace(",", " ").split() if g)
     agency_id = str(claims.get(AGENCY_CLAIM) or "").strip() or None
-    return Principal(user=str(user), groups=groups, agency_id=agency_id)
+    account_id = str(claims.get(ACCOUNT_CLAIM) or "").strip() or None
+    return Principal(user=str(user), groups=groups, agency_id=agency_id, account_id=account_id)
 
 
 def require_staff(principal: Principal | None) -> Principal:
@@ -120,3 +130,27 @@ def require_groups(principal: Principal, allowed: Iterable[str], action: str) ->
     if not principal.groups & allowed:
         raise Forbidden(f"{action} is for {', '.join(sorted(allowed))} only")
     return principal
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A signed-in customer user and the one account it acts for (its own)."""
+
+    user: str
+    account_id: str
+
+
+def require_customer(principal: Principal | None) -> Customer:
+    """The caller, if a customer user with its account (``custom:account_id``). Staff are
+    refused (403) even if they also hold the customer group: the customer portal shows one
+    account, the caller's own, and staff have their own routes for any account."""
+    if principal is None:
+        raise Unauthorized("sign in first")
+    if not principal.is_customer or principal.is_staff:
+        raise Forbidden("this is for customers only (the customer portal)")
+    if principal.account_id is None:
+        raise Forbidden(
+            f"a customer user needs the {ACCOUNT_CLAIM} attribute: your sign-in is not linked "
+            "to a customer account yet, ask support to link it"
+        )
+    return Customer(user=principal.user, account_id=principal.account_id)
