@@ -121,37 +121,7 @@ def test_the_customer_portal(cloud: EmbeddedAWS, server: LocalApiServer):
     status, body = call(server, "GET", "/me/invoices", server.bearer("carol", "customer"))
     assert status == 403 and "custom:account_id" in body["message"]
 
-    # meter readings: the first is the starting point, the next bills the use since
-    reading = {"sku": "ENERGY-KWH", "meter": "M-001", "read_on": "2026-11-01", "value": "1000"}
-    status, body = call(server, "POST", "/me/meter-readings", alice, reading)
-    assert status == 201 and body["first_reading"] and body["month_use"] is None
-    status, body = call(
-        server,
-        "POST",
-        "/me/meter-readings",
-        alice,
-        {**reading, "read_on": "2026-11-20", "value": "1250.5"},
-    )
-    assert (status, body["month_use"]) == (201, "250.5")
-    status, body = call(
-        server,
-        "POST",
-        "/me/meter-readings",
-        alice,
-        {**reading, "read_on": "2026-11-23", "value": "1100"},
-    )
-    assert status == 400 and "lower than the previous reading 1250.5" in body["message"]
-    assert call(server, "POST", "/me/meter-readings", bob, {**reading, "sku": "NOPE"})[0] == 400
-    status, chart = call(server, "GET", "/me/consumption?months=3", alice)
-    assert status == 200 and chart["months"] == ["2026-09", "2026-10", "2026-11"]
-    assert chart["series"] == [
-        {
-            "service": "ENERGY-KWH",
-            "name": "電力量料金",
-            "unit": "kWh",
-            "values": [None, None, 250.5],
-        }
-    ]
+    read_meters(server, alice, bob)
 
     # November closes; its invoices are issued on 1 December
     cloud.advance(days=8)
@@ -211,29 +181,68 @@ def test_the_customer_portal(cloud: EmbeddedAWS, server: LocalApiServer):
     status, method = call(server, "GET", "/me/payment-method", alice)
     assert method == {"payment_method": "direct-debit", "pending": None}
 
+    inquiries(server, alice, bob, ops, november["invoice_id"])
+
+
+def read_meters(server: LocalApiServer, alice: dict[str, str], bob: dict[str, str]) -> None:
+    # meter readings: the first is the starting point, the next bills the use since
+    reading = {"sku": "ENERGY-KWH", "meter": "M-001", "read_on": "2026-11-01", "value": "1000"}
+    status, body = call(server, "POST", "/me/meter-readings", alice, reading)
+    assert status == 201 and body["first_reading"] and body["month_use"] is None
+    status, body = call(
+        server,
+        "POST",
+        "/me/meter-readings",
+        alice,
+        {**reading, "read_on": "2026-11-20", "value": "1250.5"},
+    )
+    assert (status, body["month_use"]) == (201, "250.5")
+    status, body = call(
+        server,
+        "POST",
+        "/me/meter-readings",
+        alice,
+        {**reading, "read_on": "2026-11-23", "value": "1100"},
+    )
+    assert status == 400 and "lower than the previous reading 1250.5" in body["message"]
+    assert call(server, "POST", "/me/meter-readings", bob, {**reading, "sku": "NOPE"})[0] == 400
+    status, chart = call(server, "GET", "/me/consumption?months=3", alice)
+    assert status == 200 and chart["months"] == ["2026-09", "2026-10", "2026-11"]
+    assert chart["series"] == [
+        {
+            "service": "ENERGY-KWH",
+            "name": "電力量料金",
+            "unit": "kWh",
+            "values": [None, None, 250.5],
+        }
+    ]
+
+
+def inquiries(
+    server: LocalApiServer,
+    alice: dict[str, str],
+    bob: dict[str, str],
+    ops: dict[str, str],
+    invoice_id: str,
+) -> None:
     # an inquiry becomes a case with its due dates; ops list and answer it
     status, case = call(
         server,
         "POST",
         "/me/inquiries",
         alice,
-        {"subject": "invoice", "invoice_id": november["invoice_id"], "message": "金額の確認"},
+        {"subject": "invoice", "invoice_id": invoice_id, "message": "金額の確認"},
     )
     assert status == 201, case
     assert (case["status"], case["acknowledge_by"] > case["received_at"][:10]) == ("open", True)
-    assert (
-        call(server, "POST", "/me/inquiries", bob, {**case, "invoice_id": november["invoice_id"]})[
-            0
-        ]
-        == 400
-    )
+    assert call(server, "POST", "/me/inquiries", bob, {**case, "invoice_id": invoice_id})[0] == 400
     assert (
         call(
             server,
             "POST",
             "/me/inquiries",
             bob,
-            {"subject": "invoice", "invoice_id": november["invoice_id"], "message": "x"},
+            {"subject": "invoice", "invoice_id": invoice_id, "message": "x"},
         )[0]
         == 404
     )
