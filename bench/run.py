@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import intake
 
     intake.cases(results, args.web_orders)
+    from bench import portal
+
+    portal.cases(results)
     results["peak_rss_mib"] = round(_peak_rss_mib(), 1)
     out = ROOT / "out"
     out.mkdir(exist_ok=True)

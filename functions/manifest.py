@@ -62,6 +62,8 @@ SALES_TEAM = frozenset({auth.SALES, auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGE
 OPS_AND_SALES_TEAM = SALES_TEAM | OPS
 MANAGERS_AND_OPS = frozenset({auth.REGIONAL_MANAGER, auth.CORPORATE_MANAGER, auth.OPS})
 REGION_VIEW = frozenset({auth.REGIONAL_MANAGER, auth.OPS})
+# The customer portal: customer users only (their own account; staff are refused).
+CUSTOMERS = frozenset({auth.CUSTOMER})
 
 # One block per area (each has its router in functions/api/<area>.py).
 CORE_ROUTES: tuple[Route, ...] = (
@@ -200,6 +202,24 @@ DOCUMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/contracts/{contract_id}/documents", groups=STAFF),
 )
 
+PORTAL_ROUTES: tuple[Route, ...] = (
+    # the caller's own account (custom:account_id), never one named in the request
+    Route("GET", "/me/invoices", groups=CUSTOMERS),  # 36 months, presigned PDF links
+    Route("GET", "/me/consumption", groups=CUSTOMERS),  # per month per service, for charts
+    Route("POST", "/me/invoices/{invoice_id}/card-payment", groups=CUSTOMERS),
+    Route("GET", "/me/payment-method", groups=CUSTOMERS),
+    Route("PUT", "/me/payment-method", groups=CUSTOMERS),  # from the next invoice
+    Route("POST", "/me/meter-readings", groups=CUSTOMERS),
+    Route("POST", "/me/inquiries", groups=CUSTOMERS),
+    Route("GET", "/me/inquiries", groups=CUSTOMERS),
+)
+
+INQUIRY_ROUTES: tuple[Route, ...] = (
+    # customers' billing inquiries as cases, with their due dates by the handling rules
+    Route("GET", "/inquiries", groups=OPS_AND_SALES),
+    Route("POST", "/inquiries/{inquiry_id}/answer", groups=OPS_AND_SALES),
+)
+
 API_ROUTES: tuple[Route, ...] = CORE_ROUTES + LEADS_ROUTES + CATALOG_ROUTES + DEALS_ROUTES
 API_ROUTES += QUOTES_ROUTES + CONSENT_ROUTES + CONTRACTS_ROUTES + AGENCY_ROUTES + SIGNUP_ROUTES
 API_ROUTES += FULFILMENT_ROUTES + DEVICES_ROUTES + BILLING_ROUTES + CASH_ROUTES
@@ -207,6 +227,7 @@ API_ROUTES += OVERDUE_ROUTES
 API_ROUTES += TASK_ROUTES
 API_ROUTES += ORDER_ROUTES
 API_ROUTES += DOCUMENT_ROUTES
+API_ROUTES += PORTAL_ROUTES + INQUIRY_ROUTES
 
 NOTIFICATION_ROUTES: tuple[Route, ...] = (
     # the log of supplier and regulator notifications (an undelivered one is retried through

@@ -98,10 +98,12 @@ TABLES: tuple[Table, ...] = (
         partition_key="pk",
         sort_key="sk",
         # keys only: accounts by closing day, invoices by account, open invoices by payment
-        # method and due date are found, then read by key
+        # method and due date are found, then read by key; gsi3 (sparse, whole items): an
+        # account's issued invoices, the customer portal's list in one query
         indexes=(
             Index("gsi1", "gsi1pk", "gsi1sk", keys_only=True),
             Index("gsi2", "gsi2pk", "gsi2sk", keys_only=True),
+            Index("gsi3", "gsi3pk", "gsi3sk"),
         ),
         holds_personal_data=True,
     ),

@@ -5,9 +5,9 @@
     monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
     monosub clock show|set|advance
     monosub runs [--kind K]       the run ledger
-    monosub token USER GROUP... [--agency ID]
+    monosub token USER GROUP... [--agency ID] [--account ID]
                                   a signed token for the local API (also --user U --groups G);
-                                  an agency user names its agency
+                                  an agency user names its agency, a customer its account
 
 ``drop``, ``clock`` and ``runs`` talk to a running ``monosub serve`` when there is one
 (``.monosub/serve.json``); ``drop`` without one runs on a fresh embedded AWS of its own.
@@ -281,12 +281,15 @@ def cmd_token(args: argparse.Namespace) -> int:
     groups = groups or ["sales"]
     if "agency" in groups and not args.agency:
         raise SystemExit("monosub token: an agency user needs --agency AGENCY_ID")
+    if "customer" in groups and not args.account:
+        raise SystemExit("monosub token: a customer user needs --account ACCOUNT_ID")
     token = identity.issue(
         user,
         groups,
         key=identity.signing_key(),
         agency_id=args.agency,
         region=args.region,
+        account_id=args.account,
         lifetime_seconds=int(args.hours * 3600),
     )
     print(token)
@@ -332,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--groups", help="e.g. sales,regional-manager (default sales)")
     token.add_argument("--agency", help="an agency user's agency (custom:agency_id)")
     token.add_argument("--region", help="a regional manager's region (custom:region)")
+    token.add_argument("--account", help="a customer user's own account (custom:account_id)")
     token.add_argument("--hours", type=float, default=8)
     token.add_argument("--client", help="a partner system's client id: an access token instead")
     token.add_argument(

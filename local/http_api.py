@@ -152,16 +152,29 @@ class LocalApiServer:
         )
 
     def token(
-        self, user: str, *groups: str, agency_id: str | None = None, region: str | None = None
+        self,
+        user: str,
+        *groups: str,
+        agency_id: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
     ) -> str:
         """A signed token for ``user`` in ``groups`` (an agency user: of ``agency_id``; a
-        regional manager: of ``region``), as a sign-in would give."""
-        return identity.issue(user, groups, key=self.key, agency_id=agency_id, region=region)
+        customer user: of ``account_id``; a regional manager: of ``region``), as a sign-in
+        would give."""
+        return identity.issue(
+            user, groups, key=self.key, agency_id=agency_id, account_id=account_id, region=region
+        )
 
     def bearer(
-        self, user: str, *groups: str, agency_id: str | None = None, region: str | None = None
+        self,
+        user: str,
+        *groups: str,
+        agency_id: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
     ) -> dict[str, str]:
-        token = self.token(user, *groups, agency_id=agency_id, region=region)
+        token = self.token(user, *groups, agency_id=agency_id, account_id=account_id, region=region)
         return {"Authorization": f"Bearer {token}"}
 
     def machine_bearer(self, client_id: str, *scopes: str) -> dict[str, str]:

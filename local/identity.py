@@ -22,6 +22,7 @@ from typing import Any
 ISSUER = "monosub-local"
 AGENCY_CLAIM = "custom:agency_id"  # as monosub.auth reads it
 REGION_CLAIM = "custom:region"
+ACCOUNT_CLAIM = "custom:account_id"  # a customer user's own account, as monosub.auth reads it
 KEY_FILE = Path(__file__).resolve().parent.parent / ".monosub" / "local-signing-key"
 DEFAULT_LIFETIME_SECONDS = 8 * 3600
 
@@ -54,15 +55,18 @@ def issue(
     key: bytes,
     agency_id: str | None = None,
     region: str | None = None,
+    account_id: str | None = None,
     lifetime_seconds: int = DEFAULT_LIFETIME_SECONDS,
     now: float | None = None,
 ) -> str:
     """A signed ID token for ``user`` in ``groups``; an agency user's names its agency
-    (``custom:agency_id``, the Cognito custom attribute), a regional manager's its region
-    (``custom:region``)."""
+    (``custom:agency_id``), a customer user's its own account (``custom:account_id``), a
+    regional manager's its region (``custom:region``): the Cognito custom attributes."""
     claims = _claims(user, groups, lifetime_seconds=lifetime_seconds, now=now)
     if agency_id is not None:
         claims[AGENCY_CLAIM] = agency_id
+    if account_id is not None:
+        claims[ACCOUNT_CLAIM] = account_id
     if region is not None:
         claims[REGION_CLAIM] = region
     return _signed(claims, key)
@@ -171,7 +175,7 @@ def authorizer_claims(claims: dict[str, Any]) -> dict[str, str]:
         "exp": str(claims["exp"]),
         "token_use": "id",
     }
-    for custom in (AGENCY_CLAIM, REGION_CLAIM):
+    for custom in (AGENCY_CLAIM, ACCOUNT_CLAIM, REGION_CLAIM):
         if claims.get(custom):
             passed[custom] = str(claims[custom])
     return passed

@@ -29,7 +29,9 @@ from functions.api import (
     devices,
     documents,
     idempotency,
+    inquiries,
     leads,
+    me,
     notifications,
     orders,
     overdue,
@@ -42,7 +44,7 @@ from functions.api import (
 from functions.api import consent as consent_api
 from functions.api import contracts as contracts_api
 from functions.declarations import Route
-from functions.manifest import API_ROUTES
+from functions.manifest import API_ROUTES, CUSTOMERS
 from monosub import auth
 from monosub.errors import DomainError
 from monosub.observability import API, count, entry_point, logger
@@ -68,6 +70,8 @@ app.include_router(tasks.router)
 app.include_router(orders.router)
 app.include_router(documents.router)
 app.include_router(notifications.router)
+app.include_router(me.router)
+app.include_router(inquiries.router)
 
 # A literal path wins over a path parameter (``/accounts/export`` is not an account id), as
 # in API Gateway and Powertools: routes without parameters are matched first.
@@ -83,13 +87,18 @@ def _route(method: str, path: str) -> Route | None:
 
 def authorize(event: Mapping[str, Any]) -> None:
     """Who may call this route at all: a public route anyone; a machine route a partner
-    system whose access token has the route's scopes; any other only staff in the
-    route's groups (``Unauthorized`` / ``Forbidden`` saying who may). Checked before the
-    request is validated or anything is read: a caller who may not call a route learns
-    nothing from it, not even its schema."""
+    system whose access token has the route's scopes; a customer-portal route only a
+    customer user with its account; any other only staff in the route's groups
+    (``Unauthorized`` / ``Forbidden`` saying who may). Checked before the request is
+    validated or anything is read: a caller who may not call a route learns nothing from it,
+    not even its schema."""
     route = _route(str(event.get("httpMethod") or ""), str(event.get("path") or ""))
     if route is not None and route.auth == "machine":
         auth.require_scopes(event, route.scopes, f"{route.method} {route.path}")
+        return
+    if route is not None and route.groups == CUSTOMERS:
+        # the customer portal: a customer user with its account; staff are refused
+        auth.require_customer(auth.principal_from_event(event))
         return
     if route is None or route.auth != "public":
         principal = auth.require_staff(auth.principal_from_event(event))

@@ -30,7 +30,8 @@ USER_GROUPS = STAFF_GROUPS | {CUSTOMER}
 # The Cognito custom attribute naming an agency user's reseller; its claim in the ID token.
 AGENCY_ATTRIBUTE = "agency_id"
 AGENCY_CLAIM = f"custom:{AGENCY_ATTRIBUTE}"
-# A customer's own account (the customer portal) and a regional manager's region.
+# A customer's own account (the customer portal: it sees that account only, and never names
+# it in a request) and a regional manager's region.
 ACCOUNT_ATTRIBUTE = "account_id"
 ACCOUNT_CLAIM = f"custom:{ACCOUNT_ATTRIBUTE}"
 REGION_ATTRIBUTE = "region"
@@ -85,10 +86,15 @@ class Principal:
     groups: frozenset[str]
     agency_id: str | None = None
     region: str | None = None  # a regional manager's region (custom:region)
+    account_id: str | None = None
 
     @property
     def is_staff(self) -> bool:
         return bool(self.groups & STAFF_GROUPS)
+
+    @property
+    def is_customer(self) -> bool:
+        return CUSTOMER in self.groups
 
 
 def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
@@ -105,7 +111,10 @@ def principal_from_event(event: Mapping[str, Any]) -> Principal | None:
         groups = frozenset(g for g in text.replace(",", " ").split() if g)
     agency_id = str(claims.get(AGENCY_CLAIM) or "").strip() or None
     region = str(claims.get(REGION_CLAIM) or "").strip() or None
-    return Principal(user=str(user), groups=groups, agency_id=agency_id, region=region)
+    account_id = str(claims.get(ACCOUNT_CLAIM) or "").strip() or None
+    return Principal(
+        user=str(user), groups=groups, agency_id=agency_id, region=region, account_id=account_id
+    )
 
 
 def require_staff(principal: Principal | None) -> Principal:
@@ -127,3 +136,27 @@ def require_groups(principal: Principal, allowed: Iterable[str], action: str) ->
     if not principal.groups & allowed:
         raise Forbidden(f"{action} is for {', '.join(sorted(allowed))} only")
     return principal
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A signed-in customer user and the one account it acts for (its own)."""
+
+    user: str
+    account_id: str
+
+
+def require_customer(principal: Principal | None) -> Customer:
+    """The caller, if a customer user with its account (``custom:account_id``). Staff are
+    refused (403) even if they also hold the customer group: the customer portal shows one
+    account, the caller's own, and staff have their own routes for any account."""
+    if principal is None:
+        raise Unauthorized("sign in first")
+    if not principal.is_customer or principal.is_staff:
+        raise Forbidden("this is for customers only (the customer portal)")
+    if principal.account_id is None:
+        raise Forbidden(
+            f"a customer user needs the {ACCOUNT_CLAIM} attribute: your sign-in is not linked "
+            "to a customer account yet, ask support to link it"
+        )
+    return Customer(user=principal.user, account_id=principal.account_id)

@@ -75,6 +75,37 @@ class DebitAccount(BaseModel):
     holder_name: str = Field(min_length=1, max_length=60, description="預金者名 (kana)")
 
 
+PaymentMethod = Literal["bank-transfer", "direct-debit", "card", "convenience-store"]
+
+
+class CardOnFile(BaseModel):
+    """The card an account pays by: Stripe's references (the card itself never reaches us)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer: str = Field(pattern=r"^cus_[A-Za-z0-9]+$", description="Stripe customer id")
+    payment_method: str = Field(
+        pattern=r"^pm_[A-Za-z0-9]+$", description="Stripe payment method id"
+    )
+    brand: str | None = Field(default=None, max_length=20)
+    last4: str | None = Field(default=None, pattern=r"^\d{4}$")
+
+
+class PendingPaymentMethod(BaseModel):
+    """A payment method the customer chose that takes effect at ``effective_from`` (the next
+    closing): the invoicing run of that closing bills with it and makes it the account's.
+    Invoices issued before keep the method they were issued with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    payment_method: PaymentMethod
+    debit_account: DebitAccount | None = None
+    card: CardOnFile | None = None
+    effective_from: date = Field(description="The first closing billed with it")
+    requested_at: str
+    requested_by: str
+
+
 class BillingAccount(BaseModel):
     """Who is invoiced, how, and what of its contracts was billed already (請求先)."""
 
@@ -93,6 +124,10 @@ class BillingAccount(BaseModel):
     delivery: Delivery = "email"
     payment_method: str = "bank-transfer"
     debit_account: DebitAccount | None = Field(default=None, description="direct debit only")
+    card: CardOnFile | None = Field(default=None, description="card payment only")
+    pending_payment: PendingPaymentMethod | None = Field(
+        default=None, description="A payment method chosen for the next closing onwards"
+    )
     payer_name: str | None = Field(
         default=None, description="振込依頼人名 the bank shows for this customer's transfers"
     )

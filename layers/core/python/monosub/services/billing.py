@@ -19,6 +19,7 @@ from typing import Any
 from monosub import access, aws, clock, config, executions
 from monosub.domain import billing as engine
 from monosub.domain import calendar as bank_days
+from monosub.domain import portal as portal_rules
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.formats import csv_export, journal, zengin
 from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
@@ -514,6 +515,9 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     now = clock.now_iso()
     drafts: list[Invoice] = []
     ledgers: dict[str, dict[str, int]] = {}
+    # a payment method the customer chose for this closing onwards: billed with now, made
+    # the account's by the ledger's write (the account item carries it: no extra read)
+    payment_changes: dict[str, dict[str, Any] | None] = {}
     failures: list[dict[str, str]] = []
     already = 0
     for account_id in account_ids:
@@ -525,6 +529,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         if account.last_closing is not None and account.last_closing >= closing:
             already += 1
             continue
+        account, payment_changes[account_id] = _with_pending_payment(account, closing)
         try:
             found = existing.get(engine.invoice_id(account_id, closing))
             if found is not None:  # a rerun: the invoice of this closing is written
@@ -559,7 +564,13 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     )
     for account_id, ledger in ledgers.items():
         given_back = len(accounts[account_id].given_back)
-        if not store.record_billed(account_id, ledger, closing, given_back=given_back):
+        if not store.record_billed(
+            account_id,
+            ledger,
+            closing,
+            given_back=given_back,
+            payment=payment_changes.get(account_id),
+        ):
             moved = store.get_account(account_id)
             if moved is None or moved.last_closing is None or moved.last_closing < closing:
                 # a void gave back meanwhile: the invoice stands, the ledger waits for the
@@ -583,6 +594,15 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         "journal": entries,
     }
     return put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
+
+
+def _with_pending_payment(
+    account: BillingAccount, closing: date
+) -> tuple[BillingAccount, dict[str, Any] | None]:
+    """The account as it bills ``closing`` and the payment fields that change at it (a
+    pending payment-method change taking effect), None when none does."""
+    change = portal_rules.payment_at(account, closing)
+    return portal_rules.with_payment(account, change), change
 
 
 def _journal_entries(

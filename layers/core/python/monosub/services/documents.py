@@ -372,7 +372,7 @@ def get_document(document_id: str, *, scope: Scope) -> DocumentView:
         generated = _generated(document_id, scope)
         return DocumentView(
             generated=generated,
-            download=_download(generated.key, None, generated.file_name, "application/pdf"),
+            download=download(generated.key, None, generated.file_name, "application/pdf"),
         )
     document = store.get(document_id) if is_record_id(document_id, "document") else None
     if document is None:
@@ -386,7 +386,7 @@ def get_document(document_id: str, *, scope: Scope) -> DocumentView:
         raise NotFound(f"document {document_id} does not exist") from None
     download = None
     if document.status == "stored":
-        download = _download(
+        download = download(
             document.key, document.version_id, document.file_name, document.content_type
         )
     return DocumentView(document=document, download=download)
@@ -582,7 +582,7 @@ def _generated(document_id: str, scope: Scope) -> GeneratedDocument:
 # ---- presigned URLs ------------------------------------------------------------------------
 
 
-def _download(key: str, version_id: str | None, file_name: str, content_type: str) -> Download:
+def download(key: str, version_id: str | None, file_name: str, content_type: str) -> Download:
     params: dict[str, str] = {
         "Bucket": config.bucket_name(DOCUMENTS),
         "Key": key,

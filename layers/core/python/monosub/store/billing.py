@@ -6,6 +6,8 @@ numbering counters and revenue rows.
   ``<closing>#<invoice_id>``;
   while a finalized invoice is owed (issue 7), gsi2 ``OPEN#<payment method>`` /
   ``<due date>#<invoice_id>``: the open items cash matching and direct debit read in pages;
+  once issued (not a draft), gsi3 ``ISSUED#<account_id>`` / ``<closing>#<invoice_id>``, an
+  index of whole items: the customer portal lists an account's invoices with one query;
 - numbering counter: ``SERIES#<series>`` / ``COUNTER``;
 - revenue rows of an account's month: ``REVENUE#<month>#<account_id>`` / ``ROWS`` (packed rows).
 
@@ -24,10 +26,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from monosub import clock
-from monosub.models.billing import BillingAccount, Component, Invoice, RevenueRow
+from monosub.models.billing import (
+    BillingAccount,
+    Component,
+    Invoice,
+    PendingPaymentMethod,
+    RevenueRow,
+)
 from monosub.models.billing_changes import AppliedReturn, ContractChange
 from monosub.names import BILLING
-from monosub.store.dynamo import Table, TransactionConflict, transact
+from monosub.store.dynamo import Table, TransactionConflict, from_item, to_value, transact
 from monosub.store.packing import pack, unpack
 
 _table = Table(BILLING)
@@ -207,11 +215,23 @@ def save_settings(account: BillingAccount, settings: Mapping[str, Any]) -> bool:
 
 
 def record_billed(
-    account_id: str, ledger: Mapping[str, int], closing: date, *, given_back: int = 0
+    account_id: str,
+    ledger: Mapping[str, int],
+    closing: date,
+    *,
+    given_back: int = 0,
+    payment: Mapping[str, Any] | None = None,
 ) -> bool:
     """The ledger after the closing's invoice, once per closing (a rerun writes nothing), and
     only if no void gave anything back since the ledger was read (``given_back``: how many
-    invoices had given back then): a give-back is never overwritten. False otherwise."""
+    invoices had given back then): a give-back is never overwritten. False otherwise.
+    ``payment``: the pending payment method this closing billed with becomes the account's
+    (its fields set, None ones removed, the pending change removed) in the same write."""
+    values: dict[str, Any] = {"billed": pack(dict(ledger)), "last_closing": closing.isoformat()}
+    remove: list[str] = []
+    if payment is not None:
+        values.update({k: v for k, v in payment.items() if v is not None})
+        remove = [k for k, v in payment.items() if v is None] + ["pending_payment"]
     unchanged = (
         "(attribute_not_exists(#given_back) OR size(#given_back) = :given)"
         if given_back == 0
@@ -220,10 +240,27 @@ def record_billed(
     return _table.update(
         _account_pk(account_id),
         "ACCOUNT",
-        set_values={"billed": pack(dict(ledger)), "last_closing": closing.isoformat()},
+        set_values=values,
+        remove=remove,
         condition="(attribute_not_exists(#last_closing) OR #last_closing < :closing) AND "
         + unchanged,
         condition_values={":closing": closing.isoformat(), ":given": given_back},
+    )
+
+
+def save_pending_payment(account: BillingAccount, pending: PendingPaymentMethod) -> bool:
+    """Keep the payment method chosen for the next closing on the account (replacing one
+    chosen before), at the version read: the invoicing run reads it with the account."""
+    return _table.update(
+        _account_pk(account.account_id),
+        "ACCOUNT",
+        set_values={
+            "pending_payment": pending.model_dump(mode="json"),
+            "updated_at": clock.now_iso(),
+            "version": account.version + 1,
+        },
+        condition="#version = :version",
+        condition_values={":version": account.version},
     )
 
 
@@ -246,8 +283,48 @@ def _invoice_item(invoice: Invoice) -> dict[str, Any]:
         "gsi1pk": f"INVOICES#{invoice.account_id}",
         "gsi1sk": f"{invoice.closing_date.isoformat()}#{invoice.invoice_id}",
         **(open_item_keys(invoice) if invoice.balance > 0 else {}),
+        **(issued_keys(invoice) if invoice.status != "draft" else {}),
         **_packed(values, INVOICE_PACKED),
     }
+
+
+ISSUED_INDEX = "gsi3"
+
+
+def issued_keys(invoice: Invoice) -> dict[str, str]:
+    """The issued-invoices index keys (sparse: a draft has none; set when it is finalized)."""
+    return {
+        "gsi3pk": f"ISSUED#{invoice.account_id}",
+        "gsi3sk": f"{invoice.closing_date.isoformat()}#{invoice.invoice_id}",
+    }
+
+
+def issued_invoices(account_id: str, *, since: date, limit: int) -> list[Invoice]:
+    """The account's issued invoices (and credit notes) closed on or after ``since``, newest
+    first, at most ``limit``: ONE query of the issued-invoices index, which holds whole
+    items (≤ 36 invoices of a few KB are one page, far below 1 MB)."""
+    request: dict[str, Any] = {
+        "TableName": _table.name,
+        "IndexName": ISSUED_INDEX,
+        "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
+        "ExpressionAttributeNames": {"#pk": "gsi3pk", "#sk": "gsi3sk"},
+        "ExpressionAttributeValues": {
+            ":pk": to_value(f"ISSUED#{account_id}"),
+            ":since": to_value(since.isoformat()),
+        },
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    invoices: list[Invoice] = []
+    while len(invoices) < limit:
+        response = _table.client.query(**request)
+        invoices += [_invoice(from_item(item)) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            break
+        request["ExclusiveStartKey"] = last
+        request["Limit"] = limit - len(invoices)
+    return invoices[:limit]
 
 
 OPEN_INDEX_ATTRIBUTES = ("gsi2pk", "gsi2sk")
@@ -418,6 +495,7 @@ def finalize(invoices: Sequence[Invoice], series: str, numbers: Sequence[str], l
                     "finalized_at": now,
                     "version": invoice.version + 1,
                     **(open_item_keys(invoice) if invoice.kind == "invoice" else {}),
+                    **issued_keys(invoice),
                 },
                 condition="#status = :draft",
                 condition_values={":draft": "draft"},
