@@ -384,12 +384,12 @@ def get_document(document_id: str, *, scope: Scope) -> DocumentView:
         _linked(document.account_id, document.deal_id, document.contract_id, scope)
     except NotFound:
         raise NotFound(f"document {document_id} does not exist") from None
-    download = None
+    link = None
     if document.status == "stored":
-        download = download(
+        link = download(
             document.key, document.version_id, document.file_name, document.content_type
         )
-    return DocumentView(document=document, download=download)
+    return DocumentView(document=document, download=link)
 
 
 def account_documents(
@@ -583,6 +583,8 @@ def _generated(document_id: str, scope: Scope) -> GeneratedDocument:
 
 
 def download(key: str, version_id: str | None, file_name: str, content_type: str) -> Download:
+    """A short-lived presigned GET of an object of the documents bucket, named ``file_name``
+    when saved (the customer portal's invoice PDFs use it too)."""
     params: dict[str, str] = {
         "Bucket": config.bucket_name(DOCUMENTS),
         "Key": key,
