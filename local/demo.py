@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local import demo_intake, ops_page
+from local import demo_intake, demo_portals, ops_page
 from local.cli import Progress, format_runs
 from local.http_api import LocalApiServer
 from local.runtime import EmbeddedAWS
@@ -68,10 +68,11 @@ AGENCY = "hokkaido-security"  # the reseller of the agency chapter
 
 
 class Story:
-    def __init__(self, out: Path, cloud: EmbeddedAWS, url: str) -> None:
+    def __init__(self, out: Path, cloud: EmbeddedAWS, server: LocalApiServer) -> None:
         self.out = out
         self.cloud = cloud
-        self.url = url
+        self.server = server
+        self.url = server.url
         self.step = 0
         self.transcript = (out / "api-transcript.jsonl").open("w", encoding="utf-8")
         self.written: list[Path] = []
@@ -241,7 +242,7 @@ def run(out: Path) -> int:
     with cloud:
         server = LocalApiServer(cloud).start()
         try:
-            story = Story(out, cloud, server.url)
+            story = Story(out, cloud, server)
             story.sign_in(server)
             print(
                 f"The embedded AWS is up in {cloud.started_seconds:.2f}s: "
@@ -267,6 +268,7 @@ def run(out: Path) -> int:
             form_deal = demo_intake.application_form(story)
             demo_intake.documents(story, form_deal)
             demo_intake.unsigned_contracts(story)
+            demo_portals.portals(story, story.ids["late_account"])
             _ledger_and_audit(story)
             story.transcript.close()
         finally:
@@ -1207,6 +1209,7 @@ def _overdue(story: Story) -> None:
     cloud = story.cloud
     late = _december_debit_returned(story)
     account_id = late["account_id"]
+    story.ids["late_account"] = account_id
     mails = len(_sent_emails())
     day = DECEMBER_DEBIT_RESULT.date()
     while day <= LAST_FOLLOW_UP_DAY:

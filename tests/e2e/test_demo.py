@@ -76,6 +76,18 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     check_cash(tmp_path, printed)
     check_overdue(tmp_path, printed, runs)
     check_intake(tmp_path, printed)
+    check_portals(tmp_path, printed)
+
+
+def check_portals(tmp_path, printed):
+    # the customer's own invoices, one directory sign-in, the ERP and the regulator
+    assert "signs in to the customer portal (his token names his account) -> 200" in printed
+    assert (tmp_path / "portal").is_dir()
+    assert all(p.read_bytes().startswith(b"%PDF") for p in (tmp_path / "portal").glob("*.pdf"))
+    assert "a customer asking for staff data (GET /deals) -> 403" in printed
+    assert "roles ['sales'] (the sign-in-groups trigger's rule) -> GET /deals 200" in printed
+    assert "kept the ERP in step over SOAP" in printed
+    assert "were told of supply events as they happened" in printed
 
 
 def check_intake(tmp_path, printed):

@@ -1,0 +1,108 @@
+"""The demo's portals and integrations chapter (issue 9): a customer in the customer portal,
+staff signing in through the parent company's directory, the ERP kept in step over SOAP, and
+the regulator and suppliers told of supply events. Through the real front doors."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from local import identity
+from monosub.documents.formatting import signed_yen
+
+if TYPE_CHECKING:
+    from local.demo import Story
+
+
+def portals(story: Story, account_id: str) -> None:
+    story.chapter(
+        "Portals and integrations: the customer's own account, one staff sign-in, ERP, regulator"
+    )
+    _customer_portal(story, account_id)
+    _directory_sign_in(story)
+    _erp(story)
+    _notifications(story)
+
+
+def _customer_portal(story: Story, account_id: str) -> None:
+    customer = story.server.bearer("kenichi", "customer", account_id=account_id)
+    story.who[customer["Authorization"]] = "kenichi (customer, his own account)"
+    status, mine = story.http("GET", "/me/invoices", headers=customer)
+    story.say(
+        f"山本 健一 signs in to the customer portal (his token names his account) -> {status}: "
+        f"{len(mine['invoices'])} invoice(s) of the last {mine['months']} months in one query: "
+        + ", ".join(
+            f"{i['number']} {signed_yen(i['total'])} {i['status']}" for i in mine["invoices"]
+        )
+    )
+    first = mine["invoices"][0]
+    with urllib.request.urlopen(first["pdf"]["url"], timeout=30) as response:
+        saved = story.save_bytes(f"portal/{first['number']}.pdf", response.read())
+    story.detail(f"its PDF through a 5-minute presigned link -> {saved.relative_to(story.out)}")
+    status, _ = story.http("GET", "/deals", headers=customer)
+    story.detail(f"a customer asking for staff data (GET /deals) -> {status}")
+    question = {
+        "subject": "invoice",
+        "invoice_id": first["invoice_id"],
+        "message": "口座振替ができなかった月の請求について確認したいです。",
+    }
+    status, case = story.http("POST", "/me/inquiries", question, customer)
+    story.say(
+        f"He asks about an invoice -> {status}: case {case['inquiry_id']} received "
+        f"{case['received_at'][:16]}Z, to be acknowledged by {case['acknowledge_by']} and "
+        f"answered by {case['answer_due']} (the regulator's handling rules, in bank days)"
+    )
+    _, open_cases = story.http("GET", "/inquiries?status=open", headers=story.ops)
+    story.detail(f"ops see {len(open_cases['inquiries'])} open inquiry(ies) with their due dates")
+
+
+def _directory_sign_in(story: Story) -> None:
+    token = identity.issue_directory("taro.sato", "GRP-Sales,GRP-AllStaff", key=story.server.key)
+    headers = {"Authorization": f"Bearer {token}"}
+    story.who[headers["Authorization"]] = "taro.sato (directory sign-in)"
+    claims = identity.verify(token, key=story.server.key)
+    status, _ = story.http("GET", "/deals?limit=1", headers=headers)
+    story.say(
+        "A salesperson signs in once with the parent company's directory (SAML on AWS): "
+        f"directory groups {claims['custom:directory_groups']} -> roles "
+        f"{claims['cognito:groups']} (the sign-in-groups trigger's rule) -> GET /deals {status}"
+    )
+
+
+def _erp(story: Story) -> None:
+    erp = story.cloud.erp
+    _, runs = story.http("GET", "/runs?kind=erp-sync&limit=500", headers=story.ops)
+    done = [r for r in runs["runs"] if r["status"] == "succeeded"]
+    pushed = {kind: len(erp.records(kind)) for kind in ("customer", "contract", "reading")}
+    calls = len(erp.requests())
+    story.say(
+        f"Every night the erp-sync state machine kept the ERP in step over SOAP: {len(done)} "
+        f"run(s), {calls} SOAP call(s); the ERP now holds {pushed['customer']} customer(s), "
+        f"{pushed['contract']} contract(s), {pushed['reading']} meter reading(s)"
+    )
+    if done:
+        latest = done[0]
+        story.detail(f"the latest run's counts: {json.dumps(latest['counts'], ensure_ascii=False)}")
+
+
+def _notifications(story: Story) -> None:
+    _, found = story.http("GET", "/notifications?limit=100", headers=story.ops)
+    items: list[dict[str, Any]] = found["notifications"]
+    by_event: dict[str, int] = {}
+    for item in items:
+        by_event[item["event"]] = by_event.get(item["event"], 0) + 1
+    delivered = sum(1 for item in items if item["status"] == "delivered")
+    kinds = ", ".join(f"{k} ×{v}" for k, v in sorted(by_event.items()))
+    story.say(
+        "The regulator and the suppliers were told of supply events as they happened: "
+        f"{len(items)} notification(s) ({kinds}), {delivered} delivered, each once per event, "
+        "recipient and meter"
+    )
+    recipients = story.cloud.notification_recipients
+    story.detail(
+        f"received: regulator (REST, HMAC) {len(recipients.regulator.received())}, "
+        f"supplier (SOAP) {len(recipients.supplier_soap.received())}, "
+        f"supplier (REST) {len(recipients.supplier_rest.received())}; "
+        "ops search them by status, recipient, event, meter and time (GET /notifications)"
+    )
