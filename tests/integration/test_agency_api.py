@@ -142,6 +142,7 @@ def test_an_agency_registers_a_customer_with_a_deal_in_one_step(api, aws_storage
         "name": "株式会社ミナト",
         "registered_at": "2026-04-10T01:00:00Z",
         "registered_by": "a-tanaka",
+        "region": None,  # the agency has no region
     }
     assert published == [
         ("monosub.agencies", "CustomerRegistered", {**registration, "by": "a-tanaka"})
