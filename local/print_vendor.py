@@ -31,19 +31,14 @@ from typing import Any
 
 from lxml import etree
 
+from local import soap
 from local.local_server import LocalHttpServer
 from monosub.adapters.print_vendor import NAMESPACE, WSDL_PATH
 
 ENDPOINT_PATH = "/soap/print-delivery/v1"
 ARCHIVE_URL = "https://archive.print-vendor.example/i/{token}"
 MAX_INVOICES_PER_REQUEST = 100
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-PASSWORD_DIGEST = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-    "#PasswordDigest"
-)
+SOAP_ENV, WSSE = soap.SOAP_ENV, soap.WSSE
 UNDELIVERABLE = "undeliverable: the address is empty"
 _INVOICE_FIELDS = (
     "invoiceNumber",
@@ -57,7 +52,7 @@ _INVOICE_FIELDS = (
 )
 _OPERATIONS = ("SubmitInvoices", "GetArchiveTokens")
 # Requests never reach the network or the file system, whatever they contain.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+_PARSER = soap.PARSER
 
 
 @dataclass
@@ -219,38 +214,12 @@ class PrintVendorServer(LocalHttpServer):
             self._requests.append(record)
 
     def _wsdl(self) -> bytes:
-        document = etree.parse(str(WSDL_PATH), _PARSER)
-        soap = "http://schemas.xmlsoap.org/wsdl/soap/"
-        for address in document.iter(f"{{{soap}}}address"):
-            address.set("location", self.url)
-        return etree.tostring(document, xml_declaration=True, encoding="utf-8")
+        return soap.wsdl_at(WSDL_PATH, self.url)
 
     def _authenticate(self, envelope: Any) -> None:
-        token = envelope.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
-        if token is None:
-            raise _Fault(
-                "wsse:InvalidSecurity",
-                "An error was discovered processing the <wsse:Security> header",
-            )
-        username = token.findtext(f"{{{WSSE}}}Username") or ""
-        password = token.find(f"{{{WSSE}}}Password")
-        given = (password.text or "") if password is not None else ""
-        if password is not None and password.get("Type") == PASSWORD_DIGEST:
-            nonce = base64.b64decode(token.findtext(f"{{{WSSE}}}Nonce") or "")
-            created = token.findtext(f"{{{WSU}}}Created") or ""
-            expected = base64.b64encode(
-                hashlib.sha1(nonce + created.encode() + self.password.encode()).digest()
-            ).decode()
-        else:
-            expected = self.password
-        if not (
-            hmac.compare_digest(username.encode(), self.username.encode())
-            and hmac.compare_digest(given.encode(), expected.encode())
-        ):
-            raise _Fault(
-                "wsse:FailedAuthentication",
-                "The security token could not be authenticated or authorized",
-            )
+        soap.check_username_token(
+            envelope, username=self.username, password=self.password, refuse=_Fault
+        )
 
     def _submit(self, record: VendorRequest, operation: Any) -> Any:
         batch_id = _batch_id(operation)

@@ -12,9 +12,6 @@ errors without a fault, ``fault_next`` answers a ``supplyFault`` (transient or n
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import threading
@@ -27,20 +24,15 @@ from typing import Any, Self
 
 from lxml import etree
 
+from local import soap
 from local.local_server import LocalHttpServer
 from local.regulator_server import RegulatorServer
 from monosub.adapters.notification_soap import NAMESPACE, WSDL_PATH
 from monosub.domain.notifications import FACT_KINDS
 
 ENDPOINT_PATH = "/soap/supply-notification/v1"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-PASSWORD_DIGEST = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-    "#PasswordDigest"
-)
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+SOAP_ENV, WSSE = soap.SOAP_ENV, soap.WSSE
+_PARSER = soap.PARSER
 
 
 @dataclass
@@ -130,32 +122,12 @@ class SupplierServer(LocalHttpServer):
     # ---- handling ----------------------------------------------------------------------------
 
     def _wsdl(self) -> bytes:
-        document = etree.parse(str(WSDL_PATH), _PARSER)
-        soap = "http://schemas.xmlsoap.org/wsdl/soap/"
-        for address in document.iter(f"{{{soap}}}address"):
-            address.set("location", self.url)
-        return etree.tostring(document, xml_declaration=True, encoding="utf-8")
+        return soap.wsdl_at(WSDL_PATH, self.url)
 
     def _authenticate(self, envelope: Any) -> None:
-        token = envelope.find(f"{{{SOAP_ENV}}}Header/{{{WSSE}}}Security/{{{WSSE}}}UsernameToken")
-        if token is None:
-            raise _Fault("wsse:InvalidSecurity", "no <wsse:Security> header")
-        username = token.findtext(f"{{{WSSE}}}Username") or ""
-        password = token.find(f"{{{WSSE}}}Password")
-        given = (password.text or "") if password is not None else ""
-        if password is not None and password.get("Type") == PASSWORD_DIGEST:
-            nonce = base64.b64decode(token.findtext(f"{{{WSSE}}}Nonce") or "")
-            created = token.findtext(f"{{{WSU}}}Created") or ""
-            expected = base64.b64encode(
-                hashlib.sha1(nonce + created.encode() + self.password.encode()).digest()
-            ).decode()
-        else:
-            expected = self.password
-        if not (
-            hmac.compare_digest(username.encode(), self.username.encode())
-            and hmac.compare_digest(given.encode(), expected.encode())
-        ):
-            raise _Fault("wsse:FailedAuthentication", "the security token was not accepted")
+        soap.check_username_token(
+            envelope, username=self.username, password=self.password, refuse=_Fault
+        )
 
     def _notify(self, record: SupplierRequest, operation: Any) -> Any:
         fields = {etree.QName(child).localname: (child.text or "").strip() for child in operation}
