@@ -28,7 +28,6 @@ Renaming any of these classes silently disables the state machine's Retry on the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,13 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import zeep
 from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLParseError, XMLSyntaxError
-from zeep.transports import Transport
-from zeep.wsse.username import UsernameToken
 
 from monosub import names, observability, secret_cache
+from monosub.adapters import soap
 from monosub.domain.erp import ERP_INVOICE_STATUSES, EntityType, ErpInvoice
 
 WSDL_PATH = Path(__file__).resolve().parent / "wsdl" / "erp.wsdl"
@@ -118,14 +115,9 @@ class ErpClient:
         self.endpoint = endpoint
         self.username = username
         self.timeout = timeout
-        transport = Transport(timeout=timeout, operation_timeout=timeout)
-        self._client = zeep.Client(
-            str(WSDL_PATH),
-            transport=transport,
-            wsse=UsernameToken(username, password),
-            settings=zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True),
+        self._client, self._service = soap.service(
+            WSDL_PATH, BINDING, endpoint, username, password, timeout=timeout
         )
-        self._service = self._client.create_service(BINDING, endpoint)
 
     def __repr__(self) -> str:  # never the password
         return f"ErpClient({self.endpoint!r}, {self.username!r}, timeout={self.timeout})"
@@ -223,26 +215,9 @@ def forget_cached_credentials() -> None:
 
 
 def _credentials(secret_string: str) -> tuple[str, str, str]:
-    try:
-        value = json.loads(secret_string)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise ErpNotConfigured(
-            f"secret {SECRET} holds no JSON object: put "
-            '{"endpoint": "https://...", "username": "...", "password": "..."} in it '
-            "(docs/erp.md)"
-        )
-    endpoint = value.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
-        raise ErpNotConfigured(f"secret {SECRET}: endpoint is not an http(s) URL")
-    credentials = []
-    for name in ("username", "password"):
-        credential = value.get(name)
-        if not isinstance(credential, str) or not credential:
-            raise ErpNotConfigured(f"secret {SECRET}: {name} is empty")
-        credentials.append(credential)
-    return endpoint, credentials[0], credentials[1]
+    return soap.credentials(
+        secret_string, secret=SECRET, docs="docs/erp.md", refused=ErpNotConfigured
+    )
 
 
 def _from_fault(fault: Fault, operation: str) -> Exception:

@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import zeep
 from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLParseError, XMLSyntaxError
-from zeep.transports import Transport
-from zeep.wsse.username import UsernameToken
 
 from monosub import observability
+from monosub.adapters import soap
 from monosub.adapters.notification_delivery import (
     DEFAULT_TIMEOUT_SECONDS,
     DeliveryFailed,
@@ -61,14 +59,9 @@ class SoapNotificationClient:
         self.recipient_id = recipient_id
         self.endpoint = endpoint
         self.username = username
-        transport = Transport(timeout=timeout, operation_timeout=timeout)
-        self._client = zeep.Client(
-            str(WSDL_PATH),
-            transport=transport,
-            wsse=UsernameToken(username, password),
-            settings=zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True),
+        self._client, self._service = soap.service(
+            WSDL_PATH, BINDING, endpoint, username, password, timeout=timeout
         )
-        self._service = self._client.create_service(BINDING, endpoint)
 
     def __repr__(self) -> str:  # never the password
         return f"SoapNotificationClient({self.recipient_id!r}, {self.endpoint!r})"

@@ -29,7 +29,6 @@ Renaming any of these classes silently disables the state machines' Retry/Catch 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,13 +36,11 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import requests
-import zeep
 from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLParseError, XMLSyntaxError
-from zeep.transports import Transport
-from zeep.wsse.username import UsernameToken
 
 from monosub import names, observability, secret_cache
+from monosub.adapters import soap
 
 WSDL_PATH = Path(__file__).resolve().parent / "wsdl" / "print_delivery.wsdl"
 NAMESPACE = "urn:example:print-delivery:v1"
@@ -169,14 +166,9 @@ class PrintVendorClient:
         self.timeout = timeout
         # ``timeout`` is for loading documents (none: the WSDL is a local file, with no
         # imports), ``operation_timeout`` for the calls.
-        transport = Transport(timeout=timeout, operation_timeout=timeout)
-        self._client = zeep.Client(
-            str(WSDL_PATH),
-            transport=transport,
-            wsse=UsernameToken(username, password),
-            settings=zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True),
+        self._client, self._service = soap.service(
+            WSDL_PATH, BINDING, endpoint, username, password, timeout=timeout
         )
-        self._service = self._client.create_service(BINDING, endpoint)
 
     def __repr__(self) -> str:  # never the password
         return f"PrintVendorClient({self.endpoint!r}, {self.username!r}, timeout={self.timeout})"
@@ -288,26 +280,9 @@ def forget_cached_credentials() -> None:
 
 
 def _credentials(secret_string: str) -> tuple[str, str, str]:
-    try:
-        value = json.loads(secret_string)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise PrintVendorNotConfigured(
-            f"secret {SECRET} holds no JSON object: put "
-            '{"endpoint": "https://...", "username": "...", "password": "..."} in it '
-            "(docs/operations.md)"
-        )
-    endpoint = value.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
-        raise PrintVendorNotConfigured(f"secret {SECRET}: endpoint is not an http(s) URL")
-    credentials = []
-    for name in ("username", "password"):
-        credential = value.get(name)
-        if not isinstance(credential, str) or not credential:
-            raise PrintVendorNotConfigured(f"secret {SECRET}: {name} is empty")
-        credentials.append(credential)
-    return endpoint, credentials[0], credentials[1]
+    return soap.credentials(
+        secret_string, secret=SECRET, docs="docs/operations.md", refused=PrintVendorNotConfigured
+    )
 
 
 def _invoice(job: PrintJob) -> dict[str, Any]:
