@@ -641,7 +641,7 @@ ERP_FUNCTIONS: tuple[Function, ...] = (
                 description="The ERP sync of the day",
             ),
         ),
-        tables={RUNS: RW},
+        tables={RUNS: RW, RECORDS: R},  # whether anything waits (else no run that day)
         starts=(ERP_SYNC,),
     ),
     Function(

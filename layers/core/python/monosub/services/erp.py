@@ -226,9 +226,26 @@ def run_key(day: date) -> str:
 
 
 def start(day: date) -> dict[str, Any]:
-    """The daily schedule: today's run, started once (a failed one waits for its re-drive)."""
+    """The daily schedule: today's run, started once (a failed one waits for its re-drive);
+    none on a day with nothing to do (no record waiting, no invoice to check, no invoicing
+    run since the last sync): a few reads instead of an execution."""
+    if not _work_waiting():
+        logger.info("ERP sync: nothing to push or check today", extra={"day": day.isoformat()})
+        return {"day": day.isoformat(), "started": False, "idle": True}
     started = executions.open_and_start(ERP_SYNC, run_key(day), {"day": day.isoformat()})
     return {"day": day.isoformat(), "started": started}
+
+
+def _work_waiting() -> bool:
+    if store.pending_keys(limit=1):
+        return True
+    if any(next(iter(store.watched(shard)), None) for shard in range(store.SHARDS)):
+        return True
+    since = store.watermark()
+    return any(
+        run.ended_at is not None and (since is None or run.ended_at > since)
+        for run in runs.list_runs(INVOICING, limit=5)
+    )
 
 
 def prepare(state: Mapping[str, Any]) -> dict[str, Any]:
