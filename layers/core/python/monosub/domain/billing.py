@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import calendar
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -64,6 +64,7 @@ _CATEGORY: dict[int, TaxCategory] = {rate: category for category, rate in TAX_RA
 _MONTHS_CACHED = 4096
 
 
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
 def month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -201,7 +202,7 @@ def end_components(
 # ---- charges -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Charge:
     """What a component charges for one month (or once)."""
 
@@ -247,6 +248,8 @@ def monthly_charge(component: Component, month: str) -> Charge | None:
     if start > end:
         return None
     days = last.day
+    if start == first and end == last:  # the whole month: most charges of a run
+        return Charge(component, month, component.amount, days, days, first, last)
     return Charge(
         component=component,
         month=month,
@@ -259,11 +262,26 @@ def monthly_charge(component: Component, month: str) -> Charge | None:
 
 
 def charges_through(
-    components: Iterable[Component], closing: date, *, since: str | None = None
+    components: Iterable[Component],
+    closing: date,
+    *,
+    since: str | None = None,
+    billed: Mapping[str, int] | None = None,
+    settled: set[str] | None = None,
 ) -> list[Charge]:
     """Every charge due by ``closing``: each month from the component's first (or ``since``,
     whichever is later) to the closing's month, for components started by the closing, and
-    each one-time charge dated by it."""
+    each one-time charge dated by it.
+
+    ``billed`` (the ledger) with ``settled``: a month the ledger holds for a component that
+    does not end before that month's last day is *settled*: it is not computed again, its
+    ledger key goes into ``settled``. It would charge exactly what was billed: nothing of a
+    component changes but its end, which only ever moves earlier (a change ends a component
+    and adds another), so a month whole now was whole, at the same price, when it was billed;
+    and the ledger holds for a month what its charge was (a void gives the month back whole:
+    ``billing_changes.ledger_without``). An account billed for a year computes one month per
+    component instead of twelve (``tests/unit/test_billing_settled.py`` checks the shortcut
+    against computing every month)."""
     due: list[Charge] = []
     last_month = month_key(closing)
     for component in components:
@@ -275,12 +293,32 @@ def charges_through(
         first = month_key(component.starts)
         if since and since > first:
             first = since
-        final = min(last_month, month_key(component.ends)) if component.ends else last_month
+        ends = component.ends
+        final = min(last_month, month_key(ends)) if ends else last_month
+        whole_through = _whole_through(ends) if billed is not None else None
+        prefix = f"{component.contract_id}|{component.key}|"
         for month in _months_between(first, final):
+            if (
+                billed is not None
+                and settled is not None
+                and (whole_through is None or month <= whole_through)
+                and (prefix + month) in billed
+            ):
+                settled.add(prefix + month)
+                continue
             charge = monthly_charge(component, month)
             if charge is not None:
                 due.append(charge)
     return due
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _whole_through(ends: date | None) -> str | None:
+    """The last month a component ending on ``ends`` charges whole (None: no end)."""
+    if ends is None:
+        return None
+    month = month_key(ends)
+    return month if ends == month_last(month) else add_months(month, -1)
 
 
 def usage_charges(
@@ -334,26 +372,37 @@ def draft_invoice(
     created_at: str,
     due_date: date | None = None,
     run_id: str | None = None,
+    recompute: bool = False,
 ) -> Draft:
     """The invoice of ``account`` at ``closing``: what is due minus what was billed, line by
-    line, tax once per rate (pure: everything comes in the arguments)."""
+    line, tax once per rate (pure: everything comes in the arguments). Months already billed
+    and settled are not computed again (``charges_through``); ``recompute`` computes every
+    month (the reference the shortcut is tested against)."""
     since = horizon(closing)
-    charges = charges_through(account.components, closing, since=since)
+    settled: set[str] = set()
+    charges = charges_through(
+        account.components,
+        closing,
+        since=since,
+        billed=None if recompute else account.billed,
+        settled=settled,
+    )
     charges += usage_charges(account.components, account.usage, closing, since=since)
-    charges += _no_longer_due(account, charges, since, month_key(closing))
+    charges += _no_longer_due(account, charges, settled, since, month_key(closing))
     lines: list[InvoiceLine] = []
     first_days: list[date] = []
-    ledger = {key: yen for key, yen in account.billed.items() if _month_of(key) >= since}
+    billed = account.billed
+    ledger = {key: yen for key, yen in billed.items() if _month_of(key) >= since}
     for charge in sorted(charges, key=_charge_order):
         key = charge.key
-        billed = account.billed.get(key, 0)
-        difference = charge.amount - billed
+        before = billed.get(key)
+        difference = charge.amount - (before or 0)
         if difference == 0:
             continue
-        lines.append(_line(charge, difference, adjustment=key in account.billed))
+        lines.append(_line(charge, difference, adjustment=before is not None))
         first_days.append(charge.first_day or _first_day(charge))
         ledger[key] = charge.amount
-    subtotal = sum(line.amount for line in lines)
+    subtotal = sum([line.amount for line in lines])
     if not lines or subtotal <= 0:
         return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
     taxes = tax_amounts(((line.tax_rate, line.amount) for line in lines), rounding)
@@ -381,17 +430,25 @@ def draft_invoice(
 
 
 def _no_longer_due(
-    account: BillingAccount, due: Iterable[Charge], since: str, last_month: str
+    account: BillingAccount,
+    due: Iterable[Charge],
+    settled: set[str],
+    since: str,
+    last_month: str,
 ) -> list[Charge]:
     """A zero charge for each month billed that is no longer due at all (a change or a
-    return ended the component before that month): so it is given back as an adjustment."""
+    return ended the component before that month): so it is given back as an adjustment.
+    ``settled`` months are due (as billed)."""
+    unsettled = [key for key, yen in account.billed.items() if yen and key not in settled]
+    if not unsettled:
+        return []
     keys = {charge.key for charge in due}
     components = {(c.contract_id, c.key): c for c in account.components}
     zero = []
-    for key, yen in account.billed.items():
+    for key in unsettled:
         contract_id, component_key, month = key.rsplit("|", 2)
         component = components.get((contract_id, component_key))
-        if yen == 0 or key in keys or component is None or month == ONCE:
+        if key in keys or component is None or month == ONCE:
             continue
         if since <= month <= last_month:
             zero.append(Charge(component=component, month=month, amount=0))
@@ -438,9 +495,10 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     component = charge.component
     if charge.usage is not None and charge.month is not None:
         return _usage_line(charge, charge.month, charge.usage, amount, adjustment=adjustment)
+    prorated = charge.prorated
     if charge.month is None:
         period = f"{component.starts.year}年{component.starts.month}月{component.starts.day}日"
-    elif charge.prorated and charge.first_day and charge.last_day:
+    elif prorated and charge.first_day and charge.last_day:
         period = (
             f"{charge.first_day.year}年{charge.first_day.month}月{charge.first_day.day}日〜"
             f"{charge.last_day.month}月{charge.last_day.day}日"
@@ -450,22 +508,24 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
         period = month_label(charge.month)
     if adjustment:
         period = f"{period} 調整"
-    exact = not charge.prorated and not adjustment
+    exact = not prorated and not adjustment
     # built without validation: every value comes typed from a component (the hot path of a
     # run: a line of every invoice); the invoice that holds the lines is validated
-    return InvoiceLine.model_construct(
-        contract_id=component.contract_id,
-        component=component.key,
-        month=charge.month,
-        name=component.name,
-        period=period,
-        quantity=component.quantity if exact else 1,
-        unit=component.unit if exact else "式",
-        unit_price=component.unit_price if exact else amount,
-        amount=amount,
-        prorated=charge.prorated,
-        tax_rate=component.tax_rate,
-        adjustment=adjustment,
+    return InvoiceLine.trusted(
+        {
+            "contract_id": component.contract_id,
+            "component": component.key,
+            "month": charge.month,
+            "name": component.name,
+            "period": period,
+            "quantity": component.quantity if exact else 1,
+            "unit": component.unit if exact else "式",
+            "unit_price": component.unit_price if exact else amount,
+            "amount": amount,
+            "prorated": prorated,
+            "tax_rate": component.tax_rate,
+            "adjustment": adjustment,
+        }
     )
 
 
@@ -475,19 +535,21 @@ def _usage_line(
     """A month's reading: the quantity in the name (電力 従量料金（350.5kWh）), one 式 of the
     amount (an adjustment: the difference, the corrected quantity named)."""
     component = charge.component
-    return InvoiceLine.model_construct(
-        contract_id=component.contract_id,
-        component=component.key,
-        month=month,
-        prorated=False,
-        name=usage_billing.line_name(component, quantity),
-        period=f"{month_label(month)} 調整" if adjustment else month_label(month),
-        quantity=1,
-        unit="式",
-        unit_price=amount,
-        amount=amount,
-        tax_rate=component.tax_rate,
-        adjustment=adjustment,
+    return InvoiceLine.trusted(
+        {
+            "contract_id": component.contract_id,
+            "component": component.key,
+            "month": month,
+            "prorated": False,
+            "name": usage_billing.line_name(component, quantity),
+            "period": f"{month_label(month)} 調整" if adjustment else month_label(month),
+            "quantity": 1,
+            "unit": "式",
+            "unit_price": amount,
+            "amount": amount,
+            "tax_rate": component.tax_rate,
+            "adjustment": adjustment,
+        }
     )
 
 
