@@ -6,6 +6,10 @@ number with an archive token). The invoicing state machine's ``DeliverBatch`` st
 Each step is recorded on the invoice (``pdf_key``, ``delivered_at``, ``archive_token``) and
 skipped when done, so a retried or re-driven batch renders, mails and prints nothing twice
 (the vendor is also idempotent per batch and invoice number).
+
+A void's credit note (適格返還請求書) goes the way its invoice went: by email, or on paper
+through the same vendor in its own batch (``print_credit_note``), from the void request;
+what the vendor does not take then goes to the exceptions queue for ops' retry.
 """
 
 from __future__ import annotations
