@@ -679,8 +679,9 @@ FUNCTIONS: tuple[Function, ...] = (
         },
         publishes_to=(DOMAIN_EVENTS,),
         sends_email=True,
-        # consent links; returned rental devices; card payment links; notification retries
-        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE, NOTIFICATION_RECIPIENTS),
+        # consent links; returned rental devices; card payment links; notification retries;
+        # a void's credit note printed for a paper customer
+        secrets=(CONSENT_SIGNING, DEVICE_PLATFORM, STRIPE, NOTIFICATION_RECIPIENTS, PRINT_VENDOR),
         # documents: issued PDFs and uploads, for download; exchange: an application form
         # retried by ops is read from the intake's archive
         buckets={DOCUMENTS: R, EXCHANGE: R},

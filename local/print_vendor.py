@@ -2,7 +2,8 @@
 (``docs/print-vendor.md``), on 127.0.0.1.
 
 It serves the WSDL monosub ships (``GET ...?wsdl``, its address rewritten to this server) and
-answers the two operations from the SOAP envelope as the real vendor is specified to: the
+answers the two operations from the SOAP envelope as the real vendor is specified to (an
+invoice, or a credit note: ``documentType`` creditNote with the invoice it reverses): the
 WS-Security UsernameToken is checked (PasswordText or PasswordDigest), a request with bad data
 is refused whole with a ``soap:Client`` fault naming the code and the invoice, and an invoice
 submitted again in the same batch gets its first receipt and is not printed again. Archive
@@ -50,6 +51,9 @@ _INVOICE_FIELDS = (
     "address",
     "pdf",
 )
+# Optional (added for credit notes): absent, the document is an invoice.
+_OPTIONAL_FIELDS = ("dueDate", "documentType", "originalInvoiceNumber")
+DOCUMENT_TYPES = ("invoice", "creditNote")
 _OPERATIONS = ("SubmitInvoices", "GetArchiveTokens")
 # Requests never reach the network or the file system, whatever they contain.
 _PARSER = soap.PARSER
@@ -65,6 +69,9 @@ class VendorRequest:
     batch_id: str | None = None
     invoice_numbers: list[str] = field(default_factory=list)
     pdf_sha256: dict[str, str] = field(default_factory=dict)  # by invoice number
+    # by invoice number: invoice or creditNote, and a credit note's original invoice
+    document_types: dict[str, str] = field(default_factory=dict)
+    original_numbers: dict[str, str] = field(default_factory=dict)
     correlation_id: str | None = None
     status: int = 0
     fault_code: str | None = None  # the printFault code, or the SOAP faultcode
@@ -315,20 +322,41 @@ def _checked_invoice(invoice: Any) -> dict[str, Any]:
     """One invoice's fields, or a client fault naming the first bad one."""
     values: dict[str, str] = {}
     number = (invoice.findtext(_q("invoiceNumber")) or "").strip() or None
-    for name in _INVOICE_FIELDS:
+    for name in (*_INVOICE_FIELDS, *_OPTIONAL_FIELDS[1:]):
         element = invoice.find(_q(name))
         if element is None:
+            if name in _OPTIONAL_FIELDS:
+                values[name] = ""
+                continue
             raise _client("MISSING_FIELD", f"{name}: required", number)
         values[name] = (element.text or "").strip()
     if not number:
         raise _client("MISSING_FIELD", "invoiceNumber: required")
+    document_type = values["documentType"] or "invoice"
+    if document_type not in DOCUMENT_TYPES:
+        raise _client(
+            "INVALID_DOCUMENT_TYPE", f"documentType: one of {', '.join(DOCUMENT_TYPES)}", number
+        )
+    if document_type == "creditNote":
+        if not values["originalInvoiceNumber"]:
+            raise _client(
+                "MISSING_FIELD", "originalInvoiceNumber: required for a credit note", number
+            )
+        if values["dueDate"]:
+            raise _client("INVALID_DATE", "dueDate: a credit note has no due date", number)
+    elif not values["dueDate"]:
+        raise _client("MISSING_FIELD", "dueDate: required for an invoice", number)
+    elif values["originalInvoiceNumber"]:
+        raise _client("MALFORMED_REQUEST", "originalInvoiceNumber: only for a credit note", number)
     dates = {}
     for name in ("issueDate", "dueDate"):
+        if not values[name] and name == "dueDate":
+            continue
         try:
             dates[name] = date.fromisoformat(values[name])
         except ValueError:
             raise _client("INVALID_DATE", f"{name}: not a date: {values[name]!r}", number) from None
-    if dates["dueDate"] < dates["issueDate"]:
+    if "dueDate" in dates and dates["dueDate"] < dates["issueDate"]:
         raise _client("INVALID_DATE", "dueDate: before issueDate", number)
     if not re.fullmatch(r"[0-9]+", values["totalAmount"]):
         raise _client("INVALID_AMOUNT", "totalAmount: whole yen, not negative", number)
@@ -343,7 +371,9 @@ def _checked_invoice(invoice: Any) -> dict[str, Any]:
     if not pdf.startswith(b"%PDF-"):
         raise _client("INVALID_PDF", "pdf: not a PDF document", number)
     pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-    fields = "\x1f".join(values[name] for name in _INVOICE_FIELDS if name != "pdf")
+    fields = "\x1f".join(
+        values[name] for name in (*_INVOICE_FIELDS, *_OPTIONAL_FIELDS[1:]) if name != "pdf"
+    )
     return {
         "invoiceNumber": number,
         "address": values["address"],
@@ -358,6 +388,10 @@ def _describe(record: VendorRequest, operation: Any) -> None:
     for invoice in operation.findall(_q("invoice")):
         number = (invoice.findtext(_q("invoiceNumber")) or "").strip()
         record.invoice_numbers.append(number)
+        record.document_types[number] = (invoice.findtext(_q("documentType")) or "invoice").strip()
+        original = (invoice.findtext(_q("originalInvoiceNumber")) or "").strip()
+        if original:
+            record.original_numbers[number] = original
         try:
             pdf = base64.b64decode(invoice.findtext(_q("pdf")) or "", validate=True)
         except (binascii.Error, ValueError):

@@ -106,7 +106,11 @@ def test_the_packaged_wsdl_parses_offline_with_both_operations():
         "postalCode",
         "address",
         "pdf",
+        "documentType",
+        "originalInvoiceNumber",
     ]
+    optional = {name for name, element in invoice.elements if element.min_occurs == 0}
+    assert optional == {"dueDate", "documentType", "originalInvoiceNumber"}
     item = wsdl.types.get_type(f"{{{print_vendor.NAMESPACE}}}ArchiveItem")
     optional = {name for name, element in item.elements if element.min_occurs == 0}
     assert optional == {"archiveToken", "archiveUrl", "reason"}
@@ -196,6 +200,75 @@ def test_the_invocations_correlation_id_goes_along(
 
 
 # ---- results -----------------------------------------------------------------------------------
+
+
+def credit_note(number: int = 1, **changes: Any) -> PrintJob:
+    values: dict[str, Any] = {
+        "invoice_number": f"CN-2026-{number:06d}",
+        "due_date": None,
+        "document_type": "credit_note",
+        "original_number": f"INV-2026-{number:06d}",
+        "pdf": PDF + b"credit note " + str(number).encode(),
+    }
+    return job(number, **{**values, **changes})
+
+
+def test_a_credit_note_goes_with_its_type_and_original_and_no_due_date(
+    vendor: PrintVendorServer, client: PrintVendorClient
+):
+    receipts = client.submit(BATCH, [job(1), credit_note(1)])
+    assert [r.invoice_number for r in receipts] == ["INV-2026-000001", "CN-2026-000001"]
+    (request,) = vendor.requests()
+    assert request.document_types == {"INV-2026-000001": "invoice", "CN-2026-000001": "creditNote"}
+    assert request.original_numbers == {"CN-2026-000001": "INV-2026-000001"}
+    assert request.pdf_sha256["CN-2026-000001"] == hashlib.sha256(credit_note(1).pdf).hexdigest()
+    (result,) = [r for r in client.results(BATCH) if r.invoice_number == "CN-2026-000001"]
+    assert result.archive_token == vendor.archive_token("CN-2026-000001")
+    assert client.submit(BATCH, [credit_note(1)]) == receipts[1:]  # once per batch
+    assert vendor.printed() == [(BATCH, "INV-2026-000001"), (BATCH, "CN-2026-000001")]
+
+
+def _raw_submit(vendor: PrintVendorServer, invoice: dict[str, Any]) -> Any:
+    """A request as another client might send it (the adapter's checks left out)."""
+    transport = Transport(session=requests.Session())
+    raw = zeep.Client(
+        vendor.wsdl_url,
+        transport=transport,
+        wsse=UsernameToken(vendor.username, vendor.password),
+    )
+    return raw.service.SubmitInvoices(batchId=BATCH, invoice=[invoice])
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"dueDate": None}, "MISSING_FIELD"),  # an invoice needs its due date
+        ({"documentType": "creditNote", "dueDate": None}, "MISSING_FIELD"),  # no original
+        (
+            {"documentType": "creditNote", "originalInvoiceNumber": "INV-2026-000001"},
+            "INVALID_DATE",  # a credit note with a due date
+        ),
+        ({"originalInvoiceNumber": "INV-2026-000001"}, "MALFORMED_REQUEST"),
+    ],
+)
+def test_the_vendor_refuses_a_document_of_the_wrong_shape(
+    vendor: PrintVendorServer, fields: dict[str, Any], code: str
+):
+    invoice = {
+        "invoiceNumber": "CN-2026-000009",
+        "issueDate": date(2026, 5, 31),
+        "dueDate": date(2026, 6, 30),
+        "totalAmount": 100,
+        "recipientName": "ひかり商事",
+        "postalCode": "150-0002",
+        "address": "東京都渋谷区",
+        "pdf": PDF,
+        **fields,
+    }
+    with pytest.raises(Fault):
+        _raw_submit(vendor, invoice)
+    assert vendor.requests()[-1].fault_code == code
+    assert vendor.printed() == []
 
 
 def test_results_give_each_invoice_its_archive_token_and_url(
@@ -389,6 +462,17 @@ def test_reset_forgets_everything(vendor: PrintVendorServer, client: PrintVendor
 
 
 # ---- the job, the client and the secret --------------------------------------------------------
+
+
+def test_a_credit_note_job_names_its_original_and_has_no_due_date():
+    with pytest.raises(ValueError, match="no due date"):
+        credit_note(1, due_date=date(2026, 6, 30))
+    with pytest.raises(ValueError, match="reverses"):
+        credit_note(1, original_number=None)
+    with pytest.raises(ValueError, match="needs its due date"):
+        job(1, due_date=None)
+    with pytest.raises(ValueError, match="only a credit note"):
+        job(1, original_number="INV-2026-000001")
 
 
 def test_a_job_is_whole_yen_with_a_pdf_and_a_batch_holds_an_invoice_once(

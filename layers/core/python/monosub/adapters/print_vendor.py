@@ -59,20 +59,27 @@ _NAMED_INVOICES = 5  # invoice numbers a rejection lists when the fault names no
 
 DeliveryStatus = Literal["accepted", "printed", "mailed", "failed"]
 STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+DocumentType = Literal["invoice", "credit_note"]
+# The WSDL's documentType for ours (an invoice is sent without one, as before).
+WSDL_DOCUMENT_TYPES: dict[str, str] = {"invoice": "invoice", "credit_note": "creditNote"}
 
 
 @dataclass(frozen=True)
 class PrintJob:
-    """One issued invoice for the vendor to print, mail and archive."""
+    """One issued document for the vendor to print, mail and archive: an invoice, or a
+    credit note (``document_type="credit_note"``: no due date, ``original_number`` the
+    invoice it reverses, its total positive as printed on it)."""
 
     invoice_number: str
     issue_date: date
-    due_date: date
+    due_date: date | None  # an invoice's; a credit note has none
     total_yen: int  # tax included
     recipient_name: str
     postal_code: str  # NNN-NNNN
     address: str
-    pdf: bytes = field(repr=False)  # the invoice as issued, printed as is
+    pdf: bytes = field(repr=False)  # the document as issued, printed as is
+    document_type: DocumentType = "invoice"
+    original_number: str | None = None  # a credit note's: the invoice it reverses
 
     def __post_init__(self) -> None:
         if not self.invoice_number:
@@ -80,9 +87,23 @@ class PrintJob:
         if isinstance(self.total_yen, bool) or not isinstance(self.total_yen, int):
             raise ValueError(f"total_yen: whole yen, not {self.total_yen!r}")
         if self.total_yen < 0:
-            raise ValueError("total_yen: not negative (a credit note is not printed here)")
+            raise ValueError("total_yen: not negative (a credit note prints its total positive)")
         if not self.pdf:
             raise ValueError(f"{self.invoice_number}: the PDF is empty")
+        if self.document_type == "invoice":
+            if self.due_date is None:
+                raise ValueError(f"{self.invoice_number}: an invoice needs its due date")
+            if self.original_number is not None:
+                raise ValueError(f"{self.invoice_number}: only a credit note names an original")
+        elif self.document_type == "credit_note":
+            if self.due_date is not None:
+                raise ValueError(f"{self.invoice_number}: a credit note has no due date")
+            if not self.original_number:
+                raise ValueError(
+                    f"{self.invoice_number}: a credit note names the invoice it reverses"
+                )
+        else:
+            raise ValueError(f"document_type: invoice or credit_note, not {self.document_type!r}")
 
 
 @dataclass(frozen=True)
@@ -267,11 +288,12 @@ class PrintVendorClient:
             ) from garbled
 
 
-def default_client() -> PrintVendorClient:
+def default_client(*, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> PrintVendorClient:
     """The client configured by the declared ``print-vendor`` secret (the calling function
-    must declare it in the manifest: ``secrets=(names.PRINT_VENDOR,)``)."""
+    must declare it in the manifest: ``secrets=(names.PRINT_VENDOR,)``). ``timeout`` per
+    call: a caller inside an HTTP request (a credit note printed at its void) waits less."""
     endpoint, username, password = secret_cache.read(SECRET_ENV, _credentials)
-    return PrintVendorClient(endpoint, username, password)
+    return PrintVendorClient(endpoint, username, password, timeout=timeout)
 
 
 def forget_cached_credentials() -> None:
@@ -295,6 +317,11 @@ def _invoice(job: PrintJob) -> dict[str, Any]:
         "postalCode": job.postal_code,
         "address": job.address,
         "pdf": job.pdf,  # zeep encodes base64Binary
+        # optional in the WSDL: an invoice goes without them, as before credit notes
+        "documentType": None
+        if job.document_type == "invoice"
+        else WSDL_DOCUMENT_TYPES[job.document_type],
+        "originalInvoiceNumber": job.original_number,
     }
 
 

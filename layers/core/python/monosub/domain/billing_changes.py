@@ -17,13 +17,18 @@ bills the difference as adjustment lines (調整) at the next closing.
 
 A rental return reduces by one, from the day after the return, the device's rental SKU and
 the plan and options of its line: the same change, computed from the quantities in force.
+
+A change is also written to the contract's lines (``lines_after_change``), so the contract
+shows, and its renewal quote prices, what is billed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from pydantic import ValidationError
 
 from monosub.documents.model import TaxRate
 from monosub.domain.billing import ledger_key
@@ -32,6 +37,7 @@ from monosub.domain.quotes import UNITS
 from monosub.domain.tax import TAX_RATE_PERCENT
 from monosub.models.billing import Component, Invoice
 from monosub.models.billing_changes import QuantityChange
+from monosub.models.deals import DealLine
 
 MAX_DAYS_AHEAD = 90
 ADDABLE_KINDS = ("plan", "option")
@@ -419,3 +425,139 @@ def ledger_without(billed: Mapping[str, int], invoice: Invoice) -> dict[str, int
         else:
             del ledger[key]
     return ledger
+
+
+# ---- the contract's lines after a change ---------------------------------------------------
+
+
+class LinesRefused(ValueError):
+    """The contract's lines cannot take the change (``sku`` names the one at fault)."""
+
+    def __init__(self, sku: str, message: str) -> None:
+        super().__init__(message)
+        self.sku = sku
+
+
+@dataclass
+class _Unit:
+    """One unit of a line: its device, plan and options (a line of quantity n is n units)."""
+
+    line_id: str | None
+    device: str | None
+    plan: str | None
+    options: list[str]
+
+    def has(self, sku: str) -> bool:
+        return sku in (self.device, self.plan) or sku in self.options
+
+    def drop(self, sku: str) -> None:
+        if self.plan == sku:
+            self.plan = None
+        elif self.device == sku:
+            self.device = None
+        else:
+            self.options.remove(sku)
+
+    def key(self) -> tuple[str | None, str | None, str | None, tuple[str, ...]]:
+        return (self.line_id, self.device, self.plan, tuple(self.options))
+
+
+@dataclass(frozen=True)
+class LinesAfter:
+    """The lines after a change, and what is billed that no line can carry (SKU → how
+    many: an option kept on more units than have a plan)."""
+
+    lines: list[DealLine]
+    unplaced: dict[str, int]
+
+
+def lines_after_change(
+    lines: Sequence[DealLine],
+    quantities: Mapping[str, int],
+    *,
+    plans: Collection[str],
+    new_line_id: Callable[[int], str],
+) -> LinesAfter:
+    """The contract's lines with each SKU of ``quantities`` at its new total (0: gone), so
+    the contract shows, and a renewal quote prices, what is billed.
+
+    A line of quantity n is n units (device, plan, options), last line last. Fewer of a SKU
+    takes it off the last units that have it. More of a plan adds units with that plan
+    alone; more of an option (or a device) puts it on the last units with a plan that lack
+    it. A unit left without a plan is dropped: its options move to the last planned units
+    that lack them (an option is on a plan), its device (the customer's: bought, or a rental
+    returned on its own) goes. An option no planned unit can take (billing kept it on more
+    units than have a plan) is ``unplaced``: the lines cannot show it. Equal neighbouring
+    units are one line again; a line split in two keeps its id on its first part, the other
+    parts get ``new_line_id(k)``, k = 1, 2 … Raises ``LinesRefused`` for a line that would
+    not be valid (too many options)."""
+    units = [
+        _Unit(line.line_id, line.device_sku, line.plan_sku, list(line.option_skus))
+        for line in lines
+        for _ in range(line.quantity)
+    ]
+    devices = {line.device_sku for line in lines if line.device_sku}
+    unplaced: dict[str, int] = {}
+    for sku, target in quantities.items():
+        having = [u for u in units if u.has(sku)]
+        for unit in having[target:]:
+            unit.drop(sku)
+        more = target - len(having)
+        if more <= 0:
+            continue
+        if sku in plans:
+            units += [_Unit(None, None, sku, []) for _ in range(more)]
+            continue
+        device = sku in devices
+        free = [
+            u
+            for u in reversed(units)
+            if u.plan and not u.has(sku) and (not device or u.device is None)
+        ]
+        for unit in free[:more]:
+            if device:
+                unit.device = sku
+            else:
+                unit.options.append(sku)
+        if len(free) < more:
+            unplaced[sku] = unplaced.get(sku, 0) + more - len(free)
+    planned = [u for u in units if u.plan]
+    for orphan in (u for u in units if not u.plan):
+        for option in orphan.options:
+            home = next((u for u in reversed(planned) if option not in u.options), None)
+            if home is None:
+                unplaced[option] = unplaced.get(option, 0) + 1
+            else:
+                home.options.append(option)
+    return LinesAfter(_grouped(planned, new_line_id), unplaced)
+
+
+def _grouped(units: Sequence[_Unit], new_line_id: Callable[[int], str]) -> list[DealLine]:
+    groups: list[tuple[_Unit, int]] = []
+    for unit in units:
+        if groups and groups[-1][0].key() == unit.key():
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+        else:
+            groups.append((unit, 1))
+    kept: set[str] = set()
+    fresh = 0
+    result = []
+    for unit, quantity in groups:
+        line_id = unit.line_id
+        if line_id is None or line_id in kept:
+            fresh += 1
+            line_id = new_line_id(fresh)
+        kept.add(line_id)
+        try:
+            result.append(
+                DealLine(
+                    line_id=line_id,
+                    device_sku=unit.device,
+                    plan_sku=str(unit.plan),
+                    option_skus=list(unit.options),
+                    quantity=quantity,
+                )
+            )
+        except ValidationError as invalid:
+            raise LinesRefused(str(unit.plan), f"the line would not be valid: {invalid}") from None
+    return result

@@ -34,6 +34,11 @@ class ContractChangeRequest(BaseModel):
     effective_date: date = Field(description="The first day billed at the new quantities")
     changes: list[QuantityChange] = Field(max_length=MAX_LINES)
     reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The contract's version read (optional): 409 when it changed since",
+    )
 
 
 class ContractChange(BaseModel):

@@ -12,6 +12,10 @@ consent or PDF of its own). The daily run marks a contract whose term is over wi
 (notice given, or not renewing automatically) ``ended``; one called off before it started is
 ``cancelled``.
 
+A mid-term change (billing's ``POST /contracts/{id}/changes``) rewrites ``lines`` and adds
+to ``line_changes`` what it changed and the lines before it (``document``, the priced items
+agreed, stays as agreed).
+
 ``version`` grows by one with every change (optimistic lock: a change made by a caller
 carries the version it read).
 """
@@ -61,6 +65,28 @@ class ContractTerm(BaseModel):
     pdf_sha256: str
 
 
+class LineChange(BaseModel):
+    """A mid-term change (``POST /contracts/{id}/changes``) written to the contract's lines:
+    which change, from when, what it set, and the lines as they were before it, so every
+    earlier state (the first entry's: what was agreed) stays readable."""
+
+    change: int = Field(ge=1, description="The change's number on the contract")
+    change_id: str = Field(description="c<number>: its components' keys on the billing account")
+    effective_date: date
+    quantities: dict[str, int] = Field(description="SKU → the quantity it set")
+    previous: dict[str, int] = Field(description="SKU → the quantity billed before it")
+    unplaced: dict[str, int] = Field(
+        default_factory=dict,
+        description="SKU → units billed that no line can carry (an option on more units "
+        "than have a plan)",
+    )
+    lines_before: list[DealLine] = Field(description="The contract's lines before the change")
+    reason: str
+    by: str
+    at: str = Field(description="When the change was made (UTC)")
+    version: int = Field(description="The contract's version this write made")
+
+
 class Notice(BaseModel):
     """The customer's notice that the contract is not to renew (解約予告)."""
 
@@ -99,7 +125,12 @@ class Contract(BaseModel):
     renewal_requested_at: str | None = None
     renewed_count: int = 0
     payment_method: PaymentMethod | None = None
-    lines: list[DealLine] = Field(description="The order's lines of the latest term")
+    lines: list[DealLine] = Field(
+        description="The order's lines of the latest term, as mid-term changes left them"
+    )
+    line_changes: list[LineChange] = Field(
+        default_factory=list, description="Mid-term changes written to the lines, oldest first"
+    )
     document: QuoteDocument = Field(description="The priced items of the latest term")
     consent: ConsentReference = Field(description="The agreement that made the contract")
     terms: list[ContractTerm] = Field(description="Every term, the first one first")

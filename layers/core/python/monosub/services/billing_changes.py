@@ -8,6 +8,9 @@ of what made them, at the account's version (a concurrent change makes it read a
   when and why, and published as ``ContractChanged`` for the audit trail. Its request's
   ``Idempotency-Key`` is kept with it: a retry after a failure half-way finds the change
   made and only publishes again.
+- The change is also written to the **contract's lines** (``write_lines``: the lines as
+  billed now, and ``line_changes`` with the lines before), after the billing account; a
+  retry with the same key writes whatever is missing, nothing twice.
 - A **return** (``DeviceReturned``) is applied once per serial and return date.
 - A **void** (``POST /invoices/{id}/void``) marks the invoice ``void`` first, then writes its
   credit note, gives back the ledger and numbers the credit note; each step is idempotent,
@@ -16,7 +19,7 @@ of what made them, at the account's version (a concurrent change makes it read a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -26,13 +29,14 @@ from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.models.billing import BillingAccount, Component, Invoice
 from monosub.models.billing_changes import AppliedReturn, ContractChange, ContractChangeRequest
-from monosub.models.contracts import Contract
+from monosub.models.contracts import Contract, LineChange
 from monosub.observability import count, logger
 from monosub.services import billing, invoice_delivery
 from monosub.store import billing as store
 from monosub.store import catalog as catalog_store
 from monosub.store import contracts as contracts_store
 from monosub.store import shipments as shipments_store
+from monosub.store.dynamo import TransactionConflict
 
 SOURCE = billing.SOURCE
 _ATTEMPTS = 8
@@ -75,11 +79,21 @@ def change_contract(
             None,
         )
         if done is not None:  # a retry of a request that failed after saving
+            write_lines(contract_id, account)
             _publish_change(publisher, contract, done)
             return done, account
+        if request.version is not None and contract.version != request.version:
+            raise Conflict(
+                f"contract {contract_id} was changed meanwhile: read it again",
+                details={"expected_version": request.version, "version": contract.version},
+            )
         change, components = _plan_change(contract, account, request, by, idempotency_key)
+        _check_lines(contract, change, request)
         if store.save_change(account, components, changes=[*account.changes, change]):
             count("BillingContractChanged")
+            write_lines(
+                contract_id, account.model_copy(update={"changes": [*account.changes, change]})
+            )
             _publish_change(publisher, contract, change)
             saved = store.get_account(account.account_id)
             assert saved is not None
@@ -153,6 +167,107 @@ def _plan_change(
         idempotency_key=idempotency_key,
     )
     return change, components
+
+
+def _check_lines(
+    contract: Contract, change: ContractChange, request: ContractChangeRequest
+) -> None:
+    """400 naming the change whose SKU the contract's lines could not take."""
+    try:
+        _with_line_change(contract, change, _plans_for(contract, [change]))
+    except rules.LinesRefused as refused:
+        index = next((i for i, c in enumerate(request.changes) if c.sku == refused.sku), 0)
+        raise ValidationFailed(
+            "the change cannot be written to the contract's lines",
+            details=[{"field": f"changes[{index}].sku", "message": str(refused)}],
+        ) from None
+
+
+def write_lines(contract_id: str, account: BillingAccount) -> Contract:
+    """The contract's lines with every change billing made that they do not have yet (in
+    order; each recorded in ``line_changes`` with the lines before it), in one write at the
+    version read. Idempotent per change number, so a retried request writes nothing twice;
+    a contract changed meanwhile (a notice, a renewal) is read again and the changes laid on
+    its lines as they are then."""
+    for _ in range(_ATTEMPTS):
+        contract = contracts_store.get(contract_id)
+        if contract is None:
+            raise NotFound(f"contract {contract_id}")
+        written = {entry.change for entry in contract.line_changes}
+        todo = sorted(
+            (
+                c
+                for c in account.changes
+                if c.contract_id == contract_id and c.number not in written
+            ),
+            key=lambda c: c.number,
+        )
+        if not todo:
+            return contract
+        plans = _plans_for(contract, todo)
+        version = contract.version + 1
+        updated = contract
+        try:
+            for change in todo:
+                updated = _with_line_change(updated, change, plans, version=version)
+        except rules.LinesRefused as refused:
+            raise Conflict(
+                f"the change is billed but contract {contract_id}'s lines cannot take it: "
+                f"{refused}",
+                details={"sku": refused.sku},
+            ) from None
+        updated = updated.model_copy(update={"updated_at": clock.now_iso(), "version": version})
+        try:
+            contracts_store.save(
+                updated, expected_version=contract.version, expected_status=contract.status
+            )
+        except TransactionConflict:
+            continue
+        count("ContractLinesChanged", len(todo))
+        return updated
+    raise Conflict(
+        f"contract {contract_id} kept changing: the change is billed; send the request again "
+        "with the same Idempotency-Key to write it to the contract's lines"
+    )
+
+
+def _plans_for(contract: Contract, changes: Sequence[ContractChange]) -> frozenset[str]:
+    """The plan SKUs among the contract's lines and the changes' SKUs (the price book says
+    what a SKU the lines do not have yet is)."""
+    on_lines = {line.plan_sku for line in contract.lines}
+    known = on_lines | {
+        sku for line in contract.lines for sku in (line.device_sku, *line.option_skus) if sku
+    }
+    others = {c.sku for change in changes for c in change.changes} - known
+    entries = catalog_store.entries(others) if others else {}
+    return frozenset(on_lines | {sku for sku in others if _kind(entries.get(sku)) == "plan"})
+
+
+def _with_line_change(
+    contract: Contract, change: ContractChange, plans: frozenset[str], *, version: int = 0
+) -> Contract:
+    after = rules.lines_after_change(
+        contract.lines,
+        {c.sku: c.quantity for c in change.changes},
+        plans=plans,
+        new_line_id=lambda k: f"line_c{change.number}n{k}",
+    )
+    entry = LineChange(
+        change=change.number,
+        change_id=f"c{change.number}",
+        effective_date=change.effective_date,
+        quantities={c.sku: c.quantity for c in change.changes},
+        previous=dict(change.previous),
+        unplaced=after.unplaced,
+        lines_before=list(contract.lines),
+        reason=change.reason,
+        by=change.by,
+        at=change.at,
+        version=version or contract.version + 1,
+    )
+    return contract.model_copy(
+        update={"lines": after.lines, "line_changes": [*contract.line_changes, entry]}
+    )
 
 
 def _kind(entry: Any) -> str | None:

@@ -6,10 +6,16 @@ number with an archive token). The invoicing state machine's ``DeliverBatch`` st
 Each step is recorded on the invoice (``pdf_key``, ``delivered_at``, ``archive_token``) and
 skipped when done, so a retried or re-driven batch renders, mails and prints nothing twice
 (the vendor is also idempotent per batch and invoice number).
+
+A void's credit note (適格返還請求書) goes the way its invoice went: by email, or on paper
+through the same vendor in its own batch (``print_credit_note``), from the void request;
+what the vendor does not take then goes to the exceptions queue for ops' retry.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,10 +25,19 @@ from monosub.documents import Invoice as InvoiceDocument
 from monosub.documents import InvoiceLine as DocumentLine
 from monosub.documents import InvoiceTaxSubtotal, Recipient
 from monosub.documents.storage import read_pdf, store_pdf
+from monosub.errors import NotFound, Unavailable, UpstreamRefused
 from monosub.models.billing import BillingAccount, Invoice
+from monosub.models.exceptions import ExceptionAction, ExceptionRecord
 from monosub.observability import count, logger
-from monosub.services import billing
+from monosub.services import billing, exceptions
 from monosub.store import billing as store
+
+# A credit note is printed inside its void request (API Gateway gives it 29 s): a few
+# short attempts, then the exceptions queue (ops retry, or void again).
+CREDIT_NOTE_PRINT_ATTEMPTS = 3
+CREDIT_NOTE_PRINT_TIMEOUT_SECONDS = 6.0
+CREDIT_NOTE_PRINT_BACKOFF_SECONDS = 0.5
+CREDIT_NOTE_UNPRINTED = "credit-note-unprinted"
 
 PAYMENT_METHODS = {
     "bank-transfer": "銀行振込",
@@ -145,16 +160,23 @@ def render_credit_note(note: Invoice, original: Invoice) -> Invoice:
 
 
 def send_credit_note(
-    note: Invoice, original: Invoice, *, mailer: email.Mailer | None = None
+    note: Invoice,
+    original: Invoice,
+    *,
+    mailer: email.Mailer | None = None,
+    printer: print_vendor.PrintVendorClient | None = None,
 ) -> Invoice:
-    """Email the customer the rendered credit note with its PDF attached (once: a delivered
-    one is returned as it is). Without an email address it is recorded as not sent."""
+    """Send the customer the rendered credit note the way its invoice went (once: a
+    delivered one is returned as it is): on paper through the print vendor
+    (``print_credit_note``), else by email with its PDF attached. Without an email address
+    it is recorded as not sent."""
     if note.delivered_at is not None or note.pdf_key is None:
         return note
     account = store.get_account(note.account_id)
+    if note.delivery == "paper" and account is not None:
+        return print_credit_note(note, original, account, printer=printer)
     if account is None or not account.email:
         return _save(note, {"delivered_at": clock.now_iso(), "delivery_note": "no email address"})
-    from monosub.documents.storage import read_pdf
 
     issuer = company.issuer().name
     context = {
@@ -178,6 +200,139 @@ def send_credit_note(
         )
     )
     return _save(note, {"delivered_at": clock.now_iso()})
+
+
+def credit_note_batch_id(note: Invoice) -> str:
+    """The vendor's batch of a credit note: the note itself (the business fact), so every
+    attempt (a retry, a void sent again, ops' retry) is the same submission, printed once."""
+    return f"credit-note-{note.number}"
+
+
+def print_credit_note(
+    note: Invoice,
+    original: Invoice,
+    account: BillingAccount,
+    *,
+    printer: print_vendor.PrintVendorClient | None = None,
+    attempts: int = CREDIT_NOTE_PRINT_ATTEMPTS,
+    raise_failure: bool = False,
+) -> Invoice:
+    """Hand a paper customer's credit note (適格返還請求書) to the print vendor, as its
+    invoice went, and store the vendor's receipt and archive token on it (once: a delivered
+    note is returned as it is).
+
+    It runs inside the void request, so the vendor being down or slow is retried here, a
+    few times with a short timeout and back-off (the invoicing run's Step Functions retry
+    has minutes; an HTTP request has seconds). A failure that remains is recorded on the
+    note (``delivery_note``) and raised once to the exceptions queue
+    (``credit-note-unprinted``, action ``retry``): the void stands and ops see what is left.
+    Voiding again, or ops' retry, prints it (the same batch: nothing twice). With
+    ``raise_failure`` (ops' retry) the failure is raised instead, the exception left open."""
+    if note.delivered_at is not None:
+        return note
+    job = print_vendor.PrintJob(
+        invoice_number=str(note.number),
+        issue_date=note.closing_date,
+        due_date=None,
+        total_yen=note.total,
+        recipient_name=account.name,
+        postal_code=account.postal_code or "",
+        address=account.address or "",
+        pdf=read_pdf(str(note.pdf_key)),
+        document_type="credit_note",
+        original_number=str(original.number),
+    )
+    batch_id = credit_note_batch_id(note)
+    failure: Exception | None = None
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(random.uniform(0, CREDIT_NOTE_PRINT_BACKOFF_SECONDS * 2 ** (attempt - 1)))
+        try:
+            client = printer or print_vendor.default_client(
+                timeout=CREDIT_NOTE_PRINT_TIMEOUT_SECONDS
+            )
+            (receipt,) = client.submit(batch_id, [job])
+            archived = {r.invoice_number: r for r in client.results(batch_id)}.get(
+                job.invoice_number
+            )
+        except print_vendor.PrintVendorUnavailable as unavailable:
+            failure = unavailable
+            logger.warning(
+                "print vendor unavailable for a credit note",
+                extra={"credit_note": note.number, "attempt": attempt + 1, "error": str(failure)},
+            )
+            continue
+        except (print_vendor.PrintVendorRejected, print_vendor.PrintVendorNotConfigured) as refused:
+            failure = refused  # a retry gets the same answer: a person looks
+            break
+        values: dict[str, Any] = {
+            "delivered_at": clock.now_iso(),
+            "delivery_note": None,
+            "print_batch": batch_id,
+            "print_receipt": receipt.receipt_id,
+        }
+        if archived is not None and archived.archive_token:
+            values["archive_token"] = archived.archive_token
+            values["archive_url"] = archived.archive_url
+        count("CreditNotesPrinted")
+        return _save(note, values)
+    assert failure is not None
+    if raise_failure:
+        raise failure
+    return _credit_note_unprinted(note, original, failure)
+
+
+def _credit_note_unprinted(note: Invoice, original: Invoice, failure: Exception) -> Invoice:
+    """The note not printed: why, on the note, and the exceptions queue (once per note)."""
+    record, _ = exceptions.raise_exception(
+        kind=CREDIT_NOTE_UNPRINTED,
+        channel="print-vendor",
+        source=f"void {original.invoice_id}",
+        reference=str(note.number),
+        reason=f"credit note {note.number} (reversing {original.number}) not sent to the "
+        f"print vendor: {type(failure).__name__}: {failure}"[:1000],
+        original={"credit_note_id": note.invoice_id, "original_invoice_id": original.invoice_id},
+        details={"error": type(failure).__name__, "batch_id": credit_note_batch_id(note)},
+        amount=note.total,
+        account_id=note.account_id,
+        invoice_id=note.invoice_id,
+        actions=(exceptions.RETRY,),
+    )
+    count("CreditNotesUnprinted")
+    logger.error(
+        "a credit note was not printed",
+        extra={"credit_note": note.number, "exception_id": record.exception_id},
+    )
+    why = f"not printed yet ({type(failure).__name__}; exception {record.exception_id})"
+    return _save(note, {"delivery_note": why})
+
+
+def _retry_print(record: ExceptionRecord, decision: ExceptionAction) -> Mapping[str, Any]:
+    """Ops' ``retry`` of a ``credit-note-unprinted`` exception: print it now (the same
+    batch: a note the vendor took meanwhile is not printed twice). Still failing: 503 (the
+    vendor down) or 502 (refused), and the exception stays open."""
+    note = store.get_invoice(str(record.original.get("credit_note_id") or ""))
+    original = store.get_invoice(str(record.original.get("original_invoice_id") or ""))
+    if note is None or original is None:
+        raise NotFound(f"the credit note of exception {record.exception_id} is gone")
+    account = store.get_account(note.account_id)
+    if account is None:
+        raise NotFound(f"credit note {note.number} has no billing account")
+    try:
+        printed = print_credit_note(note, original, account, raise_failure=True)
+    except print_vendor.PrintVendorUnavailable as unavailable:
+        raise Unavailable(f"credit note {note.number} not printed: {unavailable}") from None
+    except (print_vendor.PrintVendorRejected, print_vendor.PrintVendorNotConfigured) as refused:
+        raise UpstreamRefused(f"credit note {note.number} not printed: {refused}") from None
+    return {
+        "invoice_id": printed.invoice_id,
+        "number": printed.number,
+        "print_receipt": printed.print_receipt,
+        "archive_token": printed.archive_token,
+    }
+
+
+exceptions.register_action(CREDIT_NOTE_UNPRINTED, exceptions.RETRY, _retry_print)
 
 
 def _save(invoice: Invoice, values: Mapping[str, Any]) -> Invoice:
