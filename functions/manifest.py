@@ -140,6 +140,14 @@ FULFILMENT_ROUTES: tuple[Route, ...] = (
     Route("GET", "/shipments"),
     Route("GET", "/shipments/{shipment_id}"),
     Route("POST", "/shipments/{shipment_id}/installation-complete", groups=OPS_AND_SALES_TEAM),
+    # a device of an active contract replaced, free of charge: a shipment of its own kind
+    Route("POST", "/contracts/{contract_id}/device-replacements", groups=OPS_AND_SALES_TEAM),
+    Route("GET", "/contracts/{contract_id}/device-replacements", groups=OPS_AND_SALES_TEAM),
+    Route(
+        "GET",
+        "/contracts/{contract_id}/device-replacements/{replacement_id}",
+        groups=OPS_AND_SALES_TEAM,
+    ),
 )
 
 DEVICES_ROUTES: tuple[Route, ...] = (
@@ -335,9 +343,10 @@ NOTIFICATION_FUNCTIONS: tuple[Function, ...] = (
                     "ContractStarted",
                     "ContractEnded",
                     "DeviceReturned",
+                    "DeviceReplaced",
                     "DevicesSuspended",
                 ),
-                description="Contracts started or ended, devices returned or suspended",
+                description="Contracts started or ended, devices returned, replaced or suspended",
             ),
             Schedule(
                 rule="notifications-retry-hourly",

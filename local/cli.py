@@ -5,6 +5,8 @@
     monosub drop KIND FILE        drop a partner file, run what it triggers, print the run
     monosub clock show|set|advance
     monosub runs [--kind K]       the run ledger
+    monosub maintenance backfill-portal-index [--dry-run] [--start PK]
+                                  gsi3 on invoices issued before the portal's index existed
     monosub token USER GROUP... [--agency ID] [--account ID]
                                   a signed token for the local API (also --user U --groups G);
                                   an agency user names its agency, a customer its account
@@ -296,6 +298,42 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill_portal_index(args: argparse.Namespace) -> int:
+    """Against a running ``monosub serve``, or (none running) the AWS account the environment
+    names: ``TABLE_BILLING`` and the usual AWS credentials (ops on a stage)."""
+    pk, _, sk = (args.start or "").rpartition("/")
+    start = {"pk": pk, "sk": sk} if args.start else None
+    mode = "counting (dry run)" if args.dry_run else "writing"
+    print(f"backfill of the portal's invoice index: {mode}")
+    server = _server()
+    if server is not None:
+        url = server["url"] + "/_local/maintenance/backfill-portal-index"
+        result = _call(url, "POST", {"dry_run": args.dry_run, "start": start})
+        for page in result["pages"]:
+            _print_backfill_page(page, page.get("last_key"))
+        counts = result["counts"]
+    else:
+        from monosub.store import portal_index
+
+        counts = portal_index.backfill_issued_index(
+            dry_run=args.dry_run, start=start, progress=_print_backfill_page
+        )
+    print(
+        f"done: {counts['scanned']} item(s) read in {counts['pages']} page(s), "
+        f"{counts['missing']} issued invoice(s) without the index, {counts['written']} written, "
+        f"{counts['skipped']} changed meanwhile (left alone)"
+    )
+    return 0
+
+
+def _print_backfill_page(counts: Any, last_key: Any) -> None:
+    resume = f"; resume with --start {last_key['pk']}/{last_key['sk']}" if last_key else ""
+    print(
+        f"  page {counts['pages']}: {counts['scanned']} read, {counts['missing']} missing, "
+        f"{counts['written']} written{resume}"
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from local.demo import run as run_demo
 
@@ -347,6 +385,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = commands.add_parser("runs", help="the run ledger")
     runs.add_argument("--kind")
     runs.set_defaults(run=cmd_runs)
+
+    maintenance = commands.add_parser("maintenance", help="one-off jobs for ops")
+    jobs = maintenance.add_subparsers(dest="job", required=True)
+    backfill = jobs.add_parser(
+        "backfill-portal-index",
+        help="put invoices issued before the portal's index existed into it (idempotent)",
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    backfill.add_argument("--start", help="continue after this key, PK/SK, as a page printed it")
+    backfill.set_defaults(run=cmd_backfill_portal_index)
 
     args = parser.parse_args(argv)
     prepare_process(args.verbose)

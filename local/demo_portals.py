@@ -23,6 +23,7 @@ def portals(story: Story, account_id: str) -> None:
     _directory_sign_in(story)
     _erp(story)
     _notifications(story)
+    _device_replacement(story)
 
 
 def _customer_portal(story: Story, account_id: str) -> None:
@@ -105,4 +106,38 @@ def _notifications(story: Story) -> None:
         f"supplier (SOAP) {len(recipients.supplier_soap.received())}, "
         f"supplier (REST) {len(recipients.supplier_rest.received())}; "
         "ops search them by status, recipient, event, meter and time (GET /notifications)"
+    )
+
+
+def _device_replacement(story: Story) -> None:
+    """One broken camera of an active contract replaced free of charge: a replacement
+    shipment that the next daily file carries to the warehouse, marked as one."""
+    _, shipped = story.http("GET", "/shipments?status=shipped", headers=story.ops)
+    for shipment in shipped["shipments"]:
+        _, contract = story.http("GET", f"/contracts/{shipment['contract_id']}", headers=story.ops)
+        if contract["status"] == "active":
+            break
+    else:
+        story.say("No active contract with a shipped device: no replacement to show")
+        return
+    _, detail = story.http("GET", f"/shipments/{shipment['shipment_id']}", headers=story.ops)
+    serial = detail["devices"][0]["serial"]
+    path = f"/contracts/{contract['contract_id']}/device-replacements"
+    headers = {**story.ops, "Idempotency-Key": f"demo-replacement-{serial}"}
+    body = {"serial": serial, "reason": "broken", "note": "電源が入らない"}
+    status, replacement = story.http("POST", path, body, headers)
+    story.say(
+        f"A camera of contract {contract['number']} broke: ops ask for a replacement of "
+        f"{serial} -> {status}: {replacement['replacement_id']} {replacement['status']}, "
+        f"shipment {replacement['shipment_id']} of one {replacement['device_sku']}, free of "
+        "charge (billing is not told)"
+    )
+    again, _ = story.http("POST", path, body, {**story.ops, "Idempotency-Key": "another"})
+    story.detail(f"a second replacement of the same camera while this one is open -> {again}")
+    story.detail(
+        "the next daily instruction file carries it with 備考 "
+        f"「【交換品】機器交換 旧機器 {serial} 回収」; once the warehouse reports the new serial, "
+        "kitting binds it to the same contract, DeviceReplaced tells the regulator once "
+        "(old and new meter), and the old camera is expected back (a rental within "
+        "14 days, its return then ends nothing in billing)"
     )

@@ -281,6 +281,17 @@ class LocalApiServer:
                         request["kind"], request["name"], base64.b64decode(request["content"])
                     )
                     self._json(200, run)
+                elif route == "/_local/maintenance/backfill-portal-index":
+                    from monosub.store import portal_index
+
+                    pages: list[dict[str, Any]] = []
+                    with cloud.as_function("api"):
+                        counts = portal_index.backfill_issued_index(
+                            dry_run=bool(request.get("dry_run")),
+                            start=request.get("start"),
+                            progress=lambda c, last: pages.append({**c, "last_key": last}),
+                        )
+                    self._json(200, {"counts": counts, "pages": pages})
                 else:
                     self._json(HTTPStatus.NOT_FOUND, {"message": "no such local endpoint"})
 

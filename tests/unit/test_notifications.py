@@ -253,11 +253,18 @@ def stores(monkeypatch: pytest.MonkeyPatch):
         lines=[line],
     )
     devices: list = []
+    replacements: list = []
     monkeypatch.setattr(service.contracts_store, "get", lambda cid: contract if cid else None)
     monkeypatch.setattr(service.shipments_store, "devices", lambda shipment_id: devices)
+    monkeypatch.setattr(service.shipments_store, "replacements_of", lambda cid: replacements)
+    monkeypatch.setattr(
+        service.shipments_store,
+        "get_replacement",
+        lambda rid: next((r for r in replacements if r.replacement_id == rid), None),
+    )
     monkeypatch.setattr(service.catalog_store, "entries", lambda skus: {})
     monkeypatch.setattr(service.billing_store, "get_account", lambda account_id: None)
-    return SimpleNamespace(service=service, devices=devices)
+    return SimpleNamespace(service=service, devices=devices, replacements=replacements)
 
 
 def test_a_started_contract_with_devices_is_a_supply_start_per_serial(stores):
@@ -289,3 +296,70 @@ def test_a_contract_with_neither_devices_nor_a_metered_service_supplies_nothing(
         is None
     )
     assert stores.service.fact_of("ContractRenewed", {"contract_id": "contract_1"}) is None
+
+
+def _replacement(**values):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        **{
+            "replacement_id": "replacement_1",
+            "contract_id": "contract_1",
+            "old_serial": "SN-1",
+            "new_serial": "SN-3",
+            **values,
+        }
+    )
+
+
+def test_a_replacement_is_one_device_change_naming_both_meters(stores):
+    detail = {
+        "replacement_id": "replacement_1",
+        "contract_id": "contract_1",
+        "account_id": "acct_1",
+        "old_serial": "SN-1",
+        "new_serial": "SN-3",
+        "effective_date": "2026-06-03",
+        "reason": "broken",
+    }
+    fact = stores.service.fact_of("DeviceReplaced", detail)
+    assert fact is not None
+    assert (fact.kind, fact.meters, fact.previous_meter) == ("device-change", ("SN-3",), "SN-1")
+    assert fact.source_key == "DeviceReplaced#replacement_1"
+    assert fact.effective_date == date(2026, 6, 3) and fact.reason == "device replaced (broken)"
+    planned = rules.plan(fact, rules.load_settings().recipients)
+    assert sorted(p.recipient.recipient_id for p in planned) == ["regulator", "supplier-soap"]
+    regulator = next(p for p in planned if p.recipient.recipient_id == "regulator")
+    assert regulator.payload["meter_serial"] == "SN-3"
+    assert regulator.payload["previous_meter_serial"] == "SN-1"
+    assert stores.service.fact_of("DeviceReplaced", {**detail, "new_serial": None}) is None
+
+
+def test_the_return_of_a_replaced_device_is_no_second_device_change(stores):
+    returned = {
+        "serial": "SN-1",
+        "contract_id": "contract_1",
+        "account_id": "acct_1",
+        "returned_on": "2026-06-05",
+        "replacement_id": "replacement_1",
+    }
+    # the event's word alone is not enough: no such replacement, a device change as before
+    assert stores.service.fact_of("DeviceReturned", returned) is not None
+    stores.replacements.append(_replacement())
+    assert stores.service.fact_of("DeviceReturned", returned) is None
+    other = {**returned, "serial": "SN-2"}  # not the replaced device
+    assert stores.service.fact_of("DeviceReturned", other) is not None
+
+
+def test_a_contract_ends_at_its_meters_after_replacements(stores):
+    from types import SimpleNamespace
+
+    stores.devices.extend([SimpleNamespace(serial="SN-2"), SimpleNamespace(serial="SN-1")])
+    stores.replacements.append(_replacement())
+    stores.replacements.append(
+        _replacement(replacement_id="r2", old_serial="SN-2", new_serial=None)
+    )
+    ended = stores.service.fact_of(
+        "ContractEnded", {"contract_id": "contract_1", "end_date": "2027-05-31"}
+    )
+    assert ended is not None and ended.meters == ("SN-2", "SN-3")

@@ -14,7 +14,7 @@ from typing import Any
 from monosub import ids
 from monosub.formats.warehouse import ShippedDevice as ShippedRow
 from monosub.intake.kinds import RowError
-from monosub.models.fulfilment import Shipment, ShipmentDevice, ShipmentItem
+from monosub.models.fulfilment import DeviceReplacement, Shipment, ShipmentDevice, ShipmentItem
 
 SHIP_LEAD_DAYS = 2  # the warehouse ships this many days before the delivery date wanted
 # A shipment can be reported shipped once the warehouse has its instruction.
@@ -140,3 +140,107 @@ def assign_lines(shipment: Shipment, serials: Sequence[tuple[str, str]]) -> dict
 
 def _error(row: ShippedRow, field: str, message: str) -> RowError:
     return RowError(line=row.line, field=field, message=message, value=getattr(row, field, None))
+
+
+# ---- replacing a device --------------------------------------------------------------------
+
+# A rental device replaced is due back this many days after its replacement shipped; later,
+# the replacement says so (``return_overdue``).
+REPLACEMENT_RETURN_DAYS = 14
+
+
+def replacement_id_for(contract_id: str, serial: str, idempotency_key: str) -> str:
+    """A request's replacement: the same request again (its key) finds it, not a second."""
+    return ids.derived_id("replacement", f"{contract_id}#{serial}#{idempotency_key}")
+
+
+def replacement_problem(
+    serial: str,
+    contract_id: str,
+    device: ShipmentDevice | None,
+    *,
+    stock_state: str | None,
+    stock_contract_id: str | None,
+) -> str | None:
+    """Why ``serial`` is not a device of ``contract_id`` that can be replaced (None: it is).
+    ``device``: the serial registry's entry (the device as last shipped); ``stock_state`` /
+    ``stock_contract_id``: its rental stock item, if it is a rental (None: a sold device)."""
+    if device is None or device.contract_id != contract_id:
+        return f"device {serial} is not bound to contract {contract_id}"
+    if device.replaced_by:
+        return f"device {serial} was replaced already (replacement {device.replaced_by})"
+    if stock_state is not None and (stock_state != "rented" or stock_contract_id != contract_id):
+        return (
+            f"device {serial} is {stock_state} in the rental stock, not rented under "
+            f"contract {contract_id}"
+        )
+    return None
+
+
+def replacement_item(shipment: Shipment, device: ShipmentDevice) -> ShipmentItem:
+    """The one device a replacement ships: the replaced device's model, contract line, plan
+    and options (``shipment``: the one the replaced device came in)."""
+    line = next((item for item in shipment.items if item.line_id == device.line_id), None)
+    return ShipmentItem(
+        line_id=device.line_id,
+        device_sku=device.device_sku,
+        device_name=line.device_name if line else device.device_sku,
+        acquisition=line.acquisition if line else "sale",
+        installation_required=line.installation_required if line else False,
+        quantity=1,
+        plan_sku=device.plan_sku,
+        option_skus=list(device.option_skus),
+    )
+
+
+def instruction_note(shipment: Shipment) -> str:
+    """The instruction file's 備考 for a shipment: a replacement says so, and which device
+    the customer hands back, so the warehouse and the carrier know."""
+    if shipment.kind != "replacement":
+        return ""
+    return f"【交換品】機器交換 旧機器 {shipment.replaces_serial} 回収"
+
+
+def replacement_bound(
+    replacement: DeviceReplacement, *, new_serial: str, effective: date, now: str
+) -> DeviceReplacement:
+    """The replacement once its new device shipped and was bound: a rental's old device is
+    due back ``REPLACEMENT_RETURN_DAYS`` after (done already if it came back first); a sold
+    device is the customer's, so nothing is left to wait for."""
+    rental = replacement.acquisition == "rental"
+    waiting = rental and replacement.old_returned_on is None
+    return replacement.model_copy(
+        update={
+            "new_serial": new_serial,
+            "effective_date": effective,
+            "return_due_on": effective + timedelta(days=REPLACEMENT_RETURN_DAYS)
+            if rental
+            else None,
+            "status": "awaiting_return" if waiting else "completed",
+            "version": replacement.version + 1,
+            "updated_at": now,
+        }
+    )
+
+
+def old_device_returned(
+    replacement: DeviceReplacement, *, returned_on: date, now: str
+) -> DeviceReplacement:
+    """The replaced device came back: done, unless the new one has not shipped yet."""
+    return replacement.model_copy(
+        update={
+            "old_returned_on": returned_on,
+            "status": "requested" if replacement.status == "requested" else "completed",
+            "version": replacement.version + 1,
+            "updated_at": now,
+        }
+    )
+
+
+def return_overdue(replacement: DeviceReplacement, today: date) -> bool:
+    """A rental's old device still out after the day it was due back."""
+    return (
+        replacement.status == "awaiting_return"
+        and replacement.return_due_on is not None
+        and today > replacement.return_due_on
+    )

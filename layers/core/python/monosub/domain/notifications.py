@@ -45,6 +45,7 @@ PAYLOAD_FIELDS: tuple[str, ...] = (
     "customer_number",
     "contract_number",
     "meter_serial",
+    "previous_meter_serial",
     "effective_date",
     "expected_consumption",
     "consumption_unit",
@@ -153,6 +154,7 @@ class SupplyFact:
     customer_number: str
     effective_date: date
     meters: tuple[str | None, ...] = (None,)
+    previous_meter: str | None = None  # a device change by replacement: the meter replaced
     contract_id: str | None = None
     contract_number: str | None = None
     expected_consumption: Decimal | None = None
@@ -194,6 +196,7 @@ def payload(fact: SupplyFact, meter: str | None, recipient: Recipient, nid: str)
         "customer_number": fact.customer_number,
         "contract_number": fact.contract_number,
         "meter_serial": meter,
+        "previous_meter_serial": fact.previous_meter,
         "effective_date": fact.effective_date.isoformat(),
         "expected_consumption": (
             str(fact.expected_consumption) if fact.expected_consumption is not None else None

@@ -10,6 +10,10 @@ warehouse should ship them. Its status:
 - ``installed``: installation done (for orders that need it; billing starts then);
 - ``cancelled``: the contract was cancelled before the shipment was instructed.
 
+A shipment's ``kind`` is ``order`` (an order's devices) or ``replacement``: one device sent
+to replace a device of an active contract (``DeviceReplacement``), through the same file,
+report and kitting, without starting the contract again.
+
 A **device** is one serial the warehouse shipped: bound (kitting) to the contract line's plan
 and options for the owner account, that binding pushed to the device platform.
 """
@@ -26,6 +30,11 @@ from monosub.models.deals import ShipTo
 
 ShipmentStatus = Literal["requested", "instructed", "shipped", "installed", "cancelled"]
 KittingStatus = Literal["bound", "pushed"]
+ShipmentKind = Literal["order", "replacement"]
+ReplacementReason = Literal["broken", "damaged", "upgrade", "other"]
+# requested: the replacement shipment is on its way through the warehouse; awaiting_return:
+# the new device is bound, the old (rental) one is due back; completed: nothing is left.
+ReplacementStatus = Literal["requested", "awaiting_return", "completed"]
 
 
 class ShipmentItem(BaseModel):
@@ -43,6 +52,7 @@ class ShipmentItem(BaseModel):
 
 class Shipment(BaseModel):
     shipment_id: str
+    kind: ShipmentKind = "order"
     order_id: str = Field(description="The order (the accepted quote) it ships")
     contract_id: str
     deal_id: str
@@ -70,6 +80,10 @@ class Shipment(BaseModel):
     installed_by: str | None = Field(default=None, description="The installation engineer")
     cancelled_at: str | None = None
     cancel_reason: str | None = None
+    replacement_id: str | None = Field(default=None, description="kind replacement: which one")
+    replaces_serial: str | None = Field(
+        default=None, description="kind replacement: the device it replaces"
+    )
     version: int = 1
     created_at: str
     updated_at: str
@@ -120,6 +134,9 @@ class ShipmentDevice(BaseModel):
     binding_version: int = 1
     pushed_at: str | None = None
     recorded_at: str
+    replaced_by: str | None = Field(
+        default=None, description="The replacement whose new device took this one's place"
+    )
 
 
 class InstallationDone(BaseModel):
@@ -130,3 +147,47 @@ class InstallationDone(BaseModel):
     installed_on: date = Field(description="設置日: billing starts on it")
     engineer: str = Field(min_length=1, max_length=100, description="Who installed")
     note: str | None = Field(default=None, max_length=1000)
+
+
+class ReplacementRequest(BaseModel):
+    """Body of ``POST /contracts/{id}/device-replacements``."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="forbid")
+
+    serial: str = Field(min_length=1, max_length=80, description="The device being replaced")
+    reason: ReplacementReason
+    note: str | None = Field(default=None, max_length=500)
+
+
+class DeviceReplacement(BaseModel):
+    """One device of an active contract replaced by another of the same model, free of
+    charge: a ``replacement`` shipment, the new serial once kitted, the old one back."""
+
+    replacement_id: str
+    contract_id: str
+    account_id: str
+    segment: Segment
+    agency_id: str | None = None
+    old_serial: str
+    device_sku: str
+    acquisition: Literal["sale", "rental"]
+    line_id: str = Field(description="The contract line both devices serve")
+    reason: ReplacementReason
+    note: str | None = None
+    status: ReplacementStatus = "requested"
+    shipment_id: str
+    new_serial: str | None = None
+    effective_date: date | None = Field(default=None, description="The new device's ship date")
+    return_due_on: date | None = Field(
+        default=None, description="A rental: the old device is due back by then"
+    )
+    old_returned_on: date | None = None
+    return_overdue: bool = Field(
+        default=False, description="On read: a rental's old device not back by return_due_on"
+    )
+    replaced_published_at: str | None = Field(default=None, description="DeviceReplaced out")
+    requested_by: str
+    idempotency_key: str
+    version: int = 1
+    created_at: str
+    updated_at: str

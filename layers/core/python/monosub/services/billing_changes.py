@@ -31,7 +31,7 @@ from monosub.models.billing import BillingAccount, Component, Invoice
 from monosub.models.billing_changes import AppliedReturn, ContractChange, ContractChangeRequest
 from monosub.models.contracts import Contract, LineChange
 from monosub.observability import count, logger
-from monosub.services import billing, invoice_delivery
+from monosub.services import billing, invoice_delivery, replacements
 from monosub.store import billing as store
 from monosub.store import catalog as catalog_store
 from monosub.store import contracts as contracts_store
@@ -325,6 +325,8 @@ def on_device_returned(detail: Mapping[str, Any]) -> str:
     contract_id = str(detail.get("contract_id") or "")
     if not detail.get("returned_on") or not contract_id:
         return "not a rental return of a contract"
+    if replacements.is_replaced_return(detail):
+        return "the old device of a replacement: its line goes on with the new device"
     returned_on = date.fromisoformat(str(detail["returned_on"]))
     device = shipments_store.registered([serial]).get(serial)
     if device is None or device.contract_id != contract_id:

@@ -31,6 +31,7 @@ from monosub.intake.kinds import RowError
 from monosub.models.devices import MoveRequest, ReturnRequest, StockIn, StockItem
 from monosub.models.fulfilment import Shipment, ShipmentDevice
 from monosub.observability import count, logger
+from monosub.services import replacements
 from monosub.store import catalog as catalog_store
 from monosub.store import devices as store
 from monosub.store import shipments as shipments_store
@@ -435,9 +436,15 @@ def _unbind(
 
 
 def _publish_returned(item: StockItem, publisher: EventPublisher | None) -> StockItem:
-    """``DeviceReturned`` for billing and the audit trail, then the mark that it is out."""
+    """``DeviceReturned`` for billing and the audit trail, then the mark that it is out.
+    The old device of a replacement completes the replacement first, and the event names
+    it (``replacement_id``): billing keeps the contract line, which the new device serves,
+    and the regulator was told of the change by ``DeviceReplaced``."""
     shipped = _shipped_device(item)
     shipment = shipments_store.get(item.shipment_id) if item.shipment_id else None
+    replacement_id = replacements.replacement_of(item.serial, item.contract_id)
+    if replacement_id and item.returned_on:
+        replacements.on_old_returned(replacement_id, item.returned_on)
     (publisher or events.default_publisher).publish(
         SOURCE,
         "DeviceReturned",
@@ -451,6 +458,7 @@ def _publish_returned(item: StockItem, publisher: EventPublisher | None) -> Stoc
             "returned_on": item.returned_on.isoformat() if item.returned_on else None,
             "condition": item.condition,
             "by": item.updated_by,
+            "replacement_id": replacement_id,
         },
     )
     now = clock.now_iso()

@@ -12,6 +12,10 @@
   (shipped; the contract starts on the ship date unless installation is needed),
   ``notify_shipped`` (the shipping email).
 - ``complete_installation`` (``POST /shipments/{id}/installation-complete``).
+
+A replacement of a contract's device (``monosub.services.replacements``) is a shipment of
+kind ``replacement`` and takes the same way; the instruction file's 備考 says so, and
+``complete_shipment`` hands it to the replacement instead of starting the contract.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from monosub.intake.kinds import RowError
 from monosub.models.fulfilment import InstallationDone, Shipment, ShipmentDevice
 from monosub.names import EXCHANGE, SHIPPING_KITTING
 from monosub.observability import count, logger
-from monosub.services import contracts
+from monosub.services import contracts, replacements
 from monosub.services import devices as rental_stock
 from monosub.store import catalog as catalog_store
 from monosub.store import records, runs
@@ -258,6 +262,7 @@ def _write_instructions(
             device_name=item.device_name,
             quantity=item.quantity,
             installation=shipment.installation_needed,
+            note=rules.instruction_note(shipment),
         )
         for shipment in shipments
         for item in shipment.items
@@ -502,7 +507,8 @@ def complete_shipment(
 ) -> dict[str, Any]:
     """After every device is pushed: the shipment is ``shipped`` once the warehouse reported
     all it ordered (a partial report waits for the rest), and the contract starts on the
-    ship date unless installation is needed (then it starts when installed)."""
+    ship date unless installation is needed (then it starts when installed). A replacement
+    starts nothing: its device took the old one's place (``replacements.on_bound``)."""
     shipment_id = str(state["shipment_id"])
     for _ in range(_ATTEMPTS):
         shipment = store.get(shipment_id)
@@ -541,6 +547,9 @@ def complete_shipment(
                 installation_needed=shipped.installation_needed,
             )
             shipment = shipped
+        if shipment.kind == "replacement":  # the contract runs already: nothing starts
+            replaced = replacements.on_bound(shipment, publisher=publisher)
+            return {"status": shipment.status, "complete": True, "replacement": replaced}
         started = None
         if not shipment.installation_needed and shipment.shipped_on is not None:
             contract = contracts.start(
@@ -695,9 +704,10 @@ def complete_installation(
             note=done.note,
             by=principal.user,
         )
-        contracts.start(
-            shipment.contract_id, done.installed_on, by=principal.user, publisher=publisher
-        )
+        if shipment.kind == "order":  # a replacement's contract runs already
+            contracts.start(
+                shipment.contract_id, done.installed_on, by=principal.user, publisher=publisher
+            )
         return installed
     raise Conflict(f"shipment {shipment_id} kept changing")
 

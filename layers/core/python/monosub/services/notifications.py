@@ -3,7 +3,8 @@ domain events, recorded once per recipient and meter, delivered over REST or SOA
 retries, and searched by ops.
 
 - ``on_event``: one domain event (``ContractStarted`` of a contract with devices or a
-  metered service, ``DeviceReturned``, ``DevicesSuspended``, ``ContractEnded``) → its supply
+  metered service, ``DeviceReplaced``, ``DeviceReturned`` (not of a replaced device),
+  ``DevicesSuspended``, ``ContractEnded``) → its supply
   fact (``fact_of``) → one notification per recipient and meter
   (``monosub.domain.notifications.plan``), each written with a conditional put (EventBridge
   delivers at least once, and a service may publish a fact twice) and delivered at once.
@@ -36,7 +37,7 @@ from monosub.models.contracts import Contract
 from monosub.models.exceptions import ExceptionAction, ExceptionRecord
 from monosub.models.notifications import Attempt, Notification, NotificationPage
 from monosub.observability import count, logger
-from monosub.services import exceptions
+from monosub.services import exceptions, replacements
 from monosub.store import billing as billing_store
 from monosub.store import catalog as catalog_store
 from monosub.store import contracts as contracts_store
@@ -48,7 +49,7 @@ EXCEPTION_KIND = "notification-undelivered"
 # The domain events that carry supply facts, by source.
 DETAIL_TYPES: dict[str, tuple[str, ...]] = {
     "monosub.contracts": ("ContractStarted", "ContractEnded"),
-    "monosub.fulfilment": ("DeviceReturned",),
+    "monosub.fulfilment": ("DeviceReturned", "DeviceReplaced"),
     "monosub.overdue": ("DevicesSuspended",),
 }
 SWEEP_LIMIT = 500
@@ -75,6 +76,8 @@ def fact_of(detail_type: str, detail: Mapping[str, Any]) -> rules.SupplyFact | N
         return _contract_fact(detail, "supply-end", "end_date")
     if detail_type == "DeviceReturned":
         return _returned_fact(detail)
+    if detail_type == "DeviceReplaced":
+        return _replaced_fact(detail)
     if detail_type == "DevicesSuspended":
         return _suspended_fact(detail)
     return None
@@ -113,6 +116,8 @@ def _returned_fact(detail: Mapping[str, Any]) -> rules.SupplyFact | None:
     day = _date(detail.get("returned_on"))
     if not serial or day is None:
         return None
+    if replacements.is_replaced_return(detail):
+        return None  # the change was told when the new device was bound (DeviceReplaced)
     contract = contracts_store.get(str(detail.get("contract_id") or ""))
     account = str(detail.get("account_id") or (contract.account_id if contract else ""))
     if not account:
@@ -126,6 +131,31 @@ def _returned_fact(detail: Mapping[str, Any]) -> rules.SupplyFact | None:
         contract_id=contract.contract_id if contract else None,
         contract_number=contract.number if contract else None,
         reason="device returned",
+        **_consumption(contract, day),
+    )
+
+
+def _replaced_fact(detail: Mapping[str, Any]) -> rules.SupplyFact | None:
+    """One device change for the replacement: the new meter, and the one it replaced."""
+    replacement_id = str(detail.get("replacement_id") or "")
+    new_serial = str(detail.get("new_serial") or "")
+    old_serial = str(detail.get("old_serial") or "")
+    day = _date(detail.get("effective_date"))
+    account = str(detail.get("account_id") or "")
+    if not replacement_id or not new_serial or not old_serial or day is None or not account:
+        logger.warning("DeviceReplaced without its facts", extra=dict(detail))
+        return None
+    contract = contracts_store.get(str(detail.get("contract_id") or ""))
+    return rules.SupplyFact(
+        kind="device-change",
+        source_key=f"DeviceReplaced#{replacement_id}",
+        customer_number=account,
+        effective_date=day,
+        meters=(new_serial,),
+        previous_meter=old_serial,
+        contract_id=contract.contract_id if contract else None,
+        contract_number=contract.number if contract else None,
+        reason=f"device replaced ({detail.get('reason') or 'other'})",
         **_consumption(contract, day),
     )
 
@@ -154,7 +184,9 @@ def _suspended_fact(detail: Mapping[str, Any]) -> rules.SupplyFact | None:
 
 
 def _serials(contract: Contract) -> list[str]:
-    return sorted({d.serial for d in shipments_store.devices(shipment_id_for(contract.quote_id))})
+    """The contract's meters now: its order's devices, replaced ones swapped for the new."""
+    shipped = [d.serial for d in shipments_store.devices(shipment_id_for(contract.quote_id))]
+    return replacements.contract_meters(contract.contract_id, shipped)
 
 
 def _metered_unit(contract: Contract, day: date) -> str | None:

@@ -343,6 +343,9 @@ def _invoice(item: Mapping[str, Any]) -> Invoice:
     return Invoice.model_validate(_unpacked(item, INVOICE_PACKED))
 
 
+invoice_of_item = _invoice  # an invoice item read elsewhere (the portal index's backfill)
+
+
 def get_invoice(invoice_id: str) -> Invoice | None:
     item = _table.get(_invoice_pk(invoice_id), "INVOICE")
     return _invoice(item) if item else None

@@ -8,6 +8,9 @@ shipment            SHIPMENT#<id> / SHIPMENT              SHIPMENTS#<status> /
 shipped device      SHIPMENT#<id> / DEVICE#<serial>
 serial registry     DEVICE#<serial> / DEVICE              (one shipment per serial)
 day's instructions  INSTRUCTIONS#<yyyy-mm-dd> / FILE      (the file's key and shipments)
+device replacement  REPLACEMENT#<id> / REPLACEMENT        REPLACEMENTS#<contract id> /
+                                                          <created at>#<id>
+open replacement    DEVICE#<serial> / REPLACEMENT         (the one open for a serial)
 =================== ===================================== ===============================
 
 The shipment's own GSI keys follow its status, so "requested, to ship by D" is one query
@@ -23,9 +26,9 @@ from datetime import date
 from typing import Any
 
 from monosub import clock
-from monosub.models.fulfilment import Shipment, ShipmentDevice
+from monosub.models.fulfilment import DeviceReplacement, Shipment, ShipmentDevice
 from monosub.names import RECORDS
-from monosub.store.dynamo import Table, TransactionConflict, to_value, transact
+from monosub.store.dynamo import Table, TransactionConflict, to_item, to_value, transact
 
 _table = Table(RECORDS)
 DEVICES_PER_TRANSACTION = 45  # 2 items each + the shipment: under the 100-item cap
@@ -197,6 +200,103 @@ def mark_pushed(device: ShipmentDevice) -> None:
             (_serial_pk(device.serial), "DEVICE"),
         )
     ]
+    transact(operations)
+
+
+# ---- device replacements -------------------------------------------------------------------
+
+
+def _replacement_item(replacement: DeviceReplacement) -> dict[str, Any]:
+    return {
+        "pk": f"REPLACEMENT#{replacement.replacement_id}",
+        "sk": "REPLACEMENT",
+        "gsi1pk": f"REPLACEMENTS#{replacement.contract_id}",
+        "gsi1sk": f"{replacement.created_at}#{replacement.replacement_id}",
+        **replacement.model_dump(mode="json", exclude={"return_overdue"}),
+    }
+
+
+def _open_key(serial: str) -> tuple[str, str]:
+    return _serial_pk(serial), "REPLACEMENT"
+
+
+def create_replacement(replacement: DeviceReplacement, shipment: Shipment) -> None:
+    """The replacement, its shipment and the mark that the old serial has a replacement
+    open, in one transaction: ``TransactionConflict`` when any exists already (the same
+    request before, or another replacement open for the serial)."""
+    pk, sk = _open_key(replacement.old_serial)
+    transact(
+        [
+            _table.put_operation(_replacement_item(replacement)),
+            _table.put_operation(_item(shipment)),
+            _table.put_operation(
+                {
+                    "pk": pk,
+                    "sk": sk,
+                    "replacement_id": replacement.replacement_id,
+                    "contract_id": replacement.contract_id,
+                    "at": replacement.created_at,
+                }
+            ),
+        ]
+    )
+
+
+def get_replacement(replacement_id: str) -> DeviceReplacement | None:
+    item = _table.get(f"REPLACEMENT#{replacement_id}", "REPLACEMENT")
+    return DeviceReplacement.model_validate(item) if item else None
+
+
+def replacements_of(contract_id: str) -> list[DeviceReplacement]:
+    """A contract's replacements, oldest first (one query)."""
+    return [
+        DeviceReplacement.model_validate(item)
+        for item in _table.query(f"REPLACEMENTS#{contract_id}", index="gsi1")
+    ]
+
+
+def open_replacement(serial: str) -> dict[str, Any] | None:
+    """The replacement open for ``serial`` (its id and contract), if any."""
+    return _table.get(*_open_key(serial))
+
+
+def save_replacement(
+    replacement: DeviceReplacement,
+    *,
+    expected_version: int,
+    replaced: ShipmentDevice | None = None,
+) -> None:
+    """The replacement at ``expected_version`` (TransactionConflict otherwise), with, in the
+    same transaction, ``replaced`` (the old device's shipped copies) marked ``replaced_by``,
+    and the serial's open mark removed once the replacement is completed."""
+    put = _table.put_operation(_replacement_item(replacement), only_new=False)
+    put["Put"]["ConditionExpression"] = "#version = :version"
+    put["Put"]["ExpressionAttributeNames"] = {"#version": "version"}
+    put["Put"]["ExpressionAttributeValues"] = {":version": to_value(expected_version)}
+    operations = [put]
+    if replaced is not None:
+        operations += [
+            _table.update_operation(
+                pk,
+                sk,
+                set_values={"replaced_by": replacement.replacement_id},
+                condition="attribute_exists(pk)",
+            )
+            for pk, sk in (
+                (_pk(replaced.shipment_id), f"DEVICE#{replaced.serial}"),
+                (_serial_pk(replaced.serial), "DEVICE"),
+            )
+        ]
+    if replacement.status == "completed":
+        pk, sk = _open_key(replacement.old_serial)
+        operations.append(
+            {
+                "Delete": {
+                    "TableName": _table.name,
+                    "Key": to_item({"pk": pk, "sk": sk}),
+                }
+            }
+        )
     transact(operations)
 
 
