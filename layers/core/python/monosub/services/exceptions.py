@@ -42,6 +42,7 @@ def _load_actions() -> None:
     import monosub.services.card_payments
     import monosub.services.consent_follow_up  # resend an expired consent
     import monosub.services.erp  # retry a record the ERP refused
+    import monosub.services.invoice_delivery  # print an unprinted credit note again
     import monosub.services.notifications  # retry an undelivered notification
     import monosub.services.payments  # apply a payment
     import monosub.services.web_orders  # noqa: F401  (retry or reject a held web order)
