@@ -1138,7 +1138,9 @@ def test_saved_queries_cover_every_log_group_of_the_stage(dev: Synthesized):
         q["Properties"]["Name"]: q["Properties"]
         for q in dev.of_type("AWS::Logs::QueryDefinition").values()
     }
-    assert set(queries) == {f"monosub-dev/{q.name}" for q in SAVED_QUERIES}
+    assert set(queries) == {f"monosub-dev/{q.name}" for q in SAVED_QUERIES} | {
+        "monosub-dev/waf-blocks"  # over the WAF log group only (test below)
+    }
     assert {"run", "file", "customer", "invoice"} <= {q.name for q in SAVED_QUERIES}
     log_groups = [dev.logical_id(f.log_group) for f in dev.stack.functions.values()]
     log_groups += [dev.logical_id(w.log_group) for w in dev.stack.workflows.values()]
@@ -1196,6 +1198,76 @@ def test_a_waf_web_acl_guards_the_api_stage(dev: Synthesized, prod: Synthesized,
     assert firewall is not None
     web_acl = synthesized.stack.get_logical_id(firewall.web_acl)
     assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [web_acl, "Arn"]}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_waf_logs_blocked_and_counted_requests_redacted_to_its_own_log_group(
+    dev: Synthesized, prod: Synthesized, stage: str
+):
+    synthesized = dev if stage == "dev" else prod
+    firewall = synthesized.stack.firewall
+    assert firewall is not None
+    (group,) = [
+        g
+        for g in synthesized.api.find_resources("AWS::Logs::LogGroup").values()
+        if str(g["Properties"].get("LogGroupName", "")).startswith("aws-waf-logs-")
+    ]
+    assert group["Properties"]["LogGroupName"] == f"aws-waf-logs-monosub-{stage}"
+    assert group["Properties"]["RetentionInDays"] == (365 if stage == "prod" else 30)
+    assert group["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")
+    log_group = synthesized.logical_id(firewall.log_group)
+
+    (logging,) = synthesized.api.find_resources("AWS::WAFv2::LoggingConfiguration").values()
+    properties = logging["Properties"]
+    web_acl = synthesized.stack.get_logical_id(firewall.web_acl)
+    assert properties["ResourceArn"] == {"Fn::GetAtt": [web_acl, "Arn"]}
+    # the destination is the log group's ARN built without the ":*" of its Arn attribute
+    (destination,) = properties["LogDestinationConfigs"]
+    parts = destination["Fn::Join"][1]
+    assert parts[-2:] == [":log-group:", {"Ref": log_group}]
+    assert {h["SingleHeader"]["Name"] for h in properties["RedactedFields"]} == {
+        "authorization",
+        "cookie",
+    }
+    assert properties["LoggingFilter"] == {
+        "DefaultBehavior": "DROP",
+        "Filters": [
+            {
+                "Behavior": "KEEP",
+                "Requirement": "MEETS_ANY",
+                "Conditions": [
+                    {"ActionCondition": {"Action": "BLOCK"}},
+                    {"ActionCondition": {"Action": "COUNT"}},
+                ],
+            }
+        ],
+    }
+
+    # log delivery may write to that log group's streams only, for this account only
+    (policy_id, policy) = next(
+        iter(synthesized.api.find_resources("AWS::Logs::ResourcePolicy").items())
+    )
+    assert set(logging["DependsOn"]) >= {policy_id, log_group}
+    document = json.dumps(policy["Properties"]["PolicyDocument"])
+    assert "delivery.logs.amazonaws.com" in document
+    assert '\\"logs:CreateLogStream\\",\\"logs:PutLogEvents\\"' in document
+    assert f'{{"Ref": "{log_group}"}}, ":log-stream:*' in document
+    assert "aws:SourceAccount" in document and "aws:SourceArn" in document
+
+    # the saved query reads the WAF log group and groups by rule, client IP and path
+    (query,) = [
+        q["Properties"]
+        for q in synthesized.of_type("AWS::Logs::QueryDefinition").values()
+        if q["Properties"]["Name"] == f"monosub-{stage}/waf-blocks"
+    ]
+    assert len(query["LogGroupNames"]) == 1
+    assert "AWS::Logs::LogGroup" not in json.dumps(query["LogGroupNames"])
+    assert "Firewall" in json.dumps(query["LogGroupNames"])
+    assert (
+        "stats count(*) as requests by action, terminatingRuleId, httpRequest.clientIp, "
+        "httpRequest.uri" in query["QueryString"]
+    )
+    assert "`monosub-<stage>/waf-blocks`" in OPERATIONS_DOC.read_text()
 
 
 def test_prod_limits_the_public_routes_harder_than_test_stages():
