@@ -39,6 +39,7 @@ from infra.constructs.workflows import (
     state_machine_name,
 )
 from infra.settings import STATEMACHINES, StageSettings, pascal
+from monosub.domain import sign_in
 
 # CDK's singleton Lambda behind S3 bucket notifications (one per stack, created by
 # Bucket.add_event_notification); its construct id is fixed by aws-cdk-lib.
@@ -310,6 +311,9 @@ class MonosubStack(Stack):
                     assert self.api is not None
                     self.api.user_pool.add_trigger(
                         cognito.UserPoolOperation.PRE_TOKEN_GENERATION, function
+                    )
+                    function.add_environment(
+                        sign_in.STAFF_POOL_USERS_ENV, self.settings.staff_pool_users
                     )
                 case declarations.ObjectCreated(bucket=bucket, prefix=prefix, suffix=suffix):
                     self.storage.buckets[bucket].add_event_notification(

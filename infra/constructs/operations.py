@@ -465,8 +465,10 @@ class Operations(Construct):
             query_definition_name=f"monosub-{settings.name}/{WAF_BLOCKS_QUERY}",
             query_string=logs.QueryString(
                 fields=list(WAF_QUERY_FIELDS),
-                stats="count(*) as requests by action, terminatingRuleId, "
-                "httpRequest.clientIp, httpRequest.uri",
+                stats_statements=[
+                    "count(*) as requests by action, terminatingRuleId, httpRequest.clientIp, "
+                    "httpRequest.uri"
+                ],
                 sort="requests desc",
                 limit=1000,
             ),

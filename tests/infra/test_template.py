@@ -437,6 +437,53 @@ def test_every_token_gets_its_roles_from_the_sign_in_groups_trigger(dev: Synthes
     assert dev.api_parameter(parameter) == dev.function_arn("sign-in-groups")
 
 
+@pytest.mark.parametrize(("stage", "expected"), [("dev", "allow"), ("prod", "refuse")])
+def test_the_sign_in_trigger_knows_whether_the_stage_refuses_staff_pool_users(
+    dev: Synthesized, prod: Synthesized, stage: str, expected: str
+):
+    from monosub.domain import sign_in
+
+    synthesized = dev if stage == "dev" else prod
+    assert StageSettings(stage).staff_pool_users == expected
+    environment = synthesized.function("sign-in-groups")["Properties"]["Environment"]["Variables"]
+    assert environment[sign_in.STAFF_POOL_USERS_ENV] == expected
+    # only the trigger gets it
+    for declared in manifest.FUNCTIONS:
+        if declared.name != "sign-in-groups":
+            variables = synthesized.function(declared.name)["Properties"]["Environment"]
+            assert sign_in.STAFF_POOL_USERS_ENV not in variables["Variables"], declared.name
+
+
+def _user_pool(synthesized: Synthesized) -> dict[str, Any]:
+    (pool,) = synthesized.api.find_resources("AWS::Cognito::UserPool").values()
+    properties: dict[str, Any] = pool["Properties"]
+    return properties
+
+
+def test_the_user_pool_is_essentials_without_threat_protection_by_default(
+    dev: Synthesized, prod: Synthesized
+):
+    for synthesized in (dev, prod):
+        pool = _user_pool(synthesized)
+        assert pool["UserPoolTier"] == "ESSENTIALS"
+        assert "UserPoolAddOns" not in pool
+
+
+def test_a_stage_on_the_plus_plan_enforces_threat_protection(tmp_path: Path):
+    plus = synthesize("prod", tmp_path, **SKIP_BUNDLING, cognito_feature_plan="plus")
+    pool = _user_pool(plus)
+    assert pool["UserPoolTier"] == "PLUS"
+    assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
+    # COG8 is answered, not acknowledged, and nothing else is left unacknowledged
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_an_unknown_feature_plan_is_refused(tmp_path: Path):
+    with pytest.raises(ValueError, match="cognito_feature_plan"):
+        synthesize("dev", tmp_path, **SKIP_BUNDLING, cognito_feature_plan="gold")
+
+
 def test_the_web_shop_signs_in_with_client_credentials_for_its_scope_only(dev: Synthesized):
     [server] = dev.of_type("AWS::Cognito::UserPoolResourceServer").values()
     assert server["Properties"]["Identifier"] == "monosub"
