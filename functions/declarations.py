@@ -48,6 +48,8 @@ class Bucket:
     name: str
     purpose: str
     prefixes: tuple[str, ...] = ()
+    # Objects with names, addresses or bank accounts: SSE-KMS with the personal-data key.
+    holds_personal_data: bool = False
 
 
 @dataclass(frozen=True)

@@ -277,6 +277,14 @@ class MonosubStack(Stack):
                 f"CDK's {access.value} grant on the declared bucket uses this action family "
                 "(object versions, tags, multipart); scoped to that one bucket.",
             )
+        if bucket.encryption_key is not None and access is not Access.READ:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                nag.acknowledge(
+                    declared,
+                    f"AwsSolutions-IAM5[Action::{action}]",
+                    "Writing to a bucket of personal data (SSE-KMS) needs its customer-managed "
+                    "key's data-key actions; scoped to that one key.",
+                )
         nag.acknowledge(
             declared,
             f"AwsSolutions-IAM5[Resource::{nag.arn_of(bucket)}/*]",

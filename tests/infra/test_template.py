@@ -551,11 +551,70 @@ def test_every_bucket_is_private_encrypted_versioned_and_logged(dev: Synthesized
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    assert properties["BucketEncryption"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    if declared.holds_personal_data:
+        key = {"Fn::GetAtt": [dev.logical_id(dev.stack.storage.personal_data_key), "Arn"]}
+        assert rule == {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": key, "SSEAlgorithm": "aws:kms"},
+        }
+    else:
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert properties["LoggingConfiguration"]["DestinationBucketName"] == {
         "Ref": dev.logical_id(dev.stack.storage.access_logs)
     }
+
+
+def test_the_exchange_bucket_holds_personal_data_under_kms():
+    assert resources.bucket(resources.EXCHANGE).holds_personal_data
+
+
+@pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
+def test_whoever_uses_a_kms_bucket_may_use_its_key_as_far_as_its_access_needs(
+    dev: Synthesized, declared: Function
+):
+    key = dev.logical_id(dev.stack.storage.personal_data_key)
+    actions = _actions_on(_policy_statements(dev, declared.name), key)
+    personal = {
+        access
+        for name, access in declared.buckets.items()
+        if resources.bucket(name).holds_personal_data
+    }
+    tables = {
+        access
+        for name, access in declared.tables.items()
+        if resources.table(name).holds_personal_data
+    }
+    reads = personal | tables
+    writes = {a for a in reads if a is not Access.READ}
+    assert ("kms:Decrypt" in actions) == bool(reads), declared.name
+    assert ("kms:GenerateDataKey*" in actions) == bool(writes), declared.name
+
+
+def test_the_distributed_maps_and_the_bank_connector_may_decrypt_the_exchange_files(
+    dev: Synthesized,
+):
+    key = {"Fn::GetAtt": [dev.logical_id(dev.stack.storage.personal_data_key), "Arn"]}
+
+    def decrypts(role: Any) -> bool:
+        role_ref = {"Ref": dev.stack.get_logical_id(role.node.default_child)}
+        return any(
+            role_ref in policy["Properties"]["Roles"]
+            and any(
+                "kms:Decrypt" in _listed(s["Action"]) and s["Resource"] == key
+                for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            )
+            for policy in dev.of_type("AWS::IAM::Policy").values()
+        )
+
+    mapped = [m for m in resources.STATE_MACHINES if m.item_bucket == resources.EXCHANGE]
+    assert mapped
+    for machine in mapped:
+        assert decrypts(dev.stack.workflows[machine.name].state_machine.role), machine.name
+    connector = dev.stack.bank_sftp
+    assert connector is not None
+    assert decrypts(connector.access_role)
 
 
 def test_every_event_bus_exists(dev: Synthesized):
@@ -953,6 +1012,8 @@ def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tupl
             grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
     for name in declared.buckets:
         grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:*"}))
+        if resources.bucket(name).holds_personal_data:
+            grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
     for name in declared.uploads_to:
         grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:PutObject*"}))
     for name in declared.starts:
@@ -1038,6 +1099,7 @@ def test_secrets_reach_functions_by_arn_never_in_clear(dev: Synthesized):
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
         config.EMAIL_FROM_ENV,
+        "STAFF_POOL_USERS",  # allow | refuse: the sign-in trigger
     }
     secrets = {secret_env(s.name): dev.stack.storage.secrets[s.name] for s in resources.SECRETS}
     for declared in manifest.FUNCTIONS:
