@@ -339,20 +339,28 @@ class MonosubStack(Stack):
                     )
                     self.rules.append((trigger, schedule))
                 case declarations.EventRule():
+                    pattern = trigger.pattern(self.state_machine_prefix)
                     rule = events.Rule(
                         self,
                         pascal(trigger.rule) + "Rule",
                         description=trigger.description,
-                        event_bus=self.storage.event_buses[trigger.bus],
+                        # None: the default bus (AWS services' events)
+                        event_bus=self.storage.event_buses.get(trigger.bus),
                         event_pattern=events.EventPattern(
                             source=events.Match.prefix(trigger.source_prefix),
                             detail_type=list(trigger.detail_types) or None,
+                            detail=pattern.get("detail"),
                         ),
                         targets=[targets.LambdaFunction(function)],
                     )
                     self.rules.append((trigger, rule))
                 case declarations.StateMachineTask():
                     pass  # bound into the state machine's definition by its Workflow
+
+    @property
+    def state_machine_prefix(self) -> str:
+        """``arn:…:stateMachine:monosub-<stage>-``: every state machine of this stage."""
+        return state_machine_arn(self, f"{self.settings.stack_name}-")
 
     def _log_groups(self) -> list[logs.ILogGroup]:
         """Every log group of the stage: functions, state machines, API access logs."""

@@ -22,6 +22,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from functions import manifest, resources
 from functions.declarations import (
+    DEFAULT_BUS,
     Access,
     Api,
     EventRule,
@@ -720,15 +721,37 @@ def test_schedules_are_rules_on_the_default_bus(dev: Synthesized):
 
 
 def test_event_rules_select_by_source_prefix_and_detail_type_on_their_bus(dev: Synthesized):
+    prefix = dev.stack.resolve(dev.stack.state_machine_prefix)
     for function, trigger in _triggers(EventRule):
         # a function may have several rules (billing-contracts: contracts and returns)
         (rule,) = [
-            r for r in _rule_targets(dev, function) if r.get("EventPattern") == trigger.pattern()
+            r
+            for r in _rule_targets(dev, function)
+            if r.get("EventPattern") == trigger.pattern(prefix)
         ]
         assert rule["EventPattern"]["source"] == [{"prefix": trigger.source_prefix}]
-        assert rule["EventBusName"] == {
-            "Ref": dev.logical_id(dev.stack.storage.event_buses[trigger.bus])
-        }
+        if trigger.bus == DEFAULT_BUS:
+            assert "EventBusName" not in rule
+        else:
+            assert rule["EventBusName"] == {
+                "Ref": dev.logical_id(dev.stack.storage.event_buses[trigger.bus])
+            }
+
+
+def test_console_redrives_of_this_stages_machines_reach_their_recorder(dev: Synthesized):
+    (rule,) = _rule_targets(dev, manifest.function("execution-redriven"))
+    assert "EventBusName" not in rule  # AWS services' events are on the default bus
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == [{"prefix": "aws.states"}]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["RUNNING"]
+    assert pattern["detail"]["redriveCount"] == [{"numeric": [">", 0]}]
+    (machines,) = pattern["detail"]["stateMachineArn"]
+    assert json.dumps(machines).endswith(':stateMachine:monosub-dev-"]]}}')
+    # it records the re-drive (runs) and announces it (the bus): nothing else
+    declared = manifest.function("execution-redriven")
+    assert declared.tables == {resources.RUNS: Access.READ_WRITE}
+    assert declared.publishes_to == (resources.DOMAIN_EVENTS,) and not declared.redrives
 
 
 # ---- packaging -----------------------------------------------------------------------------
