@@ -48,6 +48,8 @@ class Bucket:
     name: str
     purpose: str
     prefixes: tuple[str, ...] = ()
+    # Objects with names, addresses or bank accounts: SSE-KMS with the personal-data key.
+    holds_personal_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,39 @@ class Schedule:
     description: str
 
 
+# EventBridge's default bus, where AWS services (Step Functions among them) put their events.
+DEFAULT_BUS = "default"
+
+
 @dataclass(frozen=True)
 class EventRule:
-    """An EventBridge rule on ``bus`` whose pattern selects the events for this function."""
+    """An EventBridge rule on ``bus`` (a declared bus, or ``DEFAULT_BUS`` for AWS services'
+    events) whose pattern selects the events for this function."""
 
     rule: str
     bus: str
     source_prefix: str
     description: str
     detail_types: tuple[str, ...] = ()  # none: every detail-type of those sources
+    # more of the event's detail to match, in EventBridge's pattern syntax
+    detail: dict[str, list[Any]] = field(default_factory=dict)
+    # only Step Functions events about this stage's own state machines
+    # (detail.stateMachineArn starts with the stage's machine ARN prefix)
+    own_state_machines: bool = False
 
-    def pattern(self) -> dict[str, list[Any]]:
-        """The rule's event pattern, as EventBridge reads it."""
-        pattern: dict[str, list[Any]] = {"source": [{"prefix": self.source_prefix}]}
+    def pattern(self, state_machine_prefix: str | None = None) -> dict[str, Any]:
+        """The rule's event pattern, as EventBridge reads it; ``state_machine_prefix``
+        (``arn:…:stateMachine:monosub-<stage>-``) is required with ``own_state_machines``."""
+        pattern: dict[str, Any] = {"source": [{"prefix": self.source_prefix}]}
         if self.detail_types:
             pattern["detail-type"] = list(self.detail_types)
+        detail: dict[str, Any] = dict(self.detail)
+        if self.own_state_machines:
+            if state_machine_prefix is None:
+                raise ValueError(f"rule {self.rule}: the stage's state machine prefix is needed")
+            detail["stateMachineArn"] = [{"prefix": state_machine_prefix}]
+        if detail:
+            pattern["detail"] = detail
         return pattern
 
 

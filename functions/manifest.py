@@ -7,6 +7,7 @@ embedded runtime registers and invokes the same handlers with the same environme
 from __future__ import annotations
 
 from functions.declarations import (
+    DEFAULT_BUS,
     Access,
     Api,
     EventRule,
@@ -933,6 +934,28 @@ FUNCTIONS: tuple[Function, ...] = (
             ),
         ),
         tables={AUDIT: W},
+    ),
+    Function(
+        name="execution-redriven",
+        handler="functions.events.execution_redriven.handler",
+        description="A run's execution re-driven from the Step Functions console: the run "
+        "ledger says running again and the audit trail says who (console)",
+        triggers=(
+            EventRule(
+                rule="executions-redriven",
+                bus=DEFAULT_BUS,
+                source_prefix="aws.states",
+                detail_types=("Step Functions Execution Status Change",),
+                # a re-drive announces the execution RUNNING again with a redriveCount
+                detail={"status": ["RUNNING"], "redriveCount": [{"numeric": [">", 0]}]},
+                own_state_machines=True,
+                description="Executions of this stage's state machines re-driven (any caller)",
+            ),
+        ),
+        tables={RUNS: RW},
+        publishes_to=(DOMAIN_EVENTS,),  # RunRedriven, for the audit trail
+        timeout_seconds=10,
+        memory_mb=256,
     ),
     *BILLING_FUNCTIONS,
     *CASH_FUNCTIONS,

@@ -162,6 +162,9 @@ BUCKETS: tuple[Bucket, ...] = (
         name=EXCHANGE,
         purpose="Files exchanged with partners: what they drop and what we write for them",
         prefixes=("inbox/", "archive/", "quarantine/", "outbox/"),
+        # bank files (account holders, account numbers), warehouse files (ship-to names and
+        # addresses), customer lists from partners
+        holds_personal_data=True,
     ),
     Bucket(
         name=DOCUMENTS,
@@ -300,3 +303,7 @@ STATE_MACHINES: tuple[StateMachine, ...] = (
 
 def table(name: str) -> Table:
     return next(t for t in TABLES if t.name == name)
+
+
+def bucket(name: str) -> Bucket:
+    return next(b for b in BUCKETS if b.name == name)

@@ -38,7 +38,9 @@ def check_functions(functions: Sequence[declarations.Function]) -> None:
             if isinstance(trigger, declarations.ObjectCreated):
                 problems += _unknown(where, "bucket", [trigger.bucket], buckets)
             elif isinstance(trigger, declarations.EventRule):
-                problems += _unknown(where, "event bus", [trigger.bus], buses)
+                problems += _unknown(
+                    where, "event bus", [trigger.bus], buses | {declarations.DEFAULT_BUS}
+                )
             elif isinstance(trigger, declarations.StateMachineTask):
                 problems += _unknown(where, "state machine", [trigger.state_machine], machines)
     if problems:

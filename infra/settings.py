@@ -9,6 +9,8 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
+from monosub.domain import sign_in
+
 ROOT = Path(__file__).resolve().parent.parent
 STATEMACHINES = ROOT / "statemachines"
 CORE_LAYER = ROOT / "layers" / "core"
@@ -22,6 +24,12 @@ DEFAULT_STAGE = "dev"
 # is cheaper per GB-second, and every compiled dependency ships aarch64 wheels.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
+
+
+# Cognito user pool feature plans a stage may choose (context ``cognito_feature_plan``).
+ESSENTIALS = "essentials"
+PLUS = "plus"
+FEATURE_PLANS = (ESSENTIALS, PLUS)
 
 
 class UnknownStage(ValueError):
@@ -76,6 +84,22 @@ class StageSettings:
         if self.is_production:
             return RateLimits(lead_form=30, consent_page=100)
         return RateLimits(lead_form=300, consent_page=300)
+
+    @property
+    def staff_pool_users(self) -> str:
+        """What the sign-in trigger does with a user of the pool itself (no directory sign-in)
+        in a sales, manager or ops group: ``refuse`` in prod, where staff sign in through the
+        company directory and its MFA (a pool password alone is one factor); ``allow`` in the
+        test stages, whose scripted users have no directory (``monosub.domain.sign_in``)."""
+        return sign_in.REFUSE if self.is_production else sign_in.ALLOW
+
+    @property
+    def cognito_feature_plan(self) -> str:
+        """The user pool's feature plan unless the stage's context says otherwise
+        (``-c cognito_feature_plan=plus``): Essentials everywhere. Plus (threat protection,
+        enforced) bills every monthly active user of the pool, customers included; the
+        figures are in docs/infra.md, Decisions."""
+        return ESSENTIALS
 
     @property
     def email_sender(self) -> str:

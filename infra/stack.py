@@ -39,6 +39,7 @@ from infra.constructs.workflows import (
     state_machine_name,
 )
 from infra.settings import STATEMACHINES, StageSettings, pascal
+from monosub.domain import sign_in
 
 # CDK's singleton Lambda behind S3 bucket notifications (one per stack, created by
 # Bucket.add_event_notification); its construct id is fixed by aws-cdk-lib.
@@ -276,6 +277,14 @@ class MonosubStack(Stack):
                 f"CDK's {access.value} grant on the declared bucket uses this action family "
                 "(object versions, tags, multipart); scoped to that one bucket.",
             )
+        if bucket.encryption_key is not None and access is not Access.READ:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                nag.acknowledge(
+                    declared,
+                    f"AwsSolutions-IAM5[Action::{action}]",
+                    "Writing to a bucket of personal data (SSE-KMS) needs its customer-managed "
+                    "key's data-key actions; scoped to that one key.",
+                )
         nag.acknowledge(
             declared,
             f"AwsSolutions-IAM5[Resource::{nag.arn_of(bucket)}/*]",
@@ -311,6 +320,9 @@ class MonosubStack(Stack):
                     self.api.user_pool.add_trigger(
                         cognito.UserPoolOperation.PRE_TOKEN_GENERATION, function
                     )
+                    function.add_environment(
+                        sign_in.STAFF_POOL_USERS_ENV, self.settings.staff_pool_users
+                    )
                 case declarations.ObjectCreated(bucket=bucket, prefix=prefix, suffix=suffix):
                     self.storage.buckets[bucket].add_event_notification(
                         s3.EventType.OBJECT_CREATED,
@@ -327,20 +339,28 @@ class MonosubStack(Stack):
                     )
                     self.rules.append((trigger, schedule))
                 case declarations.EventRule():
+                    pattern = trigger.pattern(self.state_machine_prefix)
                     rule = events.Rule(
                         self,
                         pascal(trigger.rule) + "Rule",
                         description=trigger.description,
-                        event_bus=self.storage.event_buses[trigger.bus],
+                        # None: the default bus (AWS services' events)
+                        event_bus=self.storage.event_buses.get(trigger.bus),
                         event_pattern=events.EventPattern(
                             source=events.Match.prefix(trigger.source_prefix),
                             detail_type=list(trigger.detail_types) or None,
+                            detail=pattern.get("detail"),
                         ),
                         targets=[targets.LambdaFunction(function)],
                     )
                     self.rules.append((trigger, rule))
                 case declarations.StateMachineTask():
                     pass  # bound into the state machine's definition by its Workflow
+
+    @property
+    def state_machine_prefix(self) -> str:
+        """``arn:…:stateMachine:monosub-<stage>-``: every state machine of this stage."""
+        return state_machine_arn(self, f"{self.settings.stack_name}-")
 
     def _log_groups(self) -> list[logs.ILogGroup]:
         """Every log group of the stage: functions, state machines, API access logs."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from functions import manifest, resources
 from functions.declarations import (
+    DEFAULT_BUS,
     EventRule,
     ObjectCreated,
     ResourceNames,
@@ -99,6 +100,11 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
             TableName=physical_name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
         )
+
+
+def state_machine_prefix(stage: str) -> str:
+    """``arn:…:stateMachine:monosub-<stage>-``: every state machine of the stage."""
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:monosub-{stage}-"
 
 
 def provision_storage(
@@ -197,11 +203,11 @@ def provision_compute(session: Any, names: ResourceNames) -> None:
                     Targets=[{"Id": function.name, "Arn": function_arn(function.name, stage)}],
                 )
             elif isinstance(trigger, EventRule):
-                bus = names.event_buses[trigger.bus]
+                bus = names.event_buses.get(trigger.bus, DEFAULT_BUS)
                 events.put_rule(
                     Name=f"monosub-{stage}-{trigger.rule}",
                     EventBusName=bus,
-                    EventPattern=json.dumps(trigger.pattern()),
+                    EventPattern=json.dumps(trigger.pattern(state_machine_prefix(stage))),
                     Description=trigger.description,
                 )
                 events.put_targets(

@@ -11,7 +11,9 @@ What AWS does, and what this does the same way:
   data the next states receive;
 - it stays the same execution (same ARN, name, input and start date, the same ``$$``
   context object); its history goes on after an ``ExecutionRedriven`` event;
-- ``DescribeExecution`` reports ``redriveCount``, ``redriveDate`` and ``redriveStatus``.
+- ``DescribeExecution`` reports ``redriveCount``, ``redriveDate`` and ``redriveStatus``;
+- the execution is announced RUNNING again ("Step Functions Execution Status Change" with its
+  ``redriveCount``, through ``status_listener``, which the runtime sets), before it goes on.
 
 How: the unsuccessful state is the last top-level state that was entered and never exited,
 found in the execution's history; its ``StateEntered`` event holds its input. A new
@@ -28,7 +30,7 @@ from __future__ import annotations
 import datetime
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, cast
 
 from moto.core.exceptions import AWSError
@@ -49,6 +51,10 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 REDRIVABLE = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED})
 
 _lock = threading.Lock()
+
+# Called with an execution whose status changed (set by ``local/runtime.py``, which puts
+# Step Functions' status-change event on the default bus); None: nobody listens.
+status_listener: Callable[[Any], None] | None = None
 
 
 class ExecutionNotRedrivable(AWSError):
@@ -160,6 +166,8 @@ def redrive(execution: Any) -> datetime.datetime:
         execution.cause = None
         execution.output = None
         execution.exec_status = ExecutionStatus.RUNNING
+        if status_listener is not None:
+            status_listener(execution)
         worker.start()
         return redriven_at
 

@@ -8,6 +8,9 @@
 - the business clock lives in the SSM parameter every function reads; moving it fires the
   EventBridge schedules that fall due, in order;
 - Step Functions Retry and Wait do not sleep in real time;
+- Step Functions announces every execution's status changes (RUNNING, re-driven RUNNING,
+  SUCCEEDED, FAILED, TIMED_OUT, ABORTED) on the default bus, as "Step Functions Execution
+  Status Change" events from ``aws.states`` (moto announces none), so rules on them fire;
 - moto's DynamoDB is serialised with one lock (it is not thread-safe);
 - the device platform, an outside service, is played by a local HTTP server
   (``local/device_platform.py``) whose URL and key are in the ``device-platform`` secret;
@@ -317,8 +320,12 @@ class EmbeddedAWS:
     def _deliver_to_targets(
         self, rule: Any, event: dict[str, Any], transform_input: bool = True
     ) -> None:
-        """Replacement for moto's ``Rule.send_to_targets``: adds Lambda targets."""
-        if not rule.event_pattern.matches_event(event):
+        """Replacement for moto's ``Rule.send_to_targets``: adds Lambda targets. A schedule's
+        rule takes no events (moto would match it to every event on its bus: it has no
+        pattern)."""
+        if getattr(rule, "scheduled_expression", None) or not rule.event_pattern.matches_event(
+            event
+        ):
             return
         others = []
         for target in rule.targets:
@@ -342,6 +349,39 @@ class EmbeddedAWS:
                 self._original_send_to_targets(rule, event, transform_input)  # type: ignore[arg-type]
             finally:
                 rule.targets = original_targets
+
+    def _execution_status_changed(self, execution: Any) -> None:
+        """Put Step Functions' "Execution Status Change" event of ``execution`` on the default
+        bus, shaped as AWS sends it (times in epoch milliseconds, input and output as JSON
+        text, the redrive fields)."""
+        status = execution.exec_status.value
+        redrive_count = int(getattr(execution, "redrive_count", 0))
+        redrive_date = getattr(execution, "redrive_date", None)
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": _epoch_ms(execution.start_date),
+            "stopDate": _epoch_ms(execution.stop_date),
+            "input": execution.execution_input,
+            "output": None if execution.output is None else json.dumps(execution.output),
+            "error": execution.error,
+            "cause": execution.cause,
+            "redriveCount": redrive_count,
+            "redriveDate": _epoch_ms(redrive_date),
+            "redriveStatus": "REDRIVABLE" if status in redrive.REDRIVABLE else "NOT_REDRIVABLE",
+        }
+        self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "aws.states",
+                    "DetailType": "Step Functions Execution Status Change",
+                    "Resources": [execution.exec_arn],
+                    "Detail": json.dumps(detail, default=str),
+                }
+            ]
+        )
 
     # ---- business clock ------------------------------------------------------------------------
 
@@ -561,6 +601,27 @@ class EmbeddedAWS:
 
         self._patch(wait_function.WaitFunction, "_wait_interval", no_wait)
 
+        # Step Functions' status-change events: started, ended, re-driven.
+        from moto.stepfunctions.parser.backend.execution import (
+            BaseExecutionWorkerCommunication,
+            Execution,
+        )
+
+        original_start = Execution.start
+        original_terminated = BaseExecutionWorkerCommunication.terminated
+
+        def start(execution: Any) -> None:
+            original_start(execution)
+            runtime._execution_status_changed(execution)
+
+        def terminated(communication: Any) -> None:
+            original_terminated(communication)
+            runtime._execution_status_changed(communication.execution)
+
+        self._patch(Execution, "start", start)
+        self._patch(BaseExecutionWorkerCommunication, "terminated", terminated)
+        self._patch(redrive, "status_listener", self._execution_status_changed)
+
         # RedriveExecution, which moto lacks, and the redrive fields of DescribeExecution.
         self._patch(StepFunctionResponse, "redrive_execution", redrive.redrive_execution_response)
         self._patch(
@@ -590,6 +651,10 @@ class _InstantTime:
 
 _DYNAMODB_LOCK = threading.RLock()
 _ABSENT = object()  # what _patch remembers for an attribute it added
+
+
+def _epoch_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 def _iso(moment: datetime) -> str:

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from functions import declarations
 from infra import nag
-from infra.settings import StageSettings, pascal
+from infra.settings import FEATURE_PLANS, PLUS, StageSettings, pascal
 from monosub import auth
 from monosub.domain import sign_in as sign_in_rules
 
@@ -29,7 +29,8 @@ READ_ONLY_ATTRIBUTES = (
 )
 # a custom attribute's mapping key as Cognito names it, with the custom: prefix
 DIRECTORY_CLAIM = f"custom:{sign_in_rules.DIRECTORY_ATTRIBUTE}"
-STAFF_DIRECTORY = "Directory"  # the SAML provider's name (the sign-in page shows it)
+# the SAML provider's name (the sign-in page shows it); the sign-in trigger knows it by it
+STAFF_DIRECTORY = sign_in_rules.DIRECTORY_PROVIDER
 PORTAL_CALLBACK = "https://portal.monosub.example.jp/callback"
 STAFF_CALLBACK = "https://backoffice.monosub.example.jp/callback"
 
@@ -155,7 +156,19 @@ class Api(Construct):
             "schemas; API Gateway models would be a second copy that drifts.",
         )
 
+    def _feature_plan(self, settings: StageSettings) -> str:
+        plan = str(
+            self.node.try_get_context("cognito_feature_plan") or settings.cognito_feature_plan
+        )
+        if plan not in FEATURE_PLANS:
+            raise ValueError(
+                f"cognito_feature_plan={plan!r}: expected one of {', '.join(FEATURE_PLANS)}"
+            )
+        return plan
+
     def _user_pool(self, settings: StageSettings) -> cognito.UserPool:
+        self.feature_plan = self._feature_plan(settings)
+        plus = self.feature_plan == PLUS
         pool = cognito.UserPool(
             self,
             "UserPool",
@@ -188,7 +201,12 @@ class Api(Construct):
                     min_len=0, max_len=2048, mutable=True
                 ),
             },
-            feature_plan=cognito.FeaturePlan.ESSENTIALS,
+            # Plus: threat protection enforced (risky sign-ins blocked or challenged,
+            # compromised passwords refused); Essentials has none (docs/infra.md, Decisions)
+            feature_plan=cognito.FeaturePlan.PLUS if plus else cognito.FeaturePlan.ESSENTIALS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION
+            if plus
+            else None,
             deletion_protection=settings.is_production,
             removal_policy=settings.removal_policy,
         )
@@ -197,16 +215,20 @@ class Api(Construct):
         nag.acknowledge(
             pool,
             "AwsSolutions-COG2",
-            "MFA is optional (TOTP, no SMS) because the pool also holds customer accounts; "
-            "Cognito cannot require MFA per group. Requiring it for staff is an open decision "
-            "(docs/infra.md).",
+            "MFA is optional (TOTP, no SMS) because the pool also holds customer accounts and "
+            "Cognito cannot require MFA per group. Staff sign in through the company directory, "
+            "whose MFA applies; where the stage refuses staff pool users (prod) the sign-in "
+            "trigger gives a staff-group user without the directory no token (docs/infra.md).",
         )
-        nag.acknowledge(
-            pool,
-            "AwsSolutions-COG8",
-            "Essentials tier: threat protection needs the Plus tier, billed per monthly active "
-            "user including every customer; an open cost decision (docs/infra.md).",
-        )
+        if not plus:
+            nag.acknowledge(
+                pool,
+                "AwsSolutions-COG8",
+                "Essentials tier, decided on cost: threat protection needs Plus, billed for "
+                "every monthly active user of the pool, customers included (up to 5 million); "
+                "staff get MFA from the directory. A stage turns it on with "
+                "-c cognito_feature_plan=plus (docs/infra.md, Decisions).",
+            )
         return pool
 
     def _identity_providers(self, sign_in: SignIn) -> dict[str, cognito.IUserPoolIdentityProvider]:

@@ -36,6 +36,18 @@ RUNBOOK = "docs/operations.md"
 # CloudWatch: period x evaluation periods may not exceed 7 days (1 day under 1-hour periods).
 LONGEST_WATCH = timedelta(days=7)
 
+# The saved query over WAF's log (blocked and counted requests, by rule / client IP / path).
+WAF_BLOCKS_QUERY = "waf-blocks"
+WAF_QUERY_FIELDS = (
+    "@timestamp",
+    "action",
+    "terminatingRuleId",
+    "httpRequest.clientIp",
+    "httpRequest.country",
+    "httpRequest.httpMethod",
+    "httpRequest.uri",
+)
+
 # Triggers through which Lambda is invoked asynchronously (its own retries, then dropped).
 ASYNC_TRIGGERS = (declarations.ObjectCreated, declarations.Schedule, declarations.EventRule)
 
@@ -142,9 +154,10 @@ class Operations(Construct):
         self._tables(tables)
         self.unwatched_schedules: list[str] = []
         self._rules(rules)
+        self.queries = [self._saved_query(settings, query, log_groups) for query in SAVED_QUERIES]
         if firewall is not None:
             self._firewall(firewall)
-        self.queries = [self._saved_query(settings, query, log_groups) for query in SAVED_QUERIES]
+            self.queries.append(self._waf_query(settings, firewall))
 
     def _alarm(
         self,
@@ -441,6 +454,25 @@ class Operations(Construct):
                 left=[blocked(rule) for rule in firewall.rule_names],
                 width=12,
             )
+        )
+
+    def _waf_query(self, settings: StageSettings, firewall: ApiFirewall) -> logs.QueryDefinition:
+        """What WAF refused, grouped: which rule, which client IP, which path, how often. Over
+        the WAF log group only (it holds blocked and counted requests, ``firewall.py``)."""
+        return logs.QueryDefinition(
+            self,
+            "WafBlocksQuery",
+            query_definition_name=f"monosub-{settings.name}/{WAF_BLOCKS_QUERY}",
+            query_string=logs.QueryString(
+                fields=list(WAF_QUERY_FIELDS),
+                stats_statements=[
+                    "count(*) as requests by action, terminatingRuleId, httpRequest.clientIp, "
+                    "httpRequest.uri"
+                ],
+                sort="requests desc",
+                limit=1000,
+            ),
+            log_groups=[firewall.log_group],
         )
 
     @property

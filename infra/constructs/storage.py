@@ -48,7 +48,7 @@ class Storage(Construct):
         self.personal_data_key = kms.Key(
             self,
             "PersonalDataKey",
-            description=f"monosub {settings.name}: tables that hold personal data",
+            description=f"monosub {settings.name}: tables and buckets that hold personal data",
             enable_key_rotation=True,
             removal_policy=settings.removal_policy,
         )
@@ -135,10 +135,16 @@ class Storage(Construct):
         return bucket
 
     def _bucket(self, bucket: declarations.Bucket) -> s3.Bucket:
+        # Personal data: SSE-KMS with the customer-managed key (who may decrypt is an IAM
+        # grant, logged in CloudTrail), with S3 Bucket Keys so S3 asks KMS for a data key per
+        # bucket and period, not per object (KMS requests are billed).
+        personal = bucket.holds_personal_data
         return s3.Bucket(
             self,
             pascal(bucket.name) + "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS if personal else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=self.personal_data_key if personal else None,
+            bucket_key_enabled=personal,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=True,

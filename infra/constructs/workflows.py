@@ -177,6 +177,8 @@ class Workflow(Construct):
                 resources=[self.executions_arn],
             )
         )
+        if bucket.encryption_key is not None:  # SSE-KMS (personal data): read = decrypt
+            bucket.encryption_key.grant_decrypt(self.state_machine)
         self._acknowledge_executions(
             self,
             f"The Distributed Map of {self.name} describes and stops its own child "

@@ -22,6 +22,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from functions import manifest, resources
 from functions.declarations import (
+    DEFAULT_BUS,
     Access,
     Api,
     EventRule,
@@ -437,6 +438,53 @@ def test_every_token_gets_its_roles_from_the_sign_in_groups_trigger(dev: Synthes
     assert dev.api_parameter(parameter) == dev.function_arn("sign-in-groups")
 
 
+@pytest.mark.parametrize(("stage", "expected"), [("dev", "allow"), ("prod", "refuse")])
+def test_the_sign_in_trigger_knows_whether_the_stage_refuses_staff_pool_users(
+    dev: Synthesized, prod: Synthesized, stage: str, expected: str
+):
+    from monosub.domain import sign_in
+
+    synthesized = dev if stage == "dev" else prod
+    assert StageSettings(stage).staff_pool_users == expected
+    environment = synthesized.function("sign-in-groups")["Properties"]["Environment"]["Variables"]
+    assert environment[sign_in.STAFF_POOL_USERS_ENV] == expected
+    # only the trigger gets it
+    for declared in manifest.FUNCTIONS:
+        if declared.name != "sign-in-groups":
+            variables = synthesized.function(declared.name)["Properties"]["Environment"]
+            assert sign_in.STAFF_POOL_USERS_ENV not in variables["Variables"], declared.name
+
+
+def _user_pool(synthesized: Synthesized) -> dict[str, Any]:
+    (pool,) = synthesized.api.find_resources("AWS::Cognito::UserPool").values()
+    properties: dict[str, Any] = pool["Properties"]
+    return properties
+
+
+def test_the_user_pool_is_essentials_without_threat_protection_by_default(
+    dev: Synthesized, prod: Synthesized
+):
+    for synthesized in (dev, prod):
+        pool = _user_pool(synthesized)
+        assert pool["UserPoolTier"] == "ESSENTIALS"
+        assert "UserPoolAddOns" not in pool
+
+
+def test_a_stage_on_the_plus_plan_enforces_threat_protection(tmp_path: Path):
+    plus = synthesize("prod", tmp_path, **SKIP_BUNDLING, cognito_feature_plan="plus")
+    pool = _user_pool(plus)
+    assert pool["UserPoolTier"] == "PLUS"
+    assert pool["UserPoolAddOns"] == {"AdvancedSecurityMode": "ENFORCED"}
+    # COG8 is answered, not acknowledged, and nothing else is left unacknowledged
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+
+
+def test_an_unknown_feature_plan_is_refused(tmp_path: Path):
+    with pytest.raises(ValueError, match="cognito_feature_plan"):
+        synthesize("dev", tmp_path, **SKIP_BUNDLING, cognito_feature_plan="gold")
+
+
 def test_the_web_shop_signs_in_with_client_credentials_for_its_scope_only(dev: Synthesized):
     [server] = dev.of_type("AWS::Cognito::UserPoolResourceServer").values()
     assert server["Properties"]["Identifier"] == "monosub"
@@ -504,11 +552,70 @@ def test_every_bucket_is_private_encrypted_versioned_and_logged(dev: Synthesized
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    assert properties["BucketEncryption"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    if declared.holds_personal_data:
+        key = {"Fn::GetAtt": [dev.logical_id(dev.stack.storage.personal_data_key), "Arn"]}
+        assert rule == {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {"KMSMasterKeyID": key, "SSEAlgorithm": "aws:kms"},
+        }
+    else:
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     assert properties["LoggingConfiguration"]["DestinationBucketName"] == {
         "Ref": dev.logical_id(dev.stack.storage.access_logs)
     }
+
+
+def test_the_exchange_bucket_holds_personal_data_under_kms():
+    assert resources.bucket(resources.EXCHANGE).holds_personal_data
+
+
+@pytest.mark.parametrize("declared", manifest.FUNCTIONS, ids=lambda f: f.name)
+def test_whoever_uses_a_kms_bucket_may_use_its_key_as_far_as_its_access_needs(
+    dev: Synthesized, declared: Function
+):
+    key = dev.logical_id(dev.stack.storage.personal_data_key)
+    actions = _actions_on(_policy_statements(dev, declared.name), key)
+    personal = {
+        access
+        for name, access in declared.buckets.items()
+        if resources.bucket(name).holds_personal_data
+    }
+    tables = {
+        access
+        for name, access in declared.tables.items()
+        if resources.table(name).holds_personal_data
+    }
+    reads = personal | tables
+    writes = {a for a in reads if a is not Access.READ}
+    assert ("kms:Decrypt" in actions) == bool(reads), declared.name
+    assert ("kms:GenerateDataKey*" in actions) == bool(writes), declared.name
+
+
+def test_the_distributed_maps_and_the_bank_connector_may_decrypt_the_exchange_files(
+    dev: Synthesized,
+):
+    key = {"Fn::GetAtt": [dev.logical_id(dev.stack.storage.personal_data_key), "Arn"]}
+
+    def decrypts(role: Any) -> bool:
+        role_ref = {"Ref": dev.stack.get_logical_id(role.node.default_child)}
+        return any(
+            role_ref in policy["Properties"]["Roles"]
+            and any(
+                "kms:Decrypt" in _listed(s["Action"]) and s["Resource"] == key
+                for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            )
+            for policy in dev.of_type("AWS::IAM::Policy").values()
+        )
+
+    mapped = [m for m in resources.STATE_MACHINES if m.item_bucket == resources.EXCHANGE]
+    assert mapped
+    for machine in mapped:
+        assert decrypts(dev.stack.workflows[machine.name].state_machine.role), machine.name
+    connector = dev.stack.bank_sftp
+    assert connector is not None
+    assert decrypts(connector.access_role)
 
 
 def test_every_event_bus_exists(dev: Synthesized):
@@ -614,15 +721,37 @@ def test_schedules_are_rules_on_the_default_bus(dev: Synthesized):
 
 
 def test_event_rules_select_by_source_prefix_and_detail_type_on_their_bus(dev: Synthesized):
+    prefix = dev.stack.resolve(dev.stack.state_machine_prefix)
     for function, trigger in _triggers(EventRule):
         # a function may have several rules (billing-contracts: contracts and returns)
         (rule,) = [
-            r for r in _rule_targets(dev, function) if r.get("EventPattern") == trigger.pattern()
+            r
+            for r in _rule_targets(dev, function)
+            if r.get("EventPattern") == trigger.pattern(prefix)
         ]
         assert rule["EventPattern"]["source"] == [{"prefix": trigger.source_prefix}]
-        assert rule["EventBusName"] == {
-            "Ref": dev.logical_id(dev.stack.storage.event_buses[trigger.bus])
-        }
+        if trigger.bus == DEFAULT_BUS:
+            assert "EventBusName" not in rule
+        else:
+            assert rule["EventBusName"] == {
+                "Ref": dev.logical_id(dev.stack.storage.event_buses[trigger.bus])
+            }
+
+
+def test_console_redrives_of_this_stages_machines_reach_their_recorder(dev: Synthesized):
+    (rule,) = _rule_targets(dev, manifest.function("execution-redriven"))
+    assert "EventBusName" not in rule  # AWS services' events are on the default bus
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == [{"prefix": "aws.states"}]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["RUNNING"]
+    assert pattern["detail"]["redriveCount"] == [{"numeric": [">", 0]}]
+    (machines,) = pattern["detail"]["stateMachineArn"]
+    assert json.dumps(machines).endswith(':stateMachine:monosub-dev-"]]}}')
+    # it records the re-drive (runs) and announces it (the bus): nothing else
+    declared = manifest.function("execution-redriven")
+    assert declared.tables == {resources.RUNS: Access.READ_WRITE}
+    assert declared.publishes_to == (resources.DOMAIN_EVENTS,) and not declared.redrives
 
 
 # ---- packaging -----------------------------------------------------------------------------
@@ -906,6 +1035,8 @@ def _explained_grants(synthesized: Synthesized, declared: Function) -> list[tupl
             grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
     for name in declared.buckets:
         grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:*"}))
+        if resources.bucket(name).holds_personal_data:
+            grants.append((synthesized.logical_id(storage.personal_data_key), {"kms:*"}))
     for name in declared.uploads_to:
         grants.append((synthesized.logical_id(storage.buckets[name]), {"s3:PutObject*"}))
     for name in declared.starts:
@@ -991,6 +1122,7 @@ def test_secrets_reach_functions_by_arn_never_in_clear(dev: Synthesized):
         "POWERTOOLS_METRICS_NAMESPACE",
         "POWERTOOLS_LOG_LEVEL",
         config.EMAIL_FROM_ENV,
+        "STAFF_POOL_USERS",  # allow | refuse: the sign-in trigger
     }
     secrets = {secret_env(s.name): dev.stack.storage.secrets[s.name] for s in resources.SECRETS}
     for declared in manifest.FUNCTIONS:
@@ -1138,7 +1270,9 @@ def test_saved_queries_cover_every_log_group_of_the_stage(dev: Synthesized):
         q["Properties"]["Name"]: q["Properties"]
         for q in dev.of_type("AWS::Logs::QueryDefinition").values()
     }
-    assert set(queries) == {f"monosub-dev/{q.name}" for q in SAVED_QUERIES}
+    assert set(queries) == {f"monosub-dev/{q.name}" for q in SAVED_QUERIES} | {
+        "monosub-dev/waf-blocks"  # over the WAF log group only (test below)
+    }
     assert {"run", "file", "customer", "invoice"} <= {q.name for q in SAVED_QUERIES}
     log_groups = [dev.logical_id(f.log_group) for f in dev.stack.functions.values()]
     log_groups += [dev.logical_id(w.log_group) for w in dev.stack.workflows.values()]
@@ -1196,6 +1330,76 @@ def test_a_waf_web_acl_guards_the_api_stage(dev: Synthesized, prod: Synthesized,
     assert firewall is not None
     web_acl = synthesized.stack.get_logical_id(firewall.web_acl)
     assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": [web_acl, "Arn"]}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_waf_logs_blocked_and_counted_requests_redacted_to_its_own_log_group(
+    dev: Synthesized, prod: Synthesized, stage: str
+):
+    synthesized = dev if stage == "dev" else prod
+    firewall = synthesized.stack.firewall
+    assert firewall is not None
+    (group,) = [
+        g
+        for g in synthesized.api.find_resources("AWS::Logs::LogGroup").values()
+        if str(g["Properties"].get("LogGroupName", "")).startswith("aws-waf-logs-")
+    ]
+    assert group["Properties"]["LogGroupName"] == f"aws-waf-logs-monosub-{stage}"
+    assert group["Properties"]["RetentionInDays"] == (365 if stage == "prod" else 30)
+    assert group["DeletionPolicy"] == ("Retain" if stage == "prod" else "Delete")
+    log_group = synthesized.logical_id(firewall.log_group)
+
+    (logging,) = synthesized.api.find_resources("AWS::WAFv2::LoggingConfiguration").values()
+    properties = logging["Properties"]
+    web_acl = synthesized.stack.get_logical_id(firewall.web_acl)
+    assert properties["ResourceArn"] == {"Fn::GetAtt": [web_acl, "Arn"]}
+    # the destination is the log group's ARN built without the ":*" of its Arn attribute
+    (destination,) = properties["LogDestinationConfigs"]
+    parts = destination["Fn::Join"][1]
+    assert parts[-2:] == [":log-group:", {"Ref": log_group}]
+    assert {h["SingleHeader"]["Name"] for h in properties["RedactedFields"]} == {
+        "authorization",
+        "cookie",
+    }
+    assert properties["LoggingFilter"] == {
+        "DefaultBehavior": "DROP",
+        "Filters": [
+            {
+                "Behavior": "KEEP",
+                "Requirement": "MEETS_ANY",
+                "Conditions": [
+                    {"ActionCondition": {"Action": "BLOCK"}},
+                    {"ActionCondition": {"Action": "COUNT"}},
+                ],
+            }
+        ],
+    }
+
+    # log delivery may write to that log group's streams only, for this account only
+    (policy_id, policy) = next(
+        iter(synthesized.api.find_resources("AWS::Logs::ResourcePolicy").items())
+    )
+    assert set(logging["DependsOn"]) >= {policy_id, log_group}
+    document = json.dumps(policy["Properties"]["PolicyDocument"])
+    assert "delivery.logs.amazonaws.com" in document
+    assert '\\"logs:CreateLogStream\\",\\"logs:PutLogEvents\\"' in document
+    assert f'{{"Ref": "{log_group}"}}, ":log-stream:*' in document
+    assert "aws:SourceAccount" in document and "aws:SourceArn" in document
+
+    # the saved query reads the WAF log group and groups by rule, client IP and path
+    (query,) = [
+        q["Properties"]
+        for q in synthesized.of_type("AWS::Logs::QueryDefinition").values()
+        if q["Properties"]["Name"] == f"monosub-{stage}/waf-blocks"
+    ]
+    assert len(query["LogGroupNames"]) == 1
+    assert "AWS::Logs::LogGroup" not in json.dumps(query["LogGroupNames"])
+    assert "Firewall" in json.dumps(query["LogGroupNames"])
+    assert (
+        "stats count(*) as requests by action, terminatingRuleId, httpRequest.clientIp, "
+        "httpRequest.uri" in query["QueryString"]
+    )
+    assert "`monosub-<stage>/waf-blocks`" in OPERATIONS_DOC.read_text()
 
 
 def test_prod_limits_the_public_routes_harder_than_test_stages():

@@ -68,3 +68,61 @@ def test_a_local_token_carries_the_same_roles_as_a_directory_sign_in() -> None:
     claims = identity.verify(token, key=key)
     assert claims["cognito:groups"] == ["ops", "sales"]
     assert claims["custom:directory_groups"] == "GRP-Sales,GRP-BackOffice"
+
+
+# ---- staff who did not come through the directory (STAFF_POOL_USERS) ------------------------
+
+
+@pytest.mark.parametrize("role", ["sales", "regional-manager", "corporate-manager", "ops"])
+@pytest.mark.parametrize("provider", [None, "Google", "Facebook"])
+def test_a_stage_that_refuses_pool_staff_refuses_internal_staff_without_the_directory(
+    role: str, provider: str | None
+) -> None:
+    with pytest.raises(sign_in.StaffSignInRefused, match=role) as refused:
+        sign_in.refuse_pool_staff([role, "customer"], provider, sign_in.REFUSE)
+    assert refused.value.status == 403
+    assert "directory" in refused.value.message
+
+
+def test_directory_staff_agencies_and_customers_are_never_refused() -> None:
+    sign_in.refuse_pool_staff(["ops", "sales"], "Directory", sign_in.REFUSE)
+    sign_in.refuse_pool_staff(["agency"], None, sign_in.REFUSE)
+    sign_in.refuse_pool_staff(["customer"], "Google", sign_in.REFUSE)
+    sign_in.refuse_pool_staff([], None, sign_in.REFUSE)
+
+
+def test_a_stage_that_allows_pool_staff_lets_them_in_and_an_unknown_setting_refuses() -> None:
+    sign_in.refuse_pool_staff(["ops"], None, sign_in.ALLOW)
+    with pytest.raises(ValueError, match="STAFF_POOL_USERS"):
+        sign_in.refuse_pool_staff(["customer"], None, "sometimes")
+
+
+def _pool_user_event(groups: list[str]) -> dict[str, object]:
+    event = json.loads((EVENTS / "pre-token-generation-saml.json").read_text())
+    attributes = event["request"]["userAttributes"]
+    del attributes["identities"], attributes["custom:directory_groups"]
+    event["userName"] = "hanako.suzuki"
+    event["request"]["groupConfiguration"]["groupsToOverride"] = groups
+    return dict(event)
+
+
+def test_the_cognito_trigger_gives_no_token_to_pool_staff_where_the_stage_refuses_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from functions.auth.pre_token import handler
+    from tests.conftest import FakeContext
+
+    monkeypatch.setenv(sign_in.STAFF_POOL_USERS_ENV, "refuse")
+    with pytest.raises(sign_in.StaffSignInRefused, match="company directory"):
+        handler(_pool_user_event(["ops"]), FakeContext("sign-in-groups"))
+    # an agency user of the pool still signs in, and so does directory staff
+    answered = handler(_pool_user_event(["agency"]), FakeContext("sign-in-groups"))
+    override = answered["response"]["claimsOverrideDetails"]["groupOverrideDetails"]
+    assert override == {"groupsToOverride": ["agency"]}
+    saml = json.loads((EVENTS / "pre-token-generation-saml.json").read_text())
+    assert handler(saml, FakeContext("sign-in-groups"))["response"]["claimsOverrideDetails"]
+
+    monkeypatch.setenv(sign_in.STAFF_POOL_USERS_ENV, "allow")
+    answered = handler(_pool_user_event(["ops"]), FakeContext("sign-in-groups"))
+    override = answered["response"]["claimsOverrideDetails"]["groupOverrideDetails"]
+    assert override == {"groupsToOverride": ["ops"]}

@@ -11,6 +11,11 @@ Order matters: the ledger says ``running`` again (a conditional write on ``faile
 attempt number, so of two retries at once only one goes on) *before* the execution continues,
 so no step of the re-driven execution sees the run as it was. If Step Functions refuses, the
 run is put back as it was.
+
+A re-drive from the Step Functions console (or any other RedriveExecution call) bypasses all
+that: Step Functions then announces the execution RUNNING again (with a ``redriveCount``) on
+the default bus, and ``execution-redriven`` calls ``record_redrive_from_outside``, which marks
+the run and audits it the same way, by ``console``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from monosub.observability import count, logger
 from monosub.store import runs
 
 REDRIVABLE_STATUS = "failed"
+CONSOLE = "console"  # who re-drove an execution that no API call re-drove
 
 
 def redrive_run(run_id: str, by: str, publisher: EventPublisher | None = None) -> Run:
@@ -56,16 +62,44 @@ def redrive_run(run_id: str, by: str, publisher: EventPublisher | None = None) -
     except Exception:
         runs.undo_redrive(run, "the re-drive request failed")
         raise
+    _announce(run, by, publisher)
+    return runs.require(run_id)
+
+
+def record_redrive_from_outside(
+    run_id: str,
+    execution_arn: str,
+    by: str = CONSOLE,
+    publisher: EventPublisher | None = None,
+) -> Run | None:
+    """Step Functions re-drove ``execution_arn`` without ``redrive_run`` (from the console):
+    the run goes back to ``running`` with one more attempt and the re-drive is audited
+    (``RunRedriven``, by ``by``), as ``redrive_run`` does. Returns the run, or None when there
+    is nothing to record: an unknown run, one that is not ``failed`` (``redrive_run`` marked
+    it before re-driving, or the execution has already finished again), or one whose
+    execution is another one (an earlier attempt)."""
+    run = runs.get(run_id)
+    if run is None or run.status != REDRIVABLE_STATUS or run.execution_arn != execution_arn:
+        return None
+    if not runs.mark_redriven(run, by):
+        return None  # changed meanwhile: whoever changed it recorded it
+    _announce(run, by, publisher)
+    return runs.require(run_id)
+
+
+def _announce(run: Run, by: str, publisher: EventPublisher | None) -> None:
+    """Log, count and publish ``RunRedriven`` (the event journal puts it in the audit trail
+    under the run) for ``run`` as it was before its re-drive."""
     logger.info(
         "run re-driven",
-        extra={"run_id": run_id, "execution_arn": run.execution_arn, "by": by},
+        extra={"run_id": run.run_id, "execution_arn": run.execution_arn, "by": by},
     )
     count("RunsRedriven")
     (publisher or events.default_publisher).publish(
         "monosub.operations",
         "RunRedriven",
         {
-            "run_id": run_id,
+            "run_id": run.run_id,
             "kind": run.kind,
             "execution_arn": run.execution_arn,
             "redriven_by": by,
@@ -74,7 +108,6 @@ def redrive_run(run_id: str, by: str, publisher: EventPublisher | None = None) -
             "redriven_at": clock.now_iso(),
         },
     )
-    return runs.require(run_id)
 
 
 def _belongs_to(execution_arn: str, machine_arn: str) -> bool:

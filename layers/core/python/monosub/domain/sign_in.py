@@ -7,6 +7,10 @@ the function asks ``roles_for`` and puts the answer in ``cognito:groups``. The l
 key (``monosub token --directory-groups``) asks the same function, so a local token carries
 the very claims a directory sign-in would. The mapping is data:
 ``monosub/data/directory_groups.json``.
+
+Staff's second factor is the directory's (docs/sign-in.md): a user created in the pool itself
+and put in a staff group would sign in with a password alone. A stage that refuses such users
+(``STAFF_POOL_USERS=refuse``, prod) gets them no token at all (``refuse_pool_staff``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from monosub import auth
+from monosub.errors import Forbidden
 
 MAPPING = Path(__file__).resolve().parent.parent / "data" / "directory_groups.json"
 DIRECTORY_ATTRIBUTE = "directory_groups"  # custom:directory_groups, mapped from SAML
+DIRECTORY_PROVIDER = "Directory"  # the SAML identity provider's name in the user pool
+# What the sign-in trigger does with an internal-staff user the directory did not sign in
+# (set per stage by the CDK app): ``allow`` (test stages: scripted users) or ``refuse``.
+STAFF_POOL_USERS_ENV = "STAFF_POOL_USERS"
+ALLOW = "allow"
+REFUSE = "refuse"
+STAFF_POOL_USERS_CHOICES = (ALLOW, REFUSE)
+
+
+class StaffSignInRefused(Forbidden):
+    """An internal-staff user signed in without the directory where the stage refuses that."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +112,26 @@ def provider_of(user_attributes: Mapping[str, Any]) -> str | None:
         name = identities[0].get("providerName")
         return str(name) if name else None
     return None
+
+
+def refuse_pool_staff(roles: Iterable[str], provider: str | None, staff_pool_users: str) -> None:
+    """Raise ``StaffSignInRefused`` when the stage refuses internal-staff users that the
+    directory did not sign in and this sign-in is one: a user of the pool itself (no
+    provider) or of another provider, with a sales, manager or ops role. Agencies
+    (``agency``) and customers sign in with the pool's own accounts and are never refused
+    here. ``staff_pool_users`` is ``allow`` or ``refuse``; anything else is a deployment
+    mistake and refuses (``ValueError``), rather than silently letting staff in."""
+    if staff_pool_users not in STAFF_POOL_USERS_CHOICES:
+        raise ValueError(
+            f"{STAFF_POOL_USERS_ENV}={staff_pool_users!r}: expected one of "
+            f"{', '.join(STAFF_POOL_USERS_CHOICES)}"
+        )
+    if staff_pool_users == ALLOW or provider == DIRECTORY_PROVIDER:
+        return
+    staff = sorted(set(roles) & auth.INTERNAL_STAFF)
+    if staff:
+        raise StaffSignInRefused(
+            f"staff ({', '.join(staff)}) sign in with the company directory on this stage, "
+            "not with a user pool password; ops: remove the user from the pool's staff "
+            "groups, the directory's groups give the roles (docs/sign-in.md)"
+        )
