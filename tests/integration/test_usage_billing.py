@@ -151,3 +151,66 @@ def test_a_usage_priced_option_is_billed_in_arrears_and_corrected(cloud: Embedde
         "INV-2026-000002",
         "INV-2026-000001",
     ]
+
+
+def revenue_file(cloud: EmbeddedAWS, month: str, component: str) -> list[dict[str, str]]:
+    body = cloud.s3.get_object(
+        Bucket=cloud.bucket("exchange"),
+        Key=f"outbox/accounting/{month}/revenue-{month.replace('-', '')}.csv",
+    )["Body"].read()
+    rows = csv.DictReader(io.StringIO(body.decode("utf-8")))
+    return [r for r in rows if r["component"] == component]
+
+
+def test_a_reading_after_its_months_run_is_in_the_next_revenue_file_once(
+    cloud: EmbeddedAWS, call: Calls
+):
+    """The meter company's November file arrives on 3 December, after November's run: the
+    December revenue file recognizes it (month 2026-12, service month 2026-11), once; a
+    correction after December's run is the difference in January's file."""
+    added = call("POST", "/catalog/products/OPT-DOWNLOAD/prices", DOWNLOAD_BY_USAGE, **OPS)
+    assert added.status == 201, added
+    contract = started_contract(cloud, call)
+    number, account_id = contract["number"], contract["account_id"]
+    account = call("GET", f"/billing-accounts/{account_id}").json()
+    (usage,) = [c for c in account["components"] if c["kind"] == "usage"]
+
+    cloud.set_clock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))  # 1 December: November's run
+    cloud.wait_for_executions()
+    assert revenue_file(cloud, "2026-11", usage["key"]) == []
+
+    cloud.set_clock(datetime(2026, 12, 3, 1, 0, tzinfo=UTC))
+    late = cloud.drop(
+        "usage-readings",
+        "readings-202611.csv",
+        readings(f"{number},OPT-DOWNLOAD,2026-11,250.5,\r\n"),
+    )
+    assert late["status"] == "succeeded", late
+
+    cloud.set_clock(datetime(2026, 12, 31, 17, 30, tzinfo=UTC))  # 1 January: December's run
+    cloud.wait_for_executions()
+    december = revenue_file(cloud, "2026-12", usage["key"])
+    assert [(r["month"], r["service_month"], r["amount"]) for r in december] == [
+        ("2026-12", "2026-11", "1881")
+    ]
+
+    corrected = cloud.drop(
+        "usage-readings",
+        "readings-202611-fix.csv",
+        readings(f"{number},OPT-DOWNLOAD,2026-11,300,\r\n"),
+    )
+    assert corrected["status"] == "succeeded", corrected
+    cloud.set_clock(datetime(2027, 1, 31, 17, 30, tzinfo=UTC))  # 1 February: January's run
+    cloud.wait_for_executions()
+    january = revenue_file(cloud, "2027-01", usage["key"])
+    assert [(r["month"], r["service_month"], r["amount"]) for r in january] == [
+        ("2027-01", "2026-11", str(2500 - 1881))
+    ]
+    # in all, the files recognize November's corrected reading once: what was billed
+    recognized = sum(
+        int(r["amount"])
+        for month in ("2026-11", "2026-12", "2027-01")
+        for r in revenue_file(cloud, month, usage["key"])
+        if r["service_month"] == "2026-11"
+    )
+    assert recognized == 2500

@@ -270,6 +270,38 @@ def test_month_end_revenue_has_the_months_reading_when_it_is_there():
     assert [r.component for r in no_readings] == ["t1.01"]
 
 
+def test_a_reading_after_its_months_run_is_recognized_by_the_next_run_once():
+    """November's reading arrives after November's run: December's run recognizes it, as
+    revenue of December naming November; a correction later is the difference; a month
+    whose readings the files already hold gives nothing."""
+    components = [monthly(), metered()]
+    november = "contract_c1|t1.u01|2026-11"
+    # November's run had no reading of November: the files hold none
+    seen = billing.readings_through({}, "2026-11")
+    usage = {november: "350.5"}
+    late = billing.late_usage_rows(components, "2026-12", "account_a1", usage, seen)
+    assert [(r.month, r.service_month, r.component, r.amount) for r in late] == [
+        ("2026-12", "2026-11", "t1.u01", 12172)
+    ]
+    # December's run recognized it: January's run finds nothing new
+    seen = billing.readings_through(usage, "2026-12")
+    assert billing.late_usage_rows(components, "2027-01", "account_a1", usage, seen) == []
+    # corrected to 300 afterwards (120 × 29.80 + 180 × 36.40 = 10,128 yen): the difference
+    corrected = {november: "300"}
+    late = billing.late_usage_rows(components, "2027-01", "account_a1", corrected, seen)
+    assert [(r.service_month, r.amount) for r in late] == [("2026-11", 10128 - 12172)]
+    # a month's own reading is the month's row (revenue_rows), never a late one
+    december = {**usage, "contract_c1|t1.u01|2026-12": "10"}
+    assert billing.late_usage_rows(components, "2026-12", "account_a1", december, seen) == []
+
+
+def test_late_readings_older_than_the_horizon_are_not_recognized():
+    components = [monthly(), metered()]
+    old = {"contract_c1|t1.u01|2025-10": "100"}
+    assert billing.late_usage_rows(components, "2026-12", "account_a1", old, {}) == []
+    assert billing.readings_through(old, "2026-12") == {}
+
+
 # ---- readings ------------------------------------------------------------------------------
 
 

@@ -585,8 +585,76 @@ def revenue_rows(
     return rows
 
 
+def late_usage_rows(
+    components: Iterable[Component],
+    month: str,
+    account_id: str,
+    usage: Mapping[str, str],
+    seen: Mapping[str, str],
+) -> list[RevenueRow]:
+    """Revenue of earlier months' readings that no revenue file has yet: a reading that came
+    after its month's run (meters are read at month end, the file arrives days later), or one
+    corrected since. Recognized in ``month`` (the run that finds it) as the difference from
+    what was recognized, each row naming its service month (``service_month``). ``seen``: the
+    readings the revenue files hold so far (the previous month's revenue item keeps them).
+    Readings older than the invoices' horizon are not looked at (nor billed)."""
+    oldest = add_months(month, -HORIZON_MONTHS)
+    changed = [
+        key
+        for key in sorted({*usage, *seen})
+        if oldest <= key.rsplit("|", 1)[-1] < month and usage.get(key) != seen.get(key)
+    ]
+    rows = []
+    for key in changed:
+        service_month = key.rsplit("|", 1)[-1]
+        now = _usage_amounts(components, {key: usage[key]} if key in usage else {}, service_month)
+        before = _usage_amounts(components, {key: seen[key]} if key in seen else {}, service_month)
+        rows += _late_rows(now, before, month, service_month, account_id)
+    return rows
+
+
+def readings_through(usage: Mapping[str, str], month: str) -> dict[str, str]:
+    """The readings of the months up to ``month`` within the invoices' horizon: what the
+    revenue files hold once ``month`` is recognized."""
+    oldest = add_months(month, -HORIZON_MONTHS)
+    return {k: v for k, v in usage.items() if oldest <= k.rsplit("|", 1)[-1] <= month}
+
+
+def _usage_amounts(
+    components: Iterable[Component], usage: Mapping[str, str], month: str
+) -> dict[str, tuple[Component, int]]:
+    return {
+        ledger_key(due.component.contract_id, due.component.key, month): (due.component, due.amount)
+        for due in usage_billing.month_usage(components, usage, month)
+    }
+
+
+def _late_rows(
+    now: Mapping[str, tuple[Component, int]],
+    before: Mapping[str, tuple[Component, int]],
+    month: str,
+    service_month: str,
+    account_id: str,
+) -> list[RevenueRow]:
+    rows = []
+    for key in sorted({*now, *before}):
+        component = (now.get(key) or before[key])[0]
+        amount = now.get(key, (component, 0))[1] - before.get(key, (component, 0))[1]
+        if amount:
+            rows.append(
+                _revenue(component, month, account_id, amount, None, service_month=service_month)
+            )
+    return rows
+
+
 def _revenue(
-    component: Component, month: str, account_id: str, amount: int, days: int | None
+    component: Component,
+    month: str,
+    account_id: str,
+    amount: int,
+    days: int | None,
+    *,
+    service_month: str | None = None,
 ) -> RevenueRow:
     return RevenueRow(
         month=month,
@@ -597,6 +665,7 @@ def _revenue(
         amount=amount,
         tax_rate=component.tax_rate,
         days=days,
+        service_month=service_month or month,
     )
 
 

@@ -272,6 +272,11 @@ class RevenueRow(BaseModel):
     amount: int
     tax_rate: TaxRate = 10
     days: int | None = Field(default=None, description="Days of service in the month")
+    service_month: str | None = Field(
+        default=None,
+        description="The month the service was used (a late reading's row is recognized in a "
+        "later month); None or ``month``: the row's own month",
+    )
 
 
 class BillingSettings(BaseModel):

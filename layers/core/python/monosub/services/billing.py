@@ -368,22 +368,41 @@ def prepare_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     """The month's revenue rows of a batch of accounts, written in batches (a rerun writes
-    the same items), and the batch's part of the revenue file."""
+    the same items), and the batch's part of the revenue file. Readings of earlier months
+    that no revenue file has yet (read after their month's run, or corrected) are
+    recognized now, each row naming its service month: the previous month's revenue items
+    say which readings the files hold (one batch read per 100 accounts)."""
     month = str(state["month"])
     accounts, broken = store.read_accounts(read_batch(str(state["key"])))
     if broken:
         logger.error("billing accounts left out of the revenue", extra={"broken": broken})
+    metered = sorted(a for a, account in accounts.items() if _metered(account))
+    before = store.usage_seen(engine.add_months(month, -1), metered) if metered else {}
     rows: list[RevenueRow] = []
+    seen: dict[str, dict[str, str]] = {}
     for account_id in sorted(accounts):
         account = accounts[account_id]
         rows += engine.revenue_rows(account.components, month, account_id, account.usage)
-    store.put_revenue(rows)
+        if account_id not in before:
+            continue
+        known = before[account_id]
+        if known is None:  # kept before this run's month: take every reading as recognized
+            known = engine.readings_through(account.usage, engine.add_months(month, -1))
+        rows += engine.late_usage_rows(account.components, month, account_id, account.usage, known)
+        seen[account_id] = engine.readings_through(account.usage, month)
+    store.put_revenue(month, rows, seen)
     part = f"{RUNS_PREFIX}/month-end/{month}/revenue-{int(state['batch']):05d}.csv"
     aws.client("s3").put_object(
         Bucket=config.bucket_name(EXCHANGE), Key=part, Body=_revenue_csv(rows, header=False)
     )
     result = {"batch": state["batch"], "rows": len(rows), "amount": sum(r.amount for r in rows)}
     return put_result(f"{RUNS_PREFIX}/month-end/{month}", result)
+
+
+def _metered(account: BillingAccount) -> bool:
+    """Billed by readings: its revenue items keep the readings recognized (even none yet,
+    so a first reading arriving late is known to be new)."""
+    return bool(account.usage) or any(c.kind == "usage" for c in account.components)
 
 
 REVENUE_HEADER = (
@@ -395,6 +414,7 @@ REVENUE_HEADER = (
     "amount",
     "tax_rate",
     "days",
+    "service_month",
 )
 
 
@@ -411,6 +431,7 @@ def _revenue_csv(rows: Iterable[RevenueRow], *, header: bool) -> bytes:
                 row.amount,
                 row.tax_rate,
                 row.days,
+                row.service_month or row.month,
             )
         )
     return text.encode("utf-8")

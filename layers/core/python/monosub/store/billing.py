@@ -510,34 +510,63 @@ def finalize(invoices: Sequence[Invoice], series: str, numbers: Sequence[str], l
 # ---- revenue -------------------------------------------------------------------------------
 
 
-def put_revenue(rows: Sequence[RevenueRow]) -> int:
+def _revenue_pk(month: str, account_id: str) -> str:
+    return f"REVENUE#{month}#{account_id}"
+
+
+def put_revenue(
+    month: str,
+    rows: Sequence[RevenueRow],
+    usage_seen: Mapping[str, Mapping[str, str]] | None = None,
+) -> int:
     """Write a month's rows: one item per (month, account) holding its rows, each keyed by
-    contract and component inside (packed, like the account's components: one write of
-    ≈1 KB instead of one per line). Written again they are the same item. Returns the calls
-    made."""
-    by_account: dict[tuple[str, str], list[RevenueRow]] = {}
+    contract, component and service month inside (packed, like the account's components: one
+    write of ≈1 KB instead of one per line), and the readings the revenue files hold once
+    this month is recognized (``usage_seen``, per account: the next month's run finds the
+    readings that came later). An account with readings and no rows still gets its item.
+    Written again they are the same item. Returns the calls made."""
+    seen = usage_seen or {}
+    by_account: dict[str, list[RevenueRow]] = {account_id: [] for account_id in seen}
     for row in rows:
-        by_account.setdefault((row.month, row.account_id), []).append(row)
+        if row.month != month:
+            raise ValueError(f"a row of {row.month} in the revenue of {month}")
+        by_account.setdefault(row.account_id, []).append(row)
     items = []
-    for (month, account_id), own in sorted(by_account.items()):
-        ordered = sorted(own, key=lambda r: (r.contract_id, r.component))
-        items.append(
-            {
-                "pk": f"REVENUE#{month}#{account_id}",
-                "sk": "ROWS",
-                "month": month,
-                "account_id": account_id,
-                "amount": sum(r.amount for r in ordered),
-                "count": len(ordered),
-                "rows": pack([r.model_dump(mode="json") for r in ordered]),
-            }
-        )
+    for account_id, own in sorted(by_account.items()):
+        ordered = sorted(own, key=lambda r: (r.contract_id, r.component, r.service_month or ""))
+        item: dict[str, Any] = {
+            "pk": _revenue_pk(month, account_id),
+            "sk": "ROWS",
+            "month": month,
+            "account_id": account_id,
+            "amount": sum(r.amount for r in ordered),
+            "count": len(ordered),
+            "rows": pack([r.model_dump(mode="json", exclude_none=True) for r in ordered]),
+        }
+        if account_id in seen:
+            item["usage_seen"] = pack(dict(seen[account_id]))
+        items.append(item)
     return _table.batch_put(items)
+
+
+def usage_seen(month: str, account_ids: Sequence[str]) -> dict[str, dict[str, str] | None]:
+    """The readings the revenue files held after ``month``'s run, per account (one batch
+    read per 100): {} when the account's item has none; None when the month has no item
+    of the account or one written before the readings were kept on it (the caller then
+    takes every reading as recognized: nothing is recognized twice)."""
+    read = _table.batch_get([(_revenue_pk(month, a), "ROWS") for a in account_ids])
+    seen: dict[str, dict[str, str] | None] = {a: None for a in account_ids}
+    for item in read.values():
+        if "usage_seen" in item:
+            seen[str(item["account_id"])] = {
+                str(k): str(v) for k, v in unpack(item["usage_seen"]).items()
+            }
+    return seen
 
 
 def revenue_of(month: str, account_id: str) -> list[RevenueRow]:
     """An account's revenue rows of a month (by contract and component)."""
-    item = _table.get(f"REVENUE#{month}#{account_id}", "ROWS")
+    item = _table.get(_revenue_pk(month, account_id), "ROWS")
     if item is None:
         return []
     return [RevenueRow.model_validate(row) for row in unpack(item["rows"])]
