@@ -699,7 +699,16 @@ FUNCTIONS: tuple[Function, ...] = (
         # under uploads/ only (the PDFs monosub issues are the renderer's to write)
         uploads_to={DOCUMENTS: "uploads/"},
         invokes=(DOCUMENT_RENDERER,),  # quote PDFs
-        redrives=(FILE_INTAKE, SHIPPING_KITTING, ERP_SYNC),  # POST /runs/{run_id}/retry
+        # POST /runs/{run_id}/retry: every workflow whose runs are executions
+        redrives=(
+            FILE_INTAKE,
+            SHIPPING_KITTING,
+            MONTH_END_REVENUE,
+            INVOICING,
+            DIRECT_DEBIT,
+            OVERDUE_FOLLOW_UP,
+            ERP_SYNC,
+        ),
         timeout_seconds=29,
     ),
     Function(

@@ -318,3 +318,84 @@ def test_the_ledger_never_overwrites_a_give_back(cloud: EmbeddedAWS):
         assert billing_store.record_billed(
             "account_race", run_ledger, date(2026, 11, 30), given_back=len(after.given_back)
         )
+
+
+def test_numbers_claimed_by_a_batch_that_died_are_written_by_its_next_attempt(
+    cloud: EmbeddedAWS, call: Calls, monkeypatch: pytest.MonkeyPatch
+):
+    """A batch claims its block of numbers, then dies before writing its invoices: the
+    counter has moved and no invoice has those numbers yet; the run ends failed naming the
+    batch. The next attempt's batch writes the claimed invoices from their S3 copy with the
+    same numbers (no gap, none given twice) before it would number anything; the claim is
+    closed. (On AWS the Map fails at the batch and a re-drive runs it again: the same
+    recovery.)"""
+    with cloud.as_function("billing-contracts"):
+        for account_id, name in (("account_one", "株式会社いち"), ("account_two", "株式会社に")):
+            assert billing_store.create_account(a_billing_account(account_id, name))
+    real_put = billing_store.put_issued
+    died: list[int] = []
+
+    def dies_once(invoices: Any) -> int:
+        if not died:
+            died.append(len(invoices))
+            raise RuntimeError("the batch died after claiming its numbers")
+        return real_put(invoices)
+
+    monkeypatch.setattr(billing_store, "put_issued", dies_once)
+    cloud.set_clock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    (run,) = call("GET", "/runs", query={"kind": "invoicing"}, **OPS).json()["runs"]
+    assert run["status"] == "failed" and died == [2], run.get("message")
+    with cloud.as_function("api"):
+        assert billing_store.last_number("INV-2026") == 2  # claimed
+        assert billing_store.account_invoices("account_one") == []  # not written
+        (pending,) = billing_store.pending_claims()
+        assert pending["invoice_ids"] == [
+            "invoice_20261130one",
+            "invoice_20261130two",
+        ]
+
+    assert run["counts"]["failed_batches"] == 1 and "1 batch(es) did not finish" in run["message"]
+
+    # the next day's schedule runs what is left of the closing: the claim first
+    cloud.set_clock(datetime(2026, 12, 1, 17, 30, tzinfo=UTC))
+    cloud.wait_for_executions()
+    (run,) = call("GET", "/runs", query={"kind": "invoicing"}, **OPS).json()["runs"]
+    assert run["status"] == "succeeded" and run["attempts"] == 2, run.get("message")
+    with cloud.as_function("api"):
+        numbers = {
+            account_id: [i.number for i in billing_store.account_invoices(account_id)]
+            for account_id in ("account_one", "account_two")
+        }
+        assert numbers == {
+            "account_one": ["INV-2026-000001"],
+            "account_two": ["INV-2026-000002"],
+        }
+        assert billing_store.last_number("INV-2026") == 2
+        assert billing_store.pending_claims() == []
+        assert billing.recover_claims() == 0  # nothing left for the orphan sweep
+
+
+def test_an_orphaned_claim_is_recovered_by_any_run_only_once_it_is_old(
+    cloud: EmbeddedAWS, monkeypatch: pytest.MonkeyPatch
+):
+    """A claim whose batch never came back (its accounts moved to another closing day, say)
+    is written by the next run's last step once it is older than a Lambda function lives;
+    never while it is young (its owner may still be writing it); never over an invoice
+    that is there."""
+    with cloud.as_function("billing-contracts"):
+        assert billing_store.create_account(a_billing_account("account_lost", "株式会社ろすと"))
+    monkeypatch.setattr(
+        billing_store, "put_issued", lambda invoices: (_ for _ in ()).throw(RuntimeError("died"))
+    )
+    cloud.set_clock(datetime(2026, 11, 30, 17, 5, tzinfo=UTC))  # the run starts at 17:00
+    cloud.wait_for_executions()
+    monkeypatch.undo()
+    with cloud.as_function("invoicing-finish"):
+        assert billing.recover_claims() == 0  # young: left to its owner
+    cloud.set_clock(datetime(2026, 11, 30, 17, 30, tzinfo=UTC))
+    with cloud.as_function("invoicing-finish"):
+        assert billing.recover_claims() == 1
+        (invoice,) = billing_store.account_invoices("account_lost")
+        assert invoice.number == "INV-2026-000001" and invoice.status == "finalized"
+        assert billing_store.pending_claims() == []

@@ -297,10 +297,21 @@ def put_result(prefix: str, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_results(prefix: str, state: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        read_run_object(f"{prefix}/result-{n:05d}.json")
-        for n in range(1, int(state["prepared"]["batches"]) + 1)
-    ]
+    """The batches' results, in order. A batch with no result (it died: on AWS the Map
+    fails first and a re-drive runs it again; the embedded runtime's Map goes on) is a
+    result with nothing done and one failure naming it, so the run ends failed and its
+    next attempt does what is left."""
+    results = []
+    s3 = aws.client("s3")
+    for number in range(1, int(state["prepared"]["batches"]) + 1):
+        try:
+            results.append(read_run_object(f"{prefix}/result-{number:05d}.json"))
+        except s3.exceptions.NoSuchKey:
+            why = f"batch {number} did not finish (no result): its accounts wait for a rerun"
+            results.append(
+                {"batch": number, "missing": True, "failures": [{"batch": number, "error": why}]}
+            )
+    return results
 
 
 def read_run_object(key: str) -> Any:
@@ -441,6 +452,16 @@ def finish_month_end(state: Mapping[str, Any]) -> dict[str, Any]:
     """The month's revenue file (the batches' parts in order) and the run's totals."""
     month = str(state["month"])
     results = read_results(f"{RUNS_PREFIX}/month-end/{month}", state)
+    missing = [f for r in results if r.get("missing") for f in r["failures"]]
+    if missing:  # no file with a batch's rows left out: the next attempt writes it whole
+        runs.update(
+            str(state["run_id"]),
+            status="failed",
+            counts=_counts(state),
+            errors=missing,
+            message=f"revenue of {month}: {len(missing)} batch(es) did not finish; no file",
+        )
+        return {"file": None, "missing_batches": len(missing)}
     s3 = aws.client("s3")
     bucket = config.bucket_name(EXCHANGE)
     body = _revenue_csv([], header=True)
@@ -532,7 +553,11 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     run_id = str(state.get("run_id") or "")
     account_ids = read_batch(str(state["key"]))
     accounts, broken = store.read_accounts(account_ids)
-    existing = store.get_invoices([engine.invoice_id(a, closing) for a in account_ids])
+    invoice_ids = [engine.invoice_id(a, closing) for a in account_ids]
+    # numbers claimed by an earlier attempt that died before writing its invoices: written
+    # now with those numbers, before anything could number the same invoices again
+    recover_claims(set(invoice_ids))
+    existing = store.get_invoices(invoice_ids)
     now = clock.now_iso()
     drafts: list[Invoice] = []
     ledgers: dict[str, dict[str, int]] = {}
@@ -572,8 +597,11 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
             logger.exception("invoicing an account failed", extra={"account_id": account_id})
             failures.append({"account_id": account_id, "error": f"{type(error).__name__}: {error}"})
     fresh = [d for d in drafts if d.invoice_id not in existing]
-    store.put_drafts(fresh)
-    finalized = finalize_all([d for d in drafts if d.status == "draft"])
+    finalized = issue_all(fresh, f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}/claims")
+    # a draft found from an attempt before number claims: finalized as manual drafts are
+    finalized.update(
+        finalize_all([d for d in drafts if d.invoice_id in existing and d.status == "draft"])
+    )
     payments.apply_credit(
         [
             d.model_copy(update={"status": "finalized", "number": finalized[d.invoice_id]})
@@ -652,6 +680,81 @@ def _journal_entries(
     return entries
 
 
+def issue_all(drafts: Sequence[Invoice], claims_prefix: str) -> dict[str, str]:
+    """Number and write a run's new invoices (no draft item is written): per series, a block
+    of numbers claimed in one small transaction with the counter (retried with jitter when
+    another finalizer moved the counter first), the numbered invoices kept in S3 under
+    ``claims_prefix`` before the claim and written once, finalized, after it; then the claim
+    is closed (``store.claim_numbers``). Returns the numbers given (invoice id → number)."""
+    numbers: dict[str, str] = {}
+    by_series: dict[str, list[Invoice]] = {}
+    for draft in drafts:
+        by_series.setdefault(draft.series, []).append(draft)
+    for series, invoices in sorted(by_series.items()):
+        ordered = sorted(invoices, key=lambda i: i.invoice_id)
+        for attempt in range(40):
+            last = store.last_number(series)
+            now = clock.now_iso()
+            issued = [
+                invoice.model_copy(
+                    update={
+                        "status": "finalized",
+                        "number": engine.invoice_number(series, last + n),
+                        "finalized_at": now,
+                    }
+                )
+                for n, invoice in enumerate(ordered, start=1)
+            ]
+            payload = f"{claims_prefix}/{series}-{last + 1:09d}-{attempt}.json"
+            _put_run_object(payload, [i.model_dump(mode="json") for i in issued])
+            try:
+                store.claim_numbers(series, [i.invoice_id for i in issued], last, payload, now)
+                break
+            except TransactionConflict:
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        else:
+            raise Conflict(f"the numbering series {series} stayed busy")
+        store.put_issued(issued)
+        store.close_claim(series, last + 1, clock.now_iso())
+        numbers.update({i.invoice_id: str(i.number) for i in issued})
+    return numbers
+
+
+# A claim still pending this long after it was made has lost its batch (a Lambda function
+# runs 15 minutes at most): anyone may recover it. Younger ones only the batch that numbers
+# the same invoices recovers (it is their owner's next attempt).
+CLAIM_ORPHANED_AFTER = timedelta(minutes=20)
+
+
+def recover_claims(invoice_ids: set[str] | None = None) -> int:
+    """Write the invoices of pending number claims from their S3 copies, each only if it is
+    not there yet, and close the claims: those naming any of ``invoice_ids`` whatever their
+    age; with None, every claim older than ``CLAIM_ORPHANED_AFTER``. Returns the invoices
+    written (normally 0: one query that finds nothing)."""
+    cutoff = None
+    if invoice_ids is None:
+        cutoff = clock.iso(clock.now() - CLAIM_ORPHANED_AFTER)
+    written = 0
+    for claim in store.pending_claims(claimed_before=cutoff):
+        if invoice_ids is not None and not invoice_ids.intersection(claim["invoice_ids"]):
+            continue
+        invoices = [Invoice.model_validate(i) for i in read_run_object(str(claim["payload"]))]
+        written += store.put_recovered(invoices)
+        store.close_claim(str(claim["series"]), int(claim["first"]), clock.now_iso())
+        logger.warning(
+            "a pending number claim was recovered",
+            extra={"series": claim["series"], "first": claim["first"], "written": written},
+        )
+        count("NumberClaimsRecovered")
+    return written
+
+
+def _put_run_object(key: str, value: Any) -> None:
+    aws.client("s3").put_object(
+        Bucket=config.bucket_name(EXCHANGE), Key=key, Body=json.dumps(value).encode()
+    )
+
+
 def finalize_all(drafts: Sequence[Invoice]) -> dict[str, str]:
     """Number the drafts, per series, in transactions of at most 99 invoices with the
     counter; a transaction that loses the race to another finalizer reads the counter again
@@ -699,15 +802,17 @@ def finalize_invoice(invoice_id: str) -> Invoice:
 
 def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
     closing = str(state["closing"])
+    recover_claims()  # any orphaned claim (of any run), so no number stays unwritten
     results = read_results(f"{RUNS_PREFIX}/invoicing/{closing}", state)
     failures = [f for r in results for f in r.get("failures", [])]
     totals = {
-        "invoices": sum(len(r["invoices"]) for r in results),
-        "finalized": sum(int(r["finalized"]) for r in results),
-        "already_invoiced": sum(int(r["already"]) for r in results),
-        "nothing_due": sum(int(r["nothing_due"]) for r in results),
-        "amount_yen": sum(int(r["amount"]) for r in results),
-        "failed_accounts": len(failures),
+        "invoices": sum(len(r.get("invoices", [])) for r in results),
+        "finalized": sum(int(r.get("finalized", 0)) for r in results),
+        "already_invoiced": sum(int(r.get("already", 0)) for r in results),
+        "nothing_due": sum(int(r.get("nothing_due", 0)) for r in results),
+        "amount_yen": sum(int(r.get("amount", 0)) for r in results),
+        "failed_accounts": sum(len(r.get("failures", [])) for r in results if not r.get("missing")),
+        "failed_batches": sum(1 for r in results if r.get("missing")),
     }
     journal_key = write_journal(
         date.fromisoformat(closing), [e for r in results for e in r.get("journal", [])]
@@ -720,7 +825,16 @@ def finish_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
         errors=failures or None,
         message=(
             f"closing {closing}: {totals['invoices']} invoice(s), ¥{totals['amount_yen']:,}"
-            + (f"; {len(failures)} account(s) failed" if failures else "")
+            + (
+                f"; {totals['failed_accounts']} account(s) failed"
+                if totals["failed_accounts"]
+                else ""
+            )
+            + (
+                f"; {totals['failed_batches']} batch(es) did not finish"
+                if totals["failed_batches"]
+                else ""
+            )
         ),
     )
     return totals
