@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -301,20 +302,47 @@ class Meter:
             "dynamodb_read_units": dict(self.read_units),
         }
 
-    def written(self, kind: str, size: int, factor: int = 1, *, indexed: bool = False) -> None:
-        """An item of ``size`` bytes written; ``indexed``: it has a gsi1 key, so the index's
-        copy is written too (once, not ×2): the whole item where the index projects ALL
-        attributes (the runs table), its keys (one unit) where it projects KEYS_ONLY (the
-        billing table, functions/resources.py)."""
+    def written(
+        self, kind: str, size: int, factor: int = 1, *, indexes: Iterable[str] = ()
+    ) -> None:
+        """An item of ``size`` bytes written (``factor`` 2 in a transaction), and its copy in
+        each of ``indexes`` (once, not ×2): its keys (one unit) where the index projects
+        KEYS_ONLY, the whole item where it projects ALL (``index_units``)."""
         self.write_units[kind] += write_units(size) * factor
-        if indexed:
-            self.write_units[f"{kind}:gsi1"] += 1 if kind in KEYS_ONLY_KINDS else write_units(size)
+        for index in indexes:
+            self.write_units[f"{kind}:{index}"] += index_units(kind, index, size)
         self.items_written[kind] += 1
         self.largest_item[kind] = max(self.largest_item.get(kind, 0), size)
 
 
-# Items of the billing table, whose gsi1 projects KEYS_ONLY.
-KEYS_ONLY_KINDS = frozenset({"invoice", "billing", "series", "revenue"})
+# Items of the billing table (functions/resources.py): gsi1 and gsi2 project KEYS_ONLY, gsi3
+# (the customer portal's issued invoices) ALL; the runs table's gsi1 projects ALL.
+BILLING_KINDS = frozenset({"invoice", "billing", "series", "revenue"})
+INDEXES = ("gsi1", "gsi2", "gsi3")
+
+
+def index_units(kind: str, index: str, size: int) -> int:
+    keys_only = kind in BILLING_KINDS and index in ("gsi1", "gsi2")
+    return 1 if keys_only else write_units(size)
+
+
+def put_indexes(item: dict[str, Any]) -> list[str]:
+    """The indexes a new item is written into: those whose key it has."""
+    return [index for index in INDEXES if f"{index}pk" in item]
+
+
+def update_indexes(kind: str, update: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+    """The indexes an update writes: a keys-only one when it sets or removes that index's
+    key; an ALL one whenever the item is in it (any attribute's change is copied)."""
+    touched = set(update.get("ExpressionAttributeNames", {}).values())
+    written = []
+    for index in INDEXES:
+        sets_key = f"{index}pk" in touched or f"{index}sk" in touched
+        if sets_key or (index_units(kind, index, 2048) > 1 and f"{index}pk" in stored):
+            written.append(index)
+    return written
+
+
 _running = threading.local()  # the billing task running in this thread, for the meter
 MONTH_END_REVENUE, INVOICING = "month-end-revenue", "invoicing"  # monosub.names
 DELIVERY = "invoicing-deliver"
@@ -329,10 +357,6 @@ BILLING_TASKS = (
 )
 READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-
-
-def _indexed(item: dict[str, Any]) -> bool:
-    return "gsi1pk" in item
 
 
 def _kind(item_or_key: dict[str, Any]) -> str:
@@ -350,14 +374,14 @@ def install_meter(cloud: Any) -> Meter:
     meter = Meter(delivery=Meter())
     _time_handlers(cloud, meter)
 
-    def stored_size(table: str, key: dict[str, Any]) -> tuple[int, bool]:
+    def stored_size(table: str, key: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with runtime._DYNAMODB_LOCK:
             backend = dynamodb_backends[runtime.provision.ACCOUNT][runtime.REGION]
             item = backend.get_item(table, key)
             if item is None:
-                return 0, False
+                return 0, {}
             attributes = item.to_json()["Attributes"]
-            return item_size(attributes), _indexed(attributes)
+            return item_size(attributes), attributes
 
     def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["bench_params"] = params  # the API's parameters; after-call gets the answer
@@ -415,27 +439,29 @@ def _count_write(meter: Meter, op: str, params: dict[str, Any], stored_size: Any
     written (on AWS it consumes capacity too; here it is rare: one finalizer per batch)."""
     if op == "PutItem":
         item = params["Item"]
-        meter.written(_kind(item), item_size(item), indexed=_indexed(item))
+        meter.written(_kind(item), item_size(item), indexes=put_indexes(item))
     elif op == "UpdateItem":
-        size, indexed = stored_size(params["TableName"], params["Key"])
-        meter.written(_kind(params["Key"]), size, indexed=indexed)
+        size, stored = stored_size(params["TableName"], params["Key"])
+        kind = _kind(params["Key"])
+        meter.written(kind, size, indexes=update_indexes(kind, params, stored))
     elif op == "BatchWriteItem":
         for requests in params["RequestItems"].values():
             for request in requests:
                 if "PutRequest" in request:
                     item = request["PutRequest"]["Item"]
-                    meter.written(_kind(item), item_size(item), indexed=_indexed(item))
+                    meter.written(_kind(item), item_size(item), indexes=put_indexes(item))
                 else:
                     meter.written("delete", 1)
     elif op == "TransactWriteItems":
         for operation in params["TransactItems"]:
             if "Put" in operation:
                 item = operation["Put"]["Item"]
-                meter.written(_kind(item), item_size(item), 2, indexed=_indexed(item))
+                meter.written(_kind(item), item_size(item), 2, indexes=put_indexes(item))
             elif "Update" in operation:
                 update = operation["Update"]
-                size, indexed = stored_size(update["TableName"], update["Key"])
-                meter.written(_kind(update["Key"]), size, 2, indexed=indexed)
+                size, stored = stored_size(update["TableName"], update["Key"])
+                kind = _kind(update["Key"])
+                meter.written(kind, size, 2, indexes=update_indexes(kind, update, stored))
 
 
 def _count_read(meter: Meter, op: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
@@ -512,9 +538,11 @@ def _transitions(cloud: Any, logical: str, invocations: list[Any]) -> dict[str, 
     }
 
 
-def local_case(accounts: int, lines: int = 10) -> dict[str, Any]:
+def local_case(accounts: int, lines: int = 10, *, pdf: bool = True) -> dict[str, Any]:
     """N accounts seeded, then the November month-end revenue run and the 30 November
-    invoicing run through their state machines, each started as its schedule starts it."""
+    invoicing run through their state machines, each started as its schedule starts it.
+    ``pdf=False``: the delivery task (PDF, email, print vendor) does nothing, for the
+    issue's "month-end + invoicing (no PDF)" at sizes where rendering would take an hour."""
     from local.cli import prepare_process
 
     prepare_process()
@@ -526,6 +554,9 @@ def local_case(accounts: int, lines: int = 10) -> dict[str, Any]:
     with EmbeddedAWS(business_time=RUN_MOMENT) as cloud:
         figures["seed_seconds"] = round(_seed(cloud, accounts, lines), 2)
         meter = install_meter(cloud)
+        if not pdf:
+            cloud._handlers[DELIVERY] = lambda event, context: {"delivered": 0, "skipped": "bench"}
+        figures["pdf"] = pdf
         per_run: dict[str, Any] = {}
         for logical, function, start in (
             (MONTH_END_REVENUE, "month-end-revenue", service.start_month_end),
@@ -756,13 +787,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("case", choices=("engine", "engine-scale", "local", "pdf"))
     parser.add_argument("count", nargs="?", type=int)
     parser.add_argument("--lines", type=int, default=10)
+    parser.add_argument("--no-pdf", action="store_true", help="local: skip the delivery task")
     args = parser.parse_args(argv)
     if args.case == "engine":
         result = engine_case()
     elif args.case == "engine-scale":
         result = engine_scale_case(args.count or 100_000, args.lines)
     elif args.case == "local":
-        result = local_case(args.count or 1000, args.lines)
+        result = local_case(args.count or 1000, args.lines, pdf=not args.no_pdf)
     else:
         result = pdf_case(args.count or 20)
     print(json.dumps(result, ensure_ascii=False, default=_json_default))
