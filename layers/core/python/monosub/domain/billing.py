@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from monosub.documents.model import PricedItems, TaxRate
 from monosub.domain import usage_billing
@@ -202,9 +203,9 @@ def end_components(
 # ---- charges -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """What a component charges for one month (or once)."""
+class Charge(NamedTuple):
+    """What a component charges for one month (or once). A named tuple: a run makes one per
+    component and month of every account, and a tuple is the cheapest immutable record."""
 
     component: Component
     month: str | None
@@ -390,28 +391,36 @@ def draft_invoice(
     charges += usage_charges(account.components, account.usage, closing, since=since)
     charges += _no_longer_due(account, charges, settled, since, month_key(closing))
     lines: list[InvoiceLine] = []
-    first_days: list[date] = []
     billed = account.billed
     ledger = {key: yen for key, yen in billed.items() if _month_of(key) >= since}
+    by_rate: dict[TaxRate, int] = {}
+    contracts: set[str] = set()
+    subtotal = 0
+    period_start: date | None = None
     for charge in sorted(charges, key=_charge_order):
         key = charge.key
         before = billed.get(key)
         difference = charge.amount - (before or 0)
         if difference == 0:
             continue
-        lines.append(_line(charge, difference, adjustment=before is not None))
-        first_days.append(charge.first_day or _first_day(charge))
+        line = _line(charge, difference, adjustment=before is not None)
+        lines.append(line)
+        subtotal += difference
+        by_rate[line.tax_rate] = by_rate.get(line.tax_rate, 0) + difference
+        contracts.add(line.contract_id)
+        first_day = charge.first_day or _first_day(charge)
+        if period_start is None or first_day < period_start:
+            period_start = first_day
         ledger[key] = charge.amount
-    subtotal = sum([line.amount for line in lines])
-    if not lines or subtotal <= 0:
+    if not lines or subtotal <= 0 or period_start is None:
         return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
-    taxes = tax_amounts(((line.tax_rate, line.amount) for line in lines), rounding)
+    taxes = tax_amounts(by_rate.items(), rounding)
     tax_total = sum(t.tax for t in taxes)
     invoice = Invoice(
         invoice_id=invoice_id(account.account_id, closing),
         account_id=account.account_id,
         closing_date=closing,
-        period_start=min(first_days),
+        period_start=period_start,
         period_end=month_last(month_key(closing)),
         due_date=due_date,
         series=f"INV-{closing.year}",
@@ -422,7 +431,7 @@ def draft_invoice(
         total=subtotal + tax_total,
         delivery=account.delivery,
         payment_method=account.payment_method,
-        contracts=sorted({line.contract_id for line in lines}),
+        contracts=sorted(contracts),
         run_id=run_id,
         created_at=created_at,
     )
@@ -483,8 +492,8 @@ def _first_day(charge: Charge) -> date:
 
 
 def _month_of(key: str) -> str:
-    month = key.rsplit("|", 1)[-1]
-    return "9999-12" if month == ONCE else month
+    """The month of a ledger key (``…|YYYY-MM``; a one-time charge's ``…|once`` sorts last)."""
+    return "9999-12" if key.endswith(ONCE) else key[-7:]
 
 
 def _charge_order(charge: Charge) -> tuple[str, str, str]:
