@@ -134,10 +134,69 @@ def _device_replacement(story: Story) -> None:
     )
     again, _ = story.http("POST", path, body, {**story.ops, "Idempotency-Key": "another"})
     story.detail(f"a second replacement of the same camera while this one is open -> {again}")
+    _replacement_shipped(story, contract, replacement)
+
+
+def _replacement_shipped(
+    story: Story, contract: dict[str, Any], replacement: dict[str, Any]
+) -> None:
+    """The replacement through the same daily file, warehouse report and kitting as any
+    shipment; DeviceReplaced then tells the regulator of the device change, once."""
+    cloud = story.cloud
+    rid, sid = replacement["replacement_id"], replacement["shipment_id"]
+    old, model = replacement["old_serial"], replacement["device_sku"]
+    new = "SC1-26K-R00001"
+    story.http("POST", "/devices", {"serials": [new], "model": model}, story.ops)
+    _, shipment = story.http("GET", f"/shipments/{sid}", headers=story.ops)
+    before = len(cloud.notification_recipients.regulator.received())
+    cloud.advance(hours=24)  # the daily instruction run
+    files = cloud.s3.list_objects_v2(
+        Bucket=cloud.bucket("exchange"), Prefix="outbox/warehouse/"
+    ).get("Contents", [])
+    for key in sorted(o["Key"] for o in files):
+        text = cloud.s3.get_object(Bucket=cloud.bucket("exchange"), Key=key)["Body"].read()
+        if sid.encode() in text:
+            saved = story.save_object(key)
+            story.detail(
+                f"the daily instruction file carries it, 備考 「【交換品】機器交換 旧機器 {old} "
+                f"回収」 -> {saved.name}"
+            )
+            break
+    cloud.advance(hours=18)
+    report = (
+        "shipment_id,model,serial,ship_date,carrier,tracking_number\r\n"
+        f"{sid},{model},{new},{shipment['ship_date']},ヤマト運輸,4512-9900-001\r\n"
+    )
+    run = story.drop(
+        "warehouse-shipments",
+        story.save_bytes("warehouse/shipped-replacement.csv", report.encode()),
+    )
+    cloud.wait_for_executions()
+    _, done = story.http(
+        "GET", f"/contracts/{contract['contract_id']}/device-replacements/{rid}", headers=story.ops
+    )
+    bindings = cloud.device_platform.bindings()
+    told = [
+        n
+        for n in list(cloud.notification_recipients.regulator.received().values())[before:]
+        if n["event"] == "device-change"
+    ]
+    story.say(
+        f"The warehouse reports the new camera {new} -> {run['status']}; kitting binds it to "
+        f"the same contract ({bindings.get(new, {}).get('status')} on the device platform); "
+        f"the replacement is {done['status']}"
+        + (
+            f", the old one due back by {done['return_due_on']}"
+            if done.get("return_due_on")
+            else " (a device sold: nothing to send back)"
+        )
+    )
     story.detail(
-        "the next daily instruction file carries it with 備考 "
-        f"「【交換品】機器交換 旧機器 {serial} 回収」; once the warehouse reports the new serial, "
-        "kitting binds it to the same contract, DeviceReplaced tells the regulator once "
-        "(old and new meter), and the old camera is expected back (a rental within "
-        "14 days, its return then ends nothing in billing)"
+        f"DeviceReplaced told the regulator once: {len(told)} device-change notification(s)"
+        + (
+            f" (meter {told[0].get('meter_serial')}, before {told[0].get('previous_meter_serial')})"
+            if told
+            else ""
+        )
+        + "; billing unchanged: nothing is charged for a replacement"
     )
