@@ -493,11 +493,9 @@ def _seed(cloud: Any, accounts: int, lines: int) -> float:
     with cloud.as_function("invoicing-batch"):
         table = Table(BILLING)
         for first in range(0, accounts, 1000):
-            chunk = [
-                store._account_item(billing_account(n, lines))
-                for n in range(first, min(accounts, first + 1000))
-            ]
-            table.batch_put(chunk)
+            made = [billing_account(n, lines) for n in range(first, min(accounts, first + 1000))]
+            table.batch_put([store._account_item(a) for a in made])
+            table.batch_put([store._ledger_item(a) for a in made])
     return time.perf_counter() - started
 
 

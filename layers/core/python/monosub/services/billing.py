@@ -384,7 +384,8 @@ def month_end_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     recognized now, each row naming its service month: the previous month's revenue items
     say which readings the files hold (one batch read per 100 accounts)."""
     month = str(state["month"])
-    accounts, broken = store.read_accounts(read_batch(str(state["key"])))
+    # the components and readings: not the ledger (what was billed is not revenue)
+    accounts, broken = store.read_accounts(read_batch(str(state["key"])), ledger=False)
     if broken:
         logger.error("billing accounts left out of the revenue", extra={"broken": broken})
     metered = sorted(a for a, account in accounts.items() if _metered(account))

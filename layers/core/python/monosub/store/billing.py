@@ -85,50 +85,91 @@ def _unpacked(item: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
 # ---- billing accounts ----------------------------------------------------------------------
 
 
+# What was billed (the ledger), the last closing invoiced and the voids given back live in a
+# small item of their own, ``BILLING#<id>`` / ``LEDGER``: the invoicing run moves them for
+# every account at every closing, and updating the whole account (components, addresses,
+# ≈1.2 KB) cost two write units where the ledger costs one. Read, the account is the two
+# merged (one BatchGetItem of both keys); an account stored before the ledger item existed
+# keeps its own attributes until its first ledger write.
+LEDGER_FIELDS = ("billed", "last_closing", "given_back")
+LEDGER_SK = "LEDGER"
+
+
 def _account_item(account: BillingAccount) -> dict[str, Any]:
     return {
         "pk": _account_pk(account.account_id),
         "sk": "ACCOUNT",
         "gsi1pk": closing_partition(account.closing_day),
         "gsi1sk": account.account_id,
-        **_packed(account.model_dump(mode="json"), ACCOUNT_PACKED),
+        **_packed(account.model_dump(mode="json", exclude=set(LEDGER_FIELDS)), ACCOUNT_PACKED),
     }
 
 
-def _account(item: Mapping[str, Any]) -> BillingAccount:
-    return BillingAccount.model_validate(_unpacked(item, ACCOUNT_PACKED))
+def _ledger_item(account: BillingAccount) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": _account_pk(account.account_id),
+        "sk": LEDGER_SK,
+        "billed": pack(dict(account.billed)),
+        "given_back": list(account.given_back),
+    }
+    if account.last_closing is not None:
+        item["last_closing"] = account.last_closing.isoformat()
+    return item
+
+
+def _account(item: Mapping[str, Any], ledger: Mapping[str, Any] | None = None) -> BillingAccount:
+    values = _unpacked(item, ACCOUNT_PACKED)
+    if ledger is not None:
+        values.update(
+            {k: v for k, v in _unpacked(ledger, ("billed",)).items() if k in LEDGER_FIELDS}
+        )
+    return BillingAccount.model_validate(values)
 
 
 def get_account(account_id: str) -> BillingAccount | None:
-    item = _table.get(_account_pk(account_id), "ACCOUNT")
-    return _account(item) if item else None
+    """The account with its ledger (one BatchGetItem of both items)."""
+    accounts, broken = read_accounts([account_id])
+    if account_id in broken:
+        raise ValueError(broken[account_id])
+    return accounts.get(account_id)
 
 
 def get_accounts(account_ids: Sequence[str]) -> dict[str, BillingAccount]:
-    accounts, _ = read_accounts(account_ids)
+    """The accounts **without** their ledgers (``billed`` empty, ``last_closing`` None): for
+    who reads names, settings and components (cash, delivery, overdue follow-up)."""
+    accounts, _ = read_accounts(account_ids, ledger=False)
     return accounts
 
 
 def read_accounts(
-    account_ids: Sequence[str],
+    account_ids: Sequence[str], *, ledger: bool = True
 ) -> tuple[dict[str, BillingAccount], dict[str, str]]:
-    """The billing accounts (one BatchGetItem per 100), and the ones that could not be read
-    as a billing account with the reason: a run reports those and goes on with the rest."""
-    read = _table.batch_get([(_account_pk(a), "ACCOUNT") for a in account_ids])
+    """The billing accounts (one BatchGetItem per 100 items: with ``ledger``, 50 accounts
+    and their ledgers), and the ones that could not be read as a billing account with the
+    reason: a run reports those and goes on with the rest."""
+    keys = [(_account_pk(a), "ACCOUNT") for a in account_ids]
+    if ledger:
+        keys += [(_account_pk(a), LEDGER_SK) for a in account_ids]
+    read = _table.batch_get(keys)
     accounts: dict[str, BillingAccount] = {}
     broken: dict[str, str] = {}
-    for (pk, _), item in read.items():
+    for (pk, sk), item in read.items():
+        if sk != "ACCOUNT":
+            continue
         account_id = pk.removeprefix("BILLING#")
         try:
-            accounts[account_id] = _account(item)
+            accounts[account_id] = _account(item, read.get((pk, LEDGER_SK)))
         except (ValidationError, ValueError, zlib.error) as error:
             broken[account_id] = f"the stored billing account is not valid: {error}"
     return accounts, broken
 
 
 def create_account(account: BillingAccount) -> bool:
-    """False when the account has a billing account already."""
-    return _table.put_new(_account_item(account))
+    """False when the account has a billing account already. The account and its ledger."""
+    if not _table.put_new(_account_item(account)):
+        return False
+    _table.put(_ledger_item(account))
+    return True
 
 
 def save_components(
@@ -178,23 +219,28 @@ def save_change(
 
 
 def give_back(account: BillingAccount, ledger: Mapping[str, int], invoice_id: str) -> bool:
-    """The ledger without what a voided invoice billed, once per invoice: only if the account
-    is at the version and the closing read (an invoicing run that moved the ledger first
-    makes the caller read again)."""
+    """The ledger without what a voided invoice billed, once per invoice: only if the ledger
+    is at the closing and the give-backs read (an invoicing run that moved the ledger first,
+    or another void, makes the caller read again). A ledger item not written yet (an account
+    stored before it existed) is written whole."""
     closing = account.last_closing.isoformat() if account.last_closing else None
+    values: dict[str, Any] = {
+        "billed": pack(dict(ledger)),
+        "given_back": [*account.given_back, invoice_id],
+        "given_back_at": clock.now_iso(),
+    }
+    if closing:
+        values["last_closing"] = closing
+    at_read = (
+        "#last_closing = :closing" if closing else "attribute_not_exists(#last_closing)"
+    ) + " AND size(#given_back) = :given"
     return _table.update(
         _account_pk(account.account_id),
-        "ACCOUNT",
-        set_values={
-            "billed": pack(dict(ledger)),
-            "given_back": [*account.given_back, invoice_id],
-            "updated_at": clock.now_iso(),
-            "version": account.version + 1,
-        },
-        condition="#version = :version AND "
-        + ("#last_closing = :closing" if closing else "attribute_not_exists(#last_closing)"),
+        LEDGER_SK,
+        set_values=values,
+        condition=f"attribute_not_exists(pk) OR ({at_read})",
         condition_values={
-            ":version": account.version,
+            ":given": len(account.given_back),
             **({":closing": closing} if closing else {}),
         },
     )
@@ -227,25 +273,38 @@ def record_billed(
     invoices had given back then): a give-back is never overwritten. False otherwise.
     ``payment``: the pending payment method this closing billed with becomes the account's
     (its fields set, None ones removed, the pending change removed) in the same write."""
-    values: dict[str, Any] = {"billed": pack(dict(ledger)), "last_closing": closing.isoformat()}
-    remove: list[str] = []
-    if payment is not None:
-        values.update({k: v for k, v in payment.items() if v is not None})
-        remove = [k for k, v in payment.items() if v is None] + ["pending_payment"]
     unchanged = (
         "(attribute_not_exists(#given_back) OR size(#given_back) = :given)"
         if given_back == 0
         else "size(#given_back) = :given"
     )
-    return _table.update(
+    moved = _table.update_operation(
         _account_pk(account_id),
-        "ACCOUNT",
-        set_values=values,
-        remove=remove,
+        LEDGER_SK,
+        set_values={"billed": pack(dict(ledger)), "last_closing": closing.isoformat()},
         condition="(attribute_not_exists(#last_closing) OR #last_closing < :closing) AND "
         + unchanged,
         condition_values={":closing": closing.isoformat(), ":given": given_back},
     )
+    if payment is None:
+        try:
+            _table.client.update_item(**moved["Update"])
+        except _table.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+    # the payment method chosen for this closing onwards becomes the account's together
+    changed = _table.update_operation(
+        _account_pk(account_id),
+        "ACCOUNT",
+        set_values={k: v for k, v in payment.items() if v is not None},
+        remove=[k for k, v in payment.items() if v is None] + ["pending_payment"],
+        condition="attribute_exists(pk)",
+    )
+    try:
+        transact([moved, changed])
+    except TransactionConflict:
+        return False
+    return True
 
 
 def save_pending_payment(account: BillingAccount, pending: PendingPaymentMethod) -> bool:
