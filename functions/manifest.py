@@ -477,7 +477,9 @@ BILLING_FUNCTIONS: tuple[Function, ...] = (
         "finish_invoicing_handler",
         INVOICING,
         "FinishInvoicingFunctionArn",
-        "Invoicing: the closing's totals and failures",
+        "Invoicing: the closing's totals and failures; a number claim no batch came back for "
+        "written, its credit applied and ledgers moved",
+        cash=True,
     ),
 )
 

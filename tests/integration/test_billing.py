@@ -299,6 +299,12 @@ def test_a_broken_account_is_reported_and_the_others_are_invoiced(cloud: Embedde
     with cloud.as_function("api"):
         (invoice,) = billing_store.account_invoices("account_broken")
     assert invoice.number == "INV-2026-000003"
+    # the closing's journal, written whole again by the second attempt, has all three
+    journal_file = cloud.s3.get_object(
+        Bucket=cloud.bucket("exchange"), Key=run["subject"]["journal"]
+    )
+    text = journal_file["Body"].read().decode("cp932")
+    assert all(f"INV-2026-00000{n}" in text for n in (1, 2, 3)), text
 
 
 def test_the_ledger_never_overwrites_a_give_back(cloud: EmbeddedAWS):
@@ -399,3 +405,7 @@ def test_an_orphaned_claim_is_recovered_by_any_run_only_once_it_is_old(
         (invoice,) = billing_store.account_invoices("account_lost")
         assert invoice.number == "INV-2026-000001" and invoice.status == "finalized"
         assert billing_store.pending_claims() == []
+        # its ledger moved past the closing: November is not billed again
+        account = billing_store.get_account("account_lost")
+        assert account is not None and account.last_closing == date(2026, 11, 30)
+        assert account.billed == {"contract_lost|t1.01|2026-11": 3960}

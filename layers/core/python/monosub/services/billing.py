@@ -547,9 +547,9 @@ def prepare_invoicing(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
-    """A batch of accounts at a closing: drafts computed (pure) and written (absent ones),
-    finalized with numbers (one transaction per 99), the ledgers moved. An account that
-    fails is reported and the others go on."""
+    """A batch of accounts at a closing: invoices computed (pure), numbered by a claim and
+    written once (``issue_all``), the ledgers moved. An account that fails is reported and
+    the others go on."""
     closing = date.fromisoformat(str(state["closing"]))
     run_id = str(state.get("run_id") or "")
     account_ids = read_batch(str(state["key"]))
@@ -567,6 +567,9 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     payment_changes: dict[str, dict[str, Any] | None] = {}
     failures: list[dict[str, str]] = []
     already = 0
+    # invoices an earlier attempt issued: not issued again, but the closing's journal (which
+    # each attempt writes whole) lists them too
+    issued_before: list[Invoice] = []
     for account_id in account_ids:
         account = accounts.get(account_id)
         if account is None:
@@ -575,6 +578,9 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if account.last_closing is not None and account.last_closing >= closing:
             already += 1
+            before = existing.get(engine.invoice_id(account_id, closing))
+            if before is not None and before.status != "draft":
+                issued_before.append(before)
             continue
         account, payment_changes[account_id] = _with_pending_payment(account, closing)
         try:
@@ -612,6 +618,35 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         ],
         source=f"invoicing {closing.isoformat()}",
     )
+    failures += _move_ledgers(accounts, ledgers, closing, payment_changes)
+    issued = drafts
+    entries = _journal_entries([*issued, *issued_before], accounts, finalized)
+    count("InvoicesIssued", len(finalized))
+    count("AmountBilled", sum(d.total for d in issued))
+    result = {
+        "batch": state["batch"],
+        "accounts": len(account_ids),
+        "invoices": [d.invoice_id for d in issued],
+        "finalized": len(finalized),
+        "already": already,
+        "nothing_due": len(ledgers) - len(issued),
+        "amount": sum(d.total for d in issued),
+        "failures": failures,
+        "journal": entries,
+    }
+    return put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
+
+
+def _move_ledgers(
+    accounts: Mapping[str, BillingAccount],
+    ledgers: Mapping[str, dict[str, int]],
+    closing: date,
+    payment_changes: Mapping[str, dict[str, Any] | None],
+) -> list[dict[str, str]]:
+    """Each account's ledger after the closing (once per closing); the accounts a void gave
+    back meanwhile, as failures: their invoice stands, the ledger waits for the next attempt
+    (which rebuilds it from the invoice on the given-back ledger)."""
+    failures = []
     for account_id, ledger in ledgers.items():
         given_back = len(accounts[account_id].given_back)
         if not store.record_billed(
@@ -628,22 +663,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
                 failures.append(
                     {"account_id": account_id, "error": "an invoice was voided meanwhile"}
                 )
-    issued = drafts
-    entries = _journal_entries(issued, accounts, finalized)
-    count("InvoicesIssued", len(finalized))
-    count("AmountBilled", sum(d.total for d in issued))
-    result = {
-        "batch": state["batch"],
-        "accounts": len(account_ids),
-        "invoices": [d.invoice_id for d in issued],
-        "finalized": len(finalized),
-        "already": already,
-        "nothing_due": len(ledgers) - len(issued),
-        "amount": sum(d.total for d in issued),
-        "failures": failures,
-        "journal": entries,
-    }
-    return put_result(f"{RUNS_PREFIX}/invoicing/{closing.isoformat()}", result)
+    return failures
 
 
 def _with_pending_payment(
@@ -741,6 +761,8 @@ def recover_claims(invoice_ids: set[str] | None = None) -> int:
             continue
         invoices = [Invoice.model_validate(i) for i in read_run_object(str(claim["payload"]))]
         written += store.put_recovered(invoices)
+        if invoice_ids is None:  # an orphan: no batch of its accounts may come back for it
+            _settle_orphans(invoices)
         store.close_claim(str(claim["series"]), int(claim["first"]), clock.now_iso())
         logger.warning(
             "a pending number claim was recovered",
@@ -748,6 +770,26 @@ def recover_claims(invoice_ids: set[str] | None = None) -> int:
         )
         count("NumberClaimsRecovered")
     return written
+
+
+def _settle_orphans(invoices: Sequence[Invoice]) -> None:
+    """What the batch would have done after writing an orphaned claim's invoices: the
+    customers' credit applied, each ledger moved past the closing (once: ``record_billed``
+    refuses a ledger already there), so no month is billed again; a later attempt counts the
+    accounts as invoiced and lists the invoices in the journal."""
+    payments.apply_credit(invoices, source="a recovered number claim")
+    accounts, _ = store.read_accounts(sorted({i.account_id for i in invoices}))
+    for invoice in invoices:
+        account = accounts.get(invoice.account_id)
+        closing = invoice.closing_date
+        if account is None or (account.last_closing and account.last_closing >= closing):
+            continue
+        store.record_billed(
+            account.account_id,
+            engine.ledger_after(account.billed, invoice, closing),
+            closing,
+            given_back=len(account.given_back),
+        )
 
 
 def _put_run_object(key: str, value: Any) -> None:

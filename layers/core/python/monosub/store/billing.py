@@ -2,18 +2,21 @@
 numbering counters and revenue rows.
 
 - billing account: ``BILLING#<account_id>`` / ``ACCOUNT``, gsi1 ``CLOSING#<dd>`` / account id;
+  its ledger (billed, last closing, give-backs): ``BILLING#<account_id>`` / ``LEDGER``;
 - invoice: ``INVOICE#<invoice_id>`` / ``INVOICE``, gsi1 ``INVOICES#<account_id>`` /
   ``<closing>#<invoice_id>``;
   while a finalized invoice is owed (issue 7), gsi2 ``OPEN#<payment method>`` /
   ``<due date>#<invoice_id>``: the open items cash matching and direct debit read in pages;
   once issued (not a draft), gsi3 ``ISSUED#<account_id>`` / ``<closing>#<invoice_id>``, an
   index of whole items: the customer portal lists an account's invoices with one query;
-- numbering counter: ``SERIES#<series>`` / ``COUNTER``;
+- numbering counter: ``SERIES#<series>`` / ``COUNTER``; a run's claim of a block of numbers:
+  ``SERIES#<series>`` / ``CLAIM#<first>``, gsi1 ``CLAIMS#PENDING`` until its invoices are written;
 - revenue rows of an account's month: ``REVENUE#<month>#<account_id>`` / ``ROWS`` (packed rows).
 
-Runs read in batches (BatchGetItem of 100 accounts or invoices) and write in batches
-(BatchWriteItem of 25); the only transaction is finalization: the counter and the invoices it
-numbers change together, so a number is never skipped or given twice.
+Runs read in batches (BatchGetItem of 100 items) and write in batches (BatchWriteItem of 25);
+the only transaction of a run is a number claim (the counter and the claim of its block), so
+a number is never skipped or given twice; a manual draft is finalized in one transaction with
+the counter.
 """
 
 from __future__ import annotations
