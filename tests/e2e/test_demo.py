@@ -11,6 +11,7 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
     assert demo.run(tmp_path) == 0
     printed = capsys.readouterr().out
     assert "merged into" in printed
+    assert "DeviceReplaced told the regulator once: 1 device-change notification(s)" in printed
     assert "409 conflict" in printed
     assert "the sweep finds the file -> succeeded" in printed
     runs = json.loads((tmp_path / "runs.json").read_text())
@@ -33,14 +34,17 @@ def test_the_demo_runs_end_to_end_and_writes_its_files(tmp_path, capsys):
         ("stripe-payouts", "succeeded"),
         ("warehouse-shipments", "quarantined"),
         ("warehouse-shipments", "succeeded"),
+        ("warehouse-shipments", "succeeded"),  # the replacement camera's serial
         ("zengin-debit-result", "succeeded"),
         ("zengin-debit-result", "succeeded"),
     ]
     kitting = [r for r in runs if r["kind"] == "shipping-kitting"]
-    assert len(kitting) == 2 and {r["status"] for r in kitting} == {"succeeded"}
+    # the two shipments of the order, and the replacement of a broken camera
+    assert len(kitting) == 3 and {r["status"] for r in kitting} == {"succeeded"}
     assert "contract C2026-000001 active from 2026-11-29" in printed
     instructions = sorted(tmp_path.glob("bucket/outbox/warehouse/*/*.csv"))
-    assert len(instructions) == 2
+    assert len(instructions) == 3  # the third carries the replacement
+    assert "【交換品】" in instructions[2].read_bytes().decode("cp932")
     assert "出荷指示番号" in instructions[0].read_bytes().decode("cp932")
     assert "SC1-26K-" in (tmp_path / "email-shipping.html").read_text()
     assert "tanaka prices 20 cameras" in printed and "CORP-BULK-10" in printed
