@@ -381,24 +381,17 @@ def _describe(record: ErpRequest, operation: Any) -> None:
             record.invoice_numbers.append((child.text or "").strip())
 
 
+PREFIXES = {"erp": NAMESPACE}
+
+
 def _envelope(content: Any) -> bytes:
-    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "erp": NAMESPACE})
-    etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(content)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return soap.envelope(content, PREFIXES)
 
 
 def _fault_envelope(fault: _Fault) -> bytes:
-    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = fault.kind
-    etree.SubElement(node, "faultstring").text = fault.message
-    if fault.code:
-        detail = etree.SubElement(node, "detail")
-        erp_fault = _child(detail, "erpFault")
-        _child(erp_fault, "code", fault.code)
-        _child(erp_fault, "message", fault.message)
-        if fault.source_id:
-            _child(erp_fault, "sourceId", fault.source_id)
-    return _envelope(node)
+    fields = {"code": fault.code, "message": fault.message, "sourceId": fault.source_id}
+    detail = (NAMESPACE, "erpFault") if fault.code else None
+    return soap.fault_envelope(fault.kind, fault.message, PREFIXES, detail, fields)
 
 
 class _Handler(BaseHTTPRequestHandler):

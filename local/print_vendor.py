@@ -399,26 +399,21 @@ def _describe(record: VendorRequest, operation: Any) -> None:
         record.pdf_sha256[number] = hashlib.sha256(pdf).hexdigest()
 
 
+PREFIXES = {"pd": NAMESPACE, "wsse": WSSE}
+
+
 def _envelope(content: Any) -> bytes:
-    envelope = etree.Element(
-        f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "pd": NAMESPACE, "wsse": WSSE}
-    )
-    etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(content)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return soap.envelope(content, PREFIXES)
 
 
 def _fault_envelope(fault: _Fault) -> bytes:
-    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = fault.kind
-    etree.SubElement(node, "faultstring").text = fault.message
-    if fault.code:
-        detail = etree.SubElement(node, "detail")
-        print_fault = _child(detail, "printFault")
-        _child(print_fault, "code", fault.code)
-        _child(print_fault, "message", fault.message)
-        if fault.invoice_number:
-            _child(print_fault, "invoiceNumber", fault.invoice_number)
-    return _envelope(node)
+    fields = {
+        "code": fault.code,
+        "message": fault.message,
+        "invoiceNumber": fault.invoice_number,
+    }
+    detail = (NAMESPACE, "printFault") if fault.code else None
+    return soap.fault_envelope(fault.kind, fault.message, PREFIXES, detail, fields)
 
 
 class _Handler(BaseHTTPRequestHandler):

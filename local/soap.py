@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +64,33 @@ def check_username_token(envelope: Any, *, username: str, password: str, refuse:
             "wsse:FailedAuthentication",
             "The security token could not be authenticated or authorized",
         )
+
+
+def envelope(content: Any, prefixes: Mapping[str, str]) -> bytes:
+    """A SOAP 1.1 envelope whose body holds ``content``; ``prefixes``: the service's own
+    namespace prefixes, declared on the envelope beside ``soap``."""
+    root = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, **prefixes})
+    etree.SubElement(root, f"{{{SOAP_ENV}}}Body").append(content)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+
+
+def fault_envelope(
+    kind: str,
+    message: str,
+    prefixes: Mapping[str, str],
+    detail: tuple[str, str] | None = None,
+    fields: Mapping[str, str | None] | None = None,
+) -> bytes:
+    """A SOAP fault (``kind``: soap:Client, soap:Server, wsse:…) in an envelope. ``detail``:
+    (namespace, element) of the service's own fault detail, holding ``fields`` in order (a
+    field without a value is left out)."""
+    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
+    etree.SubElement(node, "faultcode").text = kind
+    etree.SubElement(node, "faultstring").text = message
+    if detail is not None:
+        namespace, name = detail
+        own = etree.SubElement(etree.SubElement(node, "detail"), f"{{{namespace}}}{name}")
+        for field, value in (fields or {}).items():
+            if value is not None:
+                etree.SubElement(own, f"{{{namespace}}}{field}").text = value
+    return envelope(node, prefixes)

@@ -165,25 +165,21 @@ class SupplierServer(LocalHttpServer):
         return answer
 
 
+PREFIXES = {"sn": NAMESPACE}
+
+
 def _envelope(content: Any) -> bytes:
-    envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV, "sn": NAMESPACE})
-    etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body").append(content)
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+    return soap.envelope(content, PREFIXES)
 
 
 def _fault_envelope(fault: _Fault) -> bytes:
-    node = etree.Element(f"{{{SOAP_ENV}}}Fault")
-    etree.SubElement(node, "faultcode").text = fault.kind
-    etree.SubElement(node, "faultstring").text = fault.message
-    if fault.code:
-        detail = etree.SubElement(node, "detail")
-        supply_fault = etree.SubElement(detail, f"{{{NAMESPACE}}}supplyFault")
-        etree.SubElement(supply_fault, f"{{{NAMESPACE}}}code").text = fault.code
-        etree.SubElement(supply_fault, f"{{{NAMESPACE}}}message").text = fault.message
-        etree.SubElement(supply_fault, f"{{{NAMESPACE}}}transient").text = (
-            "true" if fault.transient else "false"
-        )
-    return _envelope(node)
+    fields = {
+        "code": fault.code,
+        "message": fault.message,
+        "transient": "true" if fault.transient else "false",
+    }
+    detail = (NAMESPACE, "supplyFault") if fault.code else None
+    return soap.fault_envelope(fault.kind, fault.message, PREFIXES, detail, fields)
 
 
 class _Handler(BaseHTTPRequestHandler):
