@@ -594,6 +594,13 @@ class EmbeddedAWS:
 
         self._patch(DynamoHandler, "call_action", serialised_call_action)
         self._patch(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
+        from moto.dynamodb.responses import DynamoResult
+
+        self._patch(
+            DynamoResult,
+            "execute_result",
+            moto_fixes.fast_item_answers(DynamoResult.execute_result),
+        )
         self._patch(retrier_decl, "time", _InstantTime())
 
         def no_wait(_self: Any, env: Any, wait_seconds: int) -> None:

@@ -18,7 +18,14 @@ import pytest
 
 from local.runtime import EmbeddedAWS
 from monosub.documents import pdf_rendering_available
-from monosub.models.billing import BillingAccount, Component, Invoice, InvoiceLine, TaxAmount
+from monosub.models.billing import (
+    BillingAccount,
+    Component,
+    GiveBack,
+    Invoice,
+    InvoiceLine,
+    TaxAmount,
+)
 from monosub.services import billing
 from monosub.store import billing as billing_store
 from tests.integration.test_fulfilment import an_order, instruct, shipped_file
@@ -307,23 +314,34 @@ def test_a_broken_account_is_reported_and_the_others_are_invoiced(cloud: Embedde
     assert all(f"INV-2026-00000{n}" in text for n in (1, 2, 3)), text
 
 
-def test_the_ledger_never_overwrites_a_give_back(cloud: EmbeddedAWS):
+def test_a_run_writing_its_ledgers_never_loses_a_void_given_back_meanwhile(cloud: EmbeddedAWS):
+    """The run writes ledgers whole (BatchWriteItem, no condition); a void that lands
+    between the run's read and its write is kept on the account and folded in at the next
+    read, then recorded as applied by the next ledger written: given back exactly once."""
+    voided = "contract_race|t1.01|2026-10"
     with cloud.as_function("api"):
-        assert billing_store.create_account(a_billing_account("account_race", "株式会社れーす"))
-        account = billing_store.get_account("account_race")
-        assert account is not None
-        # a void gives back while an invoicing run holds the ledger it read before
-        assert billing_store.give_back(account, {}, "invoice_voided")
-        run_ledger = {"contract_race|t1.01|2026-11": 3960}
-        assert not billing_store.record_billed(
-            "account_race", run_ledger, date(2026, 11, 30), given_back=len(account.given_back)
+        account = a_billing_account("account_race", "株式会社れーす")
+        assert billing_store.create_account(account.model_copy(update={"billed": {voided: 500}}))
+        read_by_run = billing_store.get_account("account_race")
+        assert read_by_run is not None and read_by_run.billed == {voided: 500}
+        # a void of October's invoice gives its 500 back while the run holds what it read
+        assert billing_store.add_give_back(
+            read_by_run,
+            GiveBack(invoice_id="invoice_oct", at="2026-11-30T09:00:00Z", lines=[(voided, 500)]),
+        )
+        november = {**read_by_run.billed, "contract_race|t1.01|2026-11": 3960}
+        billing_store.move_ledgers(
+            [billing_store.LedgerMove(read_by_run, november, date(2026, 11, 30))]
         )
         after = billing_store.get_account("account_race")
-        assert after is not None and after.billed == {} and after.last_closing is None
-        # read again, the ledger moves
-        assert billing_store.record_billed(
-            "account_race", run_ledger, date(2026, 11, 30), given_back=len(after.given_back)
-        )
+        assert after is not None and after.last_closing == date(2026, 11, 30)
+        assert after.billed == {"contract_race|t1.01|2026-11": 3960}  # October given back
+        assert after.given_back == ["invoice_oct"] and after.give_backs_read == 1
+        # the next closing records the give-back as applied: it is not taken off twice
+        december = {**after.billed, voided: 500, "contract_race|t1.01|2026-12": 3960}
+        billing_store.move_ledgers([billing_store.LedgerMove(after, december, date(2026, 12, 31))])
+        again = billing_store.get_account("account_race")
+        assert again is not None and again.billed == december
 
 
 def test_numbers_claimed_by_a_batch_that_died_are_written_by_its_next_attempt(

@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from pydantic import ValidationError
 
 from monosub.documents.model import TaxRate
-from monosub.domain.billing import ledger_key
+from monosub.domain import ledger
 from monosub.domain.pricing import CatalogEntry, price_in_force
 from monosub.domain.quotes import UNITS
 from monosub.domain.tax import TAX_RATE_PERCENT
@@ -411,20 +411,8 @@ def credit_note_for(invoice: Invoice, *, issued_on: date, created_at: str) -> In
 
 
 def ledger_without(billed: Mapping[str, int], invoice: Invoice) -> dict[str, int]:
-    """The ledger once what ``invoice`` billed is given back: each of its lines taken off its
-    (contract, component, month); a month left at zero is dropped, so the next closing bills
-    it again as an ordinary line. Months no longer in the ledger (settled) stay settled."""
-    ledger = dict(billed)
-    for line in invoice.lines:
-        key = ledger_key(line.contract_id, line.component, line.month)
-        if key not in ledger:
-            continue
-        left = ledger[key] - line.amount
-        if left:
-            ledger[key] = left
-        else:
-            del ledger[key]
-    return ledger
+    """The ledger once what ``invoice`` billed is given back (``monosub.domain.ledger``)."""
+    return ledger.without(billed, ledger.lines_of(invoice))
 
 
 # ---- the contract's lines after a change ---------------------------------------------------

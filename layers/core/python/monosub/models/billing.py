@@ -106,6 +106,16 @@ class PendingPaymentMethod(BaseModel):
     requested_by: str
 
 
+class GiveBack(BaseModel):
+    """What a voided invoice gave back to the ledger: its lines' ledger keys and amounts, in
+    the invoice's order (``monosub.domain.ledger``). Kept on the account, folded into the
+    ledger whenever the account is read with it."""
+
+    invoice_id: str
+    at: str = Field(description="When the void gave it back (UTC)")
+    lines: list[tuple[str, int]] = Field(description="(ledger key, yen) of each line")
+
+
 class BillingAccount(BaseModel):
     """Who is invoiced, how, and what of its contracts was billed already (請求先)."""
 
@@ -154,6 +164,14 @@ class BillingAccount(BaseModel):
     returns: list[AppliedReturn] = Field(default_factory=list, description="Rental returns")
     given_back: list[str] = Field(
         default_factory=list, description="Voided invoices whose billing the ledger gave back"
+    )
+    give_backs: list[GiveBack] = Field(
+        default_factory=list, description="The voids' give-backs, oldest first (on the account)"
+    )
+    give_backs_read: int = Field(
+        default=0,
+        description="How many give-backs ``billed`` has folded in (the ledger written next "
+        "records it: later ones are folded at the next read)",
     )
     created_at: str
     updated_at: str

@@ -618,7 +618,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
         ],
         source=f"invoicing {closing.isoformat()}",
     )
-    failures += _move_ledgers(accounts, ledgers, closing, payment_changes)
+    _move_ledgers(accounts, ledgers, closing, payment_changes)
     issued = drafts
     entries = _journal_entries([*issued, *issued_before], accounts, finalized)
     count("InvoicesIssued", len(finalized))
@@ -642,28 +642,15 @@ def _move_ledgers(
     ledgers: Mapping[str, dict[str, int]],
     closing: date,
     payment_changes: Mapping[str, dict[str, Any] | None],
-) -> list[dict[str, str]]:
-    """Each account's ledger after the closing (once per closing); the accounts a void gave
-    back meanwhile, as failures: their invoice stands, the ledger waits for the next attempt
-    (which rebuilds it from the invoice on the given-back ledger)."""
-    failures = []
-    for account_id, ledger in ledgers.items():
-        given_back = len(accounts[account_id].given_back)
-        if not store.record_billed(
-            account_id,
-            ledger,
-            closing,
-            given_back=given_back,
-            payment=payment_changes.get(account_id),
-        ):
-            moved = store.get_account(account_id)
-            if moved is None or moved.last_closing is None or moved.last_closing < closing:
-                # a void gave back meanwhile: the invoice stands, the ledger waits for the
-                # next attempt (which rebuilds it from the invoice on the given-back ledger)
-                failures.append(
-                    {"account_id": account_id, "error": "an invoice was voided meanwhile"}
-                )
-    return failures
+) -> None:
+    """Each account's ledger after the closing, written whole in batches (a void meanwhile
+    is kept on the account and folded in at the next read: ``store.move_ledgers``)."""
+    store.move_ledgers(
+        [
+            store.LedgerMove(accounts[account_id], ledger, closing, payment_changes.get(account_id))
+            for account_id, ledger in ledgers.items()
+        ]
+    )
 
 
 def _with_pending_payment(
@@ -775,21 +762,22 @@ def recover_claims(invoice_ids: set[str] | None = None) -> int:
 def _settle_orphans(invoices: Sequence[Invoice]) -> None:
     """What the batch would have done after writing an orphaned claim's invoices: the
     customers' credit applied, each ledger moved past the closing (once: ``record_billed``
-    refuses a ledger already there), so no month is billed again; a later attempt counts the
+    skips a ledger already there), so no month is billed again; a later attempt counts the
     accounts as invoiced and lists the invoices in the journal."""
     payments.apply_credit(invoices, source="a recovered number claim")
     accounts, _ = store.read_accounts(sorted({i.account_id for i in invoices}))
+    moves = []
     for invoice in invoices:
         account = accounts.get(invoice.account_id)
         closing = invoice.closing_date
         if account is None or (account.last_closing and account.last_closing >= closing):
             continue
-        store.record_billed(
-            account.account_id,
-            engine.ledger_after(account.billed, invoice, closing),
-            closing,
-            given_back=len(account.given_back),
+        moves.append(
+            store.LedgerMove(
+                account, engine.ledger_after(account.billed, invoice, closing), closing
+            )
         )
+    store.move_ledgers(moves)
 
 
 def _put_run_object(key: str, value: Any) -> None:

@@ -25,9 +25,10 @@ from typing import Any
 
 from monosub import access, clock, events
 from monosub.domain import billing_changes as rules
+from monosub.domain import ledger
 from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
-from monosub.models.billing import BillingAccount, Component, Invoice
+from monosub.models.billing import BillingAccount, Component, GiveBack, Invoice
 from monosub.models.billing_changes import AppliedReturn, ContractChange, ContractChangeRequest
 from monosub.models.contracts import Contract, LineChange
 from monosub.observability import count, logger
@@ -440,8 +441,10 @@ def _give_back(invoice: Invoice) -> None:
         account = store.get_account(invoice.account_id)
         if account is None or invoice.invoice_id in account.given_back:
             return
-        ledger = rules.ledger_without(account.billed, invoice)
-        if store.give_back(account, ledger, invoice.invoice_id):
+        give_back = GiveBack(
+            invoice_id=invoice.invoice_id, at=clock.now_iso(), lines=ledger.lines_of(invoice)
+        )
+        if store.add_give_back(account, give_back):
             return
     raise Conflict(f"the billing account {invoice.account_id} kept changing")
 
