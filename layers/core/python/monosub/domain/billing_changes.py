@@ -18,8 +18,10 @@ bills the difference as adjustment lines (調整) at the next closing.
 A rental return reduces by one, from the day after the return, the device's rental SKU and
 the plan and options of its line: the same change, computed from the quantities in force.
 
-A change is also written to the contract's lines (``lines_after_change``), so the contract
-shows, and its renewal quote prices, what is billed.
+A change, and a return, is also written to the contract's lines (``lines_after_change``,
+taken in billing's order: ``line_edits``), so the contract shows, and its renewal quote
+prices, what is billed; and the contract's monthly total is the regular month its
+components bill (``regular_monthly_total``), while its document stays as agreed.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Literal
 
 from pydantic import ValidationError
 
 from monosub.documents.model import TaxRate
 from monosub.domain import ledger
+from monosub.domain.billing import tax_amounts
 from monosub.domain.pricing import CatalogEntry, price_in_force
 from monosub.domain.quotes import UNITS
-from monosub.domain.tax import TAX_RATE_PERCENT
+from monosub.domain.tax import TAX_RATE_PERCENT, Rounding
 from monosub.models.billing import Component, Invoice
-from monosub.models.billing_changes import QuantityChange
+from monosub.models.billing_changes import AppliedReturn, ContractChange, QuantityChange
 from monosub.models.deals import DealLine
 
 MAX_DAYS_AHEAD = 90
@@ -465,20 +469,22 @@ def lines_after_change(
     *,
     plans: Collection[str],
     new_line_id: Callable[[int], str],
+    first_from: str | None = None,
 ) -> LinesAfter:
     """The contract's lines with each SKU of ``quantities`` at its new total (0: gone), so
     the contract shows, and a renewal quote prices, what is billed.
 
     A line of quantity n is n units (device, plan, options), last line last. Fewer of a SKU
-    takes it off the last units that have it. More of a plan adds units with that plan
-    alone; more of an option (or a device) puts it on the last units with a plan that lack
-    it. A unit left without a plan is dropped: its options move to the last planned units
-    that lack them (an option is on a plan), its device (the customer's: bought, or a rental
-    returned on its own) goes. An option no planned unit can take (billing kept it on more
-    units than have a plan) is ``unplaced``: the lines cannot show it. Equal neighbouring
-    units are one line again; a line split in two keeps its id on its first part, the other
-    parts get ``new_line_id(k)``, k = 1, 2 … Raises ``LinesRefused`` for a line that would
-    not be valid (too many options)."""
+    takes it off the last units that have it (those of line ``first_from`` first, when
+    given: a returned device's line loses its unit, not another line). More of a plan adds
+    units with that plan alone; more of an option (or a device) puts it on the last units
+    with a plan that lack it. A unit left without a plan is dropped: its options move to
+    the last planned units that lack them (an option is on a plan), its device (the
+    customer's: bought, or a rental returned on its own) goes. An option no planned unit can
+    take (billing kept it on more units than have a plan) is ``unplaced``: the lines cannot
+    show it. Equal neighbouring units are one line again; a line split in two keeps its id
+    on its first part, the other parts get ``new_line_id(k)``, k = 1, 2 … Raises
+    ``LinesRefused`` for a line that would not be valid (too many options)."""
     units = [
         _Unit(line.line_id, line.device_sku, line.plan_sku, list(line.option_skus))
         for line in lines
@@ -488,6 +494,8 @@ def lines_after_change(
     unplaced: dict[str, int] = {}
     for sku, target in quantities.items():
         having = [u for u in units if u.has(sku)]
+        if first_from is not None:  # stable: the preferred line's units last, taken first
+            having.sort(key=lambda u: u.line_id == first_from)
         for unit in having[target:]:
             unit.drop(sku)
         more = target - len(having)
@@ -549,3 +557,97 @@ def _grouped(units: Sequence[_Unit], new_line_id: Callable[[int], str]) -> list[
         except ValidationError as invalid:
             raise LinesRefused(str(unit.plan), f"the line would not be valid: {invalid}") from None
     return result
+
+
+# ---- what the contract's lines take: changes and returns, in billing's order ---------------
+
+
+@dataclass(frozen=True)
+class LineEdit:
+    """A change or a return billing applied, as the contract's lines take it: each SKU of
+    ``quantities`` at the total billing set from ``effective_date``."""
+
+    change_id: str  # c<n> or r<n>: the key prefix of the components it added
+    kind: Literal["change", "return"]
+    number: int
+    effective_date: date
+    quantities: dict[str, int]
+    previous: dict[str, int]
+    reason: str
+    by: str
+    at: str
+    serial: str | None = None
+    line_id: str | None = None  # a return: the device's line, whose unit goes first
+
+    @classmethod
+    def of_change(cls, change: ContractChange) -> LineEdit:
+        return cls(
+            change_id=f"c{change.number}",
+            kind="change",
+            number=change.number,
+            effective_date=change.effective_date,
+            quantities={c.sku: c.quantity for c in change.changes},
+            previous=dict(change.previous),
+            reason=change.reason,
+            by=change.by,
+            at=change.at,
+        )
+
+    @classmethod
+    def of_return(cls, applied: AppliedReturn) -> LineEdit:
+        """A return: one fewer of each SKU from the day after (``previous`` is one more)."""
+        return cls(
+            change_id=f"r{applied.number}",
+            kind="return",
+            number=applied.number,
+            effective_date=applied.returned_on + timedelta(days=1),
+            quantities=dict(applied.quantities),
+            previous={sku: quantity + 1 for sku, quantity in applied.quantities.items()},
+            reason=f"機器返却 {applied.serial}（返却日 {applied.returned_on.isoformat()}）",
+            by=applied.by or "fulfilment",
+            at=applied.at,
+            serial=applied.serial,
+            line_id=applied.line_id,
+        )
+
+
+def line_edits(
+    changes: Iterable[ContractChange], returns: Iterable[AppliedReturn], contract_id: str
+) -> list[LineEdit]:
+    """The contract's changes and returns in the order billing applied them: each sets
+    totals billing computed from the ones before, so the lines take them in that order. A
+    return comes after the ``changes_before`` changes it counted (one recorded without it:
+    after the changes made by its time). A return that reduced nothing (a sold device, a
+    line already ended) changes no line and is left out."""
+    mine = sorted((c for c in changes if c.contract_id == contract_id), key=lambda c: c.number)
+    placed: list[tuple[tuple[int, int, int], LineEdit]] = [
+        ((change.number, 0, 0), LineEdit.of_change(change)) for change in mine
+    ]
+    for applied in returns:
+        if applied.contract_id != contract_id or not applied.quantities:
+            continue
+        after = applied.changes_before
+        if after is None:
+            after = sum(1 for c in mine if c.at <= applied.at)
+        placed.append(((after, 1, applied.number), LineEdit.of_return(applied)))
+    return [edit for _, edit in sorted(placed, key=lambda p: p[0])]
+
+
+# ---- the contract's monthly total as billed --------------------------------------------------
+
+
+def regular_monthly_total(
+    components: Iterable[Component], contract_id: str, rounding: Rounding
+) -> int:
+    """月額費用合計 (税込, regular month) as billing prices the contract now: its monthly
+    components that go on (open-ended: not ended by a change, a return or the contract's
+    end, not a campaign limited to some months), summed per tax rate, tax once per rate
+    (``engine.tax_amounts``). For the components a contract starts with this is its
+    document's ``monthly_total``; a change effective later counts already, as it does on
+    the contract's lines."""
+    amounts = [
+        (c.tax_rate, c.amount)
+        for c in components
+        if c.contract_id == contract_id and c.kind == "monthly" and c.ends is None
+    ]
+    return sum(tax.taxable + tax.tax for tax in tax_amounts(amounts, rounding))

@@ -71,7 +71,20 @@ class AppliedReturn(BaseModel):
     returned_on: date
     line_id: str | None = None
     skus: list[str] = Field(description="The SKUs reduced by one from the day after")
+    quantities: dict[str, int] = Field(
+        default_factory=dict,
+        description="SKU → the quantity billed from the day after (one fewer): what the "
+        "contract's lines are set to. Empty (nothing reduced, or a return applied before it "
+        "was kept): the lines are left as they are",
+    )
+    changes_before: int | None = Field(
+        default=None,
+        ge=0,
+        description="How many changes of the contract billing had made when the return was "
+        "applied: its place among them, in which the lines take them",
+    )
     components: list[str] = Field(default_factory=list)
+    by: str | None = Field(default=None, description="Who recorded the return")
     at: str
 
 

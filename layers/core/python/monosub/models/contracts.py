@@ -12,9 +12,15 @@ consent or PDF of its own). The daily run marks a contract whose term is over wi
 (notice given, or not renewing automatically) ``ended``; one called off before it started is
 ``cancelled``.
 
-A mid-term change (billing's ``POST /contracts/{id}/changes``) rewrites ``lines`` and adds
-to ``line_changes`` what it changed and the lines before it (``document``, the priced items
-agreed, stays as agreed).
+A mid-term change (billing's ``POST /contracts/{id}/changes``), and a rental return billed
+one fewer (``DeviceReturned``), rewrites ``lines`` and adds to ``line_changes`` what it
+changed and the lines before it. ``document``, the priced items agreed, stays as agreed: it
+is the legal record (the customer accepted exactly it, the 契約書 PDF matches it), and its
+total is ``agreed_monthly_total``. ``monthly_total`` is what is billed now: the regular
+month of the contract's billing components after its latest change or return, set with the
+lines (``domain.billing_changes.regular_monthly_total``), and the document's total again
+when a renewal quote makes a new agreement. Every reader of a monthly total (the contract,
+its list, the expiring dashboard, the CSV export, the renewal events) reads the current one.
 
 ``version`` grows by one with every change (optimistic lock: a change made by a caller
 carries the version it read).
@@ -23,9 +29,9 @@ carries the version it read).
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from monosub.documents.model import Quote as QuoteDocument
 from monosub.domain import contracts as rules
@@ -66,12 +72,18 @@ class ContractTerm(BaseModel):
 
 
 class LineChange(BaseModel):
-    """A mid-term change (``POST /contracts/{id}/changes``) written to the contract's lines:
-    which change, from when, what it set, and the lines as they were before it, so every
-    earlier state (the first entry's: what was agreed) stays readable."""
+    """A mid-term change (``POST /contracts/{id}/changes``) or a rental return
+    (``DeviceReturned``) written to the contract's lines: which one, from when, what it set,
+    and the lines as they were before it, so every earlier state (the first entry's: what
+    was agreed) stays readable."""
 
-    change: int = Field(ge=1, description="The change's number on the contract")
-    change_id: str = Field(description="c<number>: its components' keys on the billing account")
+    change: int = Field(ge=1, description="The change's (or the return's) number on the contract")
+    change_id: str = Field(
+        description="c<number> (a change) or r<number> (a return): its components' keys on "
+        "the billing account"
+    )
+    kind: Literal["change", "return"] = "change"
+    serial: str | None = Field(default=None, description="A return: the device returned")
     effective_date: date
     quantities: dict[str, int] = Field(description="SKU → the quantity it set")
     previous: dict[str, int] = Field(description="SKU → the quantity billed before it")
@@ -126,12 +138,21 @@ class Contract(BaseModel):
     renewed_count: int = 0
     payment_method: PaymentMethod | None = None
     lines: list[DealLine] = Field(
-        description="The order's lines of the latest term, as mid-term changes left them"
+        description="The order's lines of the latest term, as mid-term changes and returns "
+        "left them"
     )
     line_changes: list[LineChange] = Field(
-        default_factory=list, description="Mid-term changes written to the lines, oldest first"
+        default_factory=list,
+        description="Mid-term changes and returns written to the lines, oldest first",
     )
-    document: QuoteDocument = Field(description="The priced items of the latest term")
+    document: QuoteDocument = Field(
+        description="The priced items of the latest term, as agreed (changes leave it)"
+    )
+    monthly_total: int = Field(
+        description="月額費用合計 (税込, regular month) as billed now: the document's, or "
+        "after a change or return the billing components' (agreed_monthly_total: the "
+        "document's)"
+    )
     consent: ConsentReference = Field(description="The agreement that made the contract")
     terms: list[ContractTerm] = Field(description="Every term, the first one first")
     pdf_key: str = Field(description="The latest 契約書 PDF in the documents bucket")
@@ -145,8 +166,25 @@ class Contract(BaseModel):
     updated_at: str
     version: int = Field(default=1, description="Optimistic lock: +1 on every change")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _as_agreed_until_changed(cls, data: Any) -> Any:
+        """A contract stored before ``monthly_total`` was kept bills as agreed."""
+        if isinstance(data, dict) and data.get("monthly_total") is None and "document" in data:
+            document = data["document"]
+            agreed = (
+                document.get("monthly_total")
+                if isinstance(document, dict)
+                else getattr(document, "monthly_total", None)
+            )
+            return {**data, "monthly_total": agreed}
+        return data
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="月額費用合計 (税込, regular month) of the document, as agreed"
+    )
     @property
-    def monthly_total(self) -> int:
+    def agreed_monthly_total(self) -> int:
         return self.document.monthly_total
 
     @property
@@ -210,7 +248,7 @@ class ExpiringContract(BaseModel):
     auto_renew: bool
     notice_given: bool
     renewal_requested: bool = Field(description="A renewal quote was requested for this end")
-    monthly_amount: int = Field(description="月額費用合計 (税込, regular month)")
+    monthly_amount: int = Field(description="月額費用合計 (税込, regular month) as billed now")
     version: int
 
     @classmethod

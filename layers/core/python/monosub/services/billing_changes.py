@@ -9,9 +9,12 @@ of what made them, at the account's version (a concurrent change makes it read a
   ``Idempotency-Key`` is kept with it: a retry after a failure half-way finds the change
   made and only publishes again.
 - The change is also written to the **contract's lines** (``write_lines``: the lines as
-  billed now, and ``line_changes`` with the lines before), after the billing account; a
-  retry with the same key writes whatever is missing, nothing twice.
-- A **return** (``DeviceReturned``) is applied once per serial and return date.
+  billed now, ``line_changes`` with the lines before, and the contract's ``monthly_total``
+  as its components now bill), after the billing account; a retry with the same key writes
+  whatever is missing, nothing twice.
+- A **return** (``DeviceReturned``) is applied once per serial and return date, and written
+  to the contract's lines the same way; the event delivered again (or retried after a
+  failure between the two writes) writes whatever is missing.
 - A **void** (``POST /invoices/{id}/void``) marks the invoice ``void`` first, then writes its
   credit note, gives back the ledger and numbers the credit note; each step is idempotent,
   so voiding again (or after a failure) finishes what is left and returns the same note.
@@ -33,6 +36,7 @@ from monosub.models.billing_changes import AppliedReturn, ContractChange, Contra
 from monosub.models.contracts import Contract, LineChange
 from monosub.observability import count, logger
 from monosub.services import billing, invoice_delivery, replacements
+from monosub.services.pricing import TAX_ROUNDING
 from monosub.store import billing as store
 from monosub.store import catalog as catalog_store
 from monosub.store import contracts as contracts_store
@@ -90,10 +94,12 @@ def change_contract(
             )
         change, components = _plan_change(contract, account, request, by, idempotency_key)
         _check_lines(contract, change, request)
-        if store.save_change(account, components, changes=[*account.changes, change]):
+        changes = [*account.changes, change]
+        if store.save_change(account, components, changes=changes):
             count("BillingContractChanged")
             write_lines(
-                contract_id, account.model_copy(update={"changes": [*account.changes, change]})
+                contract_id,
+                account.model_copy(update={"changes": changes, "components": components}),
             )
             _publish_change(publisher, contract, change)
             saved = store.get_account(account.account_id)
@@ -174,8 +180,9 @@ def _check_lines(
     contract: Contract, change: ContractChange, request: ContractChangeRequest
 ) -> None:
     """400 naming the change whose SKU the contract's lines could not take."""
+    edit = rules.LineEdit.of_change(change)
     try:
-        _with_line_change(contract, change, _plans_for(contract, [change]))
+        _with_line_edit(contract, edit, _plans_for(contract, [edit]))
     except rules.LinesRefused as refused:
         index = next((i for i, c in enumerate(request.changes) if c.sku == refused.sku), 0)
         raise ValidationFailed(
@@ -185,39 +192,37 @@ def _check_lines(
 
 
 def write_lines(contract_id: str, account: BillingAccount) -> Contract:
-    """The contract's lines with every change billing made that they do not have yet (in
-    order; each recorded in ``line_changes`` with the lines before it), in one write at the
-    version read. Idempotent per change number, so a retried request writes nothing twice;
-    a contract changed meanwhile (a notice, a renewal) is read again and the changes laid on
-    its lines as they are then."""
+    """The contract's lines with every change and return billing made that they do not have
+    yet (in billing's order: ``rules.line_edits``; each recorded in ``line_changes`` with
+    the lines before it), and its ``monthly_total`` as ``account``'s components bill it, in
+    one write at the version read. Idempotent per change and return (``change_id``), so a
+    retried request or a replayed event writes nothing twice; a contract changed meanwhile
+    (a notice, a renewal) is read again and the edits laid on its lines as they are then."""
+    edits = rules.line_edits(account.changes, account.returns, contract_id)
     for _ in range(_ATTEMPTS):
         contract = contracts_store.get(contract_id)
         if contract is None:
             raise NotFound(f"contract {contract_id}")
-        written = {entry.change for entry in contract.line_changes}
-        todo = sorted(
-            (
-                c
-                for c in account.changes
-                if c.contract_id == contract_id and c.number not in written
-            ),
-            key=lambda c: c.number,
-        )
+        written = {entry.change_id for entry in contract.line_changes}
+        todo = [edit for edit in edits if edit.change_id not in written]
         if not todo:
             return contract
         plans = _plans_for(contract, todo)
         version = contract.version + 1
         updated = contract
-        try:
-            for change in todo:
-                updated = _with_line_change(updated, change, plans, version=version)
-        except rules.LinesRefused as refused:
-            raise Conflict(
-                f"the change is billed but contract {contract_id}'s lines cannot take it: "
-                f"{refused}",
-                details={"sku": refused.sku},
-            ) from None
-        updated = updated.model_copy(update={"updated_at": clock.now_iso(), "version": version})
+        for edit in todo:
+            try:
+                updated = _with_line_edit(updated, edit, plans, version=version)
+            except rules.LinesRefused as refused:
+                raise Conflict(
+                    f"{edit.kind} {edit.change_id} is billed but contract {contract_id}'s "
+                    f"lines cannot take it: {refused}",
+                    details={"sku": refused.sku, "change_id": edit.change_id},
+                ) from None
+        total = rules.regular_monthly_total(account.components, contract_id, TAX_ROUNDING)
+        updated = updated.model_copy(
+            update={"monthly_total": total, "updated_at": clock.now_iso(), "version": version}
+        )
         try:
             contracts_store.save(
                 updated, expected_version=contract.version, expected_status=contract.status
@@ -228,42 +233,46 @@ def write_lines(contract_id: str, account: BillingAccount) -> Contract:
         return updated
     raise Conflict(
         f"contract {contract_id} kept changing: the change is billed; send the request again "
-        "with the same Idempotency-Key to write it to the contract's lines"
+        "with the same Idempotency-Key (a return: deliver its event again) to write it to the "
+        "contract's lines"
     )
 
 
-def _plans_for(contract: Contract, changes: Sequence[ContractChange]) -> frozenset[str]:
-    """The plan SKUs among the contract's lines and the changes' SKUs (the price book says
+def _plans_for(contract: Contract, edits: Sequence[rules.LineEdit]) -> frozenset[str]:
+    """The plan SKUs among the contract's lines and the edits' SKUs (the price book says
     what a SKU the lines do not have yet is)."""
     on_lines = {line.plan_sku for line in contract.lines}
     known = on_lines | {
         sku for line in contract.lines for sku in (line.device_sku, *line.option_skus) if sku
     }
-    others = {c.sku for change in changes for c in change.changes} - known
+    others = {sku for edit in edits for sku in edit.quantities} - known
     entries = catalog_store.entries(others) if others else {}
     return frozenset(on_lines | {sku for sku in others if _kind(entries.get(sku)) == "plan"})
 
 
-def _with_line_change(
-    contract: Contract, change: ContractChange, plans: frozenset[str], *, version: int = 0
+def _with_line_edit(
+    contract: Contract, edit: rules.LineEdit, plans: frozenset[str], *, version: int = 0
 ) -> Contract:
     after = rules.lines_after_change(
         contract.lines,
-        {c.sku: c.quantity for c in change.changes},
+        edit.quantities,
         plans=plans,
-        new_line_id=lambda k: f"line_c{change.number}n{k}",
+        new_line_id=lambda k: f"line_{edit.change_id}n{k}",
+        first_from=edit.line_id,
     )
     entry = LineChange(
-        change=change.number,
-        change_id=f"c{change.number}",
-        effective_date=change.effective_date,
-        quantities={c.sku: c.quantity for c in change.changes},
-        previous=dict(change.previous),
+        change=edit.number,
+        change_id=edit.change_id,
+        kind=edit.kind,
+        serial=edit.serial,
+        effective_date=edit.effective_date,
+        quantities=dict(edit.quantities),
+        previous=dict(edit.previous),
         unplaced=after.unplaced,
         lines_before=list(contract.lines),
-        reason=change.reason,
-        by=change.by,
-        at=change.at,
+        reason=edit.reason,
+        by=edit.by,
+        at=edit.at,
         version=version or contract.version + 1,
     )
     return contract.model_copy(
@@ -347,6 +356,7 @@ def on_device_returned(detail: Mapping[str, Any]) -> str:
             r.serial == serial and r.returned_on == returned_on and r.contract_id == contract_id
             for r in account.returns
         ):
+            write_lines(contract_id, account)  # whatever a failure after billing left
             return "already applied"
         quantities = rules.return_quantities(
             account.components, contract_id=contract_id, skus=skus, day=day, term_end=term.end
@@ -369,15 +379,23 @@ def on_device_returned(detail: Mapping[str, Any]) -> str:
             returned_on=returned_on,
             line_id=device.line_id,
             skus=list(quantities),
+            quantities=quantities,
+            changes_before=sum(1 for c in account.changes if c.contract_id == contract_id),
             components=[
                 c.key
                 for c in components
                 if c.contract_id == contract_id and c.key.startswith(prefix)
             ],
+            by=str(detail["by"]) if detail.get("by") else None,
             at=clock.now_iso(),
         )
-        if store.save_change(account, components, returns=[*account.returns, applied]):
+        returns = [*account.returns, applied]
+        if store.save_change(account, components, returns=returns):
             count("BillingDeviceReturned")
+            write_lines(
+                contract_id,
+                account.model_copy(update={"returns": returns, "components": components}),
+            )
             return f"{', '.join(quantities) or 'nothing'} one fewer from {day}"
     raise Conflict(f"the billing account of contract {contract_id} kept changing")
 

@@ -211,6 +211,7 @@ def create_from_quote(
         payment_method=payment_method,
         lines=list(quote.lines),
         document=quote.document,
+        monthly_total=quote.monthly_total,
         consent=consent,
         terms=[_term(1, quote, consent, stored, start=None, end=None)],
         pdf_key=stored.key,
@@ -503,6 +504,7 @@ def renew_from_quote(
                 "renewed_count": contract.renewed_count + 1,
                 "lines": list(renewal_quote.lines),
                 "document": renewal_quote.document,
+                "monthly_total": renewal_quote.monthly_total,  # a new agreement
                 "terms": [
                     *contract.terms,
                     _term(number, renewal_quote, consent, stored, start=dates.start, end=dates.end),

@@ -92,7 +92,8 @@ def _partition(listing: Listing, key: str) -> str:
 
 
 def contract_item(contract: Contract) -> dict[str, Any]:
-    return {"pk": _pk(contract.contract_id), "sk": "CONTRACT", **contract.model_dump(mode="json")}
+    values = contract.model_dump(mode="json", exclude={"agreed_monthly_total"})  # the document's
+    return {"pk": _pk(contract.contract_id), "sk": "CONTRACT", **values}
 
 
 def _summary(contract: Contract) -> dict[str, Any]:
