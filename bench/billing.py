@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -303,43 +303,68 @@ class Meter:
         }
 
     def written(
-        self, kind: str, size: int, factor: int = 1, *, indexes: Iterable[str] = ()
+        self, kind: str, size: int, factor: int = 1, *, indexes: Mapping[str, int] | None = None
     ) -> None:
         """An item of ``size`` bytes written (``factor`` 2 in a transaction), and its copy in
-        each of ``indexes`` (once, not ×2): its keys (one unit) where the index projects
-        KEYS_ONLY, the whole item where it projects ALL (``index_units``)."""
+        each of ``indexes`` (index → the units of its copy, once, not ×2: ``put_indexes``,
+        ``update_indexes``)."""
         self.write_units[kind] += write_units(size) * factor
-        for index in indexes:
-            self.write_units[f"{kind}:{index}"] += index_units(kind, index, size)
+        for index, units in (indexes or {}).items():
+            self.write_units[f"{kind}:{index}"] += units
         self.items_written[kind] += 1
         self.largest_item[kind] = max(self.largest_item.get(kind, 0), size)
 
 
-# Items of the billing table (functions/resources.py): gsi1 and gsi2 project KEYS_ONLY, gsi3
-# (the customer portal's issued invoices) ALL; the runs table's gsi1 projects ALL.
+# The billing table's indexes as declared (functions/resources.py): the copy of an item in an
+# index is its keys where it projects KEYS_ONLY, the keys and the included attributes where
+# INCLUDE, the whole item where ALL; DynamoDB adds 100 bytes to each copy.
 BILLING_KINDS = frozenset({"invoice", "billing", "series", "revenue"})
-INDEXES = ("gsi1", "gsi2", "gsi3")
+INDEX_OVERHEAD = 100
+INDEXES = ("gsi1", "gsi2", "gsi3", "gsi4")
 
 
-def index_units(kind: str, index: str, size: int) -> int:
-    keys_only = kind in BILLING_KINDS and index in ("gsi1", "gsi2")
-    return 1 if keys_only else write_units(size)
+def _declared_indexes() -> dict[str, Any]:
+    from functions import resources
+    from monosub.names import BILLING
+
+    (billing,) = [t for t in resources.TABLES if t.name == BILLING]
+    return {index.name: index for index in billing.indexes if not index.retired}
 
 
-def put_indexes(item: dict[str, Any]) -> list[str]:
-    """The indexes a new item is written into: those whose key it has."""
-    return [index for index in INDEXES if f"{index}pk" in item]
+def index_size(kind: str, index: str, item: Mapping[str, Any]) -> int:
+    """Bytes of ``item``'s copy in ``index`` (the runs table's gsi1 projects ALL)."""
+    declared = _declared_indexes().get(index) if kind in BILLING_KINDS else None
+    if declared is None or declared.projection == "ALL":
+        return item_size(dict(item))
+    kept = {"pk", "sk", f"{index}pk", f"{index}sk", *declared.include}
+    return item_size({k: v for k, v in item.items() if k in kept}) + INDEX_OVERHEAD
 
 
-def update_indexes(kind: str, update: dict[str, Any], stored: dict[str, Any]) -> list[str]:
-    """The indexes an update writes: a keys-only one when it sets or removes that index's
-    key; an ALL one whenever the item is in it (any attribute's change is copied)."""
+def put_indexes(item: Mapping[str, Any]) -> dict[str, int]:
+    """The indexes a new item is written into (those whose key it has), with their units."""
+    kind = _kind(dict(item))
+    return {
+        index: write_units(index_size(kind, index, item))
+        for index in INDEXES
+        if f"{index}pk" in item
+    }
+
+
+def update_indexes(kind: str, update: dict[str, Any], stored: dict[str, Any]) -> dict[str, int]:
+    """The indexes an update writes, with their units: one whose key it sets or removes;
+    one the item is in whose copy holds an attribute the update sets (INCLUDE or ALL)."""
     touched = set(update.get("ExpressionAttributeNames", {}).values())
-    written = []
+    written = {}
     for index in INDEXES:
+        declared = _declared_indexes().get(index) if kind in BILLING_KINDS else None
+        projection = declared.projection if declared is not None else "ALL"
+        included = set(declared.include) if declared is not None else set()
         sets_key = f"{index}pk" in touched or f"{index}sk" in touched
-        if sets_key or (index_units(kind, index, 2048) > 1 and f"{index}pk" in stored):
-            written.append(index)
+        copied = f"{index}pk" in stored and (
+            projection == "ALL" or (projection == "INCLUDE" and bool(touched & included))
+        )
+        if sets_key or copied:
+            written[index] = write_units(index_size(kind, index, stored))
     return written
 
 

@@ -30,6 +30,19 @@ class Index:
     sort_key: str | None = None
     # Keys only: an index that only finds items (read then by key) costs no copy of them.
     keys_only: bool = False
+    # Only these attributes (and the keys) copied into the index (INCLUDE): what a list
+    # shows, without paying a write unit per KB of the rest.
+    include: tuple[str, ...] = ()
+    # Replaced by another index: still created with ``-c keep_retired_indexes=true`` (an
+    # existing stage's first deploy: CloudFormation adds or deletes one index per update),
+    # never by the embedded AWS (docs/operations.md "Replacing an index").
+    retired: bool = False
+
+    @property
+    def projection(self) -> str:
+        if self.keys_only:
+            return "KEYS_ONLY"
+        return "INCLUDE" if self.include else "ALL"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from functions.declarations import Bucket, EventBus, Index, Secret, StateMachine
 from monosub.consent.secret import SIGNING_SECRET as CONSENT_SIGNING
 from monosub.domain.notifications import NOTIFICATIONS
 from monosub.domain.notifications import RECIPIENTS_SECRET as NOTIFICATION_RECIPIENTS
+from monosub.models.billing import INVOICE_LIST_FIELDS
 from monosub.names import (
     AUDIT,
     BANK_SFTP,
@@ -97,13 +98,16 @@ TABLES: tuple[Table, ...] = (
         "invoices, numbering counters, month-end revenue rows",
         partition_key="pk",
         sort_key="sk",
-        # keys only: accounts by closing day, invoices by account, open invoices by payment
-        # method and due date are found, then read by key; gsi3 (sparse, whole items): an
-        # account's issued invoices, the customer portal's list in one query
+        # keys only: accounts by closing day, pending number claims, open invoices by
+        # payment method and due date are found, then read by key; gsi4: an account's
+        # invoices with what a list shows (the staff list reads them by key, the customer
+        # portal lists the issued ones in one query); gsi3 (whole issued invoices) is what
+        # gsi4 replaced
         indexes=(
             Index("gsi1", "gsi1pk", "gsi1sk", keys_only=True),
             Index("gsi2", "gsi2pk", "gsi2sk", keys_only=True),
-            Index("gsi3", "gsi3pk", "gsi3sk"),
+            Index("gsi3", "gsi3pk", "gsi3sk", retired=True),
+            Index("gsi4", "gsi4pk", "gsi4sk", include=INVOICE_LIST_FIELDS),
         ),
         holds_personal_data=True,
     ),

@@ -52,7 +52,9 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         context={**cdk_json_context(), **(context or {})},
         outdir=outdir or os.environ.get("CDK_OUTDIR") or str(ROOT / "cdk.out"),
     )
-    MonosubStack(app, StageSettings(str(app.node.try_get_context("stage") or DEFAULT_STAGE)))
+    keep = str(app.node.try_get_context("keep_retired_indexes") or "").lower() == "true"
+    stage = str(app.node.try_get_context("stage") or DEFAULT_STAGE)
+    MonosubStack(app, StageSettings(stage, keep_retired_indexes=keep))
     nag.check(app)
     return app
 

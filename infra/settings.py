@@ -41,6 +41,9 @@ class StageSettings:
     """Everything that differs between dev, stg and prod, decided in one place."""
 
     name: str
+    # An existing stage's first deploy after an index was replaced keeps the old one
+    # (``-c keep_retired_indexes=true``): CloudFormation adds or deletes one index per update.
+    keep_retired_indexes: bool = False
 
     def __post_init__(self) -> None:
         if self.name not in STAGES:

@@ -304,7 +304,7 @@ def cmd_backfill_portal_index(args: argparse.Namespace) -> int:
     pk, _, sk = (args.start or "").rpartition("/")
     start = {"pk": pk, "sk": sk} if args.start else None
     mode = "counting (dry run)" if args.dry_run else "writing"
-    print(f"backfill of the portal's invoice index: {mode}")
+    print(f"backfill of the account-invoices index (gsi4): {mode}")
     server = _server()
     if server is not None:
         url = server["url"] + "/_local/maintenance/backfill-portal-index"
@@ -315,12 +315,12 @@ def cmd_backfill_portal_index(args: argparse.Namespace) -> int:
     else:
         from monosub.store import portal_index
 
-        counts = portal_index.backfill_issued_index(
+        counts = portal_index.backfill_account_index(
             dry_run=args.dry_run, start=start, progress=_print_backfill_page
         )
     print(
         f"done: {counts['scanned']} item(s) read in {counts['pages']} page(s), "
-        f"{counts['missing']} issued invoice(s) without the index, {counts['written']} written, "
+        f"{counts['missing']} invoice(s) without the index, {counts['written']} written, "
         f"{counts['skipped']} changed meanwhile (left alone)"
     )
     return 0

@@ -286,7 +286,7 @@ class LocalApiServer:
 
                     pages: list[dict[str, Any]] = []
                     with cloud.as_function("api"):
-                        counts = portal_index.backfill_issued_index(
+                        counts = portal_index.backfill_account_index(
                             dry_run=bool(request.get("dry_run")),
                             start=request.get("start"),
                             progress=lambda c, last: pages.append({**c, "last_key": last}),

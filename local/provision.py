@@ -74,6 +74,8 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
         key_schema.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
     indexes = []
     for index in table.indexes:
+        if index.retired:
+            continue
         attributes.add(index.partition_key)
         schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
         if index.sort_key:
@@ -83,7 +85,10 @@ def create_table(dynamodb: Any, table: Table, physical_name: str) -> None:
             {
                 "IndexName": index.name,
                 "KeySchema": schema,
-                "Projection": {"ProjectionType": "KEYS_ONLY" if index.keys_only else "ALL"},
+                "Projection": {
+                    "ProjectionType": index.projection,
+                    **({"NonKeyAttributes": list(index.include)} if index.include else {}),
+                },
             }
         )
     request: dict[str, Any] = {

@@ -590,11 +590,16 @@ class EmbeddedAWS:
             with lock:
                 action = handler._get_action()
                 runtime.dynamodb_requests[action] = runtime.dynamodb_requests.get(action, 0) + 1
+                moto_fixes.table_written(action)
                 return original_call(handler)
 
         self._patch(DynamoHandler, "call_action", serialised_call_action)
         self._patch(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
+        from moto.dynamodb.models.table import Table as MotoTable
         from moto.dynamodb.responses import DynamoResult
+
+        self._patch(MotoTable, "all_items", moto_fixes.cached_all_items(MotoTable.all_items))
+        self._patch(MotoTable, "query", moto_fixes.narrowed_query(MotoTable.query))
 
         self._patch(
             DynamoResult,

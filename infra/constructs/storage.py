@@ -93,13 +93,14 @@ class Storage(Construct):
             encryption_key=self.personal_data_key if personal else None,
         )
         for index in table.indexes:
+            if index.retired and not self._settings.keep_retired_indexes:
+                continue
             built.add_global_secondary_index(
                 index_name=index.name,
                 partition_key=_string(index.partition_key),
                 sort_key=_string(index.sort_key) if index.sort_key else None,
-                projection_type=dynamodb.ProjectionType.KEYS_ONLY
-                if index.keys_only
-                else dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType(index.projection),
+                non_key_attributes=list(index.include) or None,
             )
         return built
 

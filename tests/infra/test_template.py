@@ -519,14 +519,17 @@ def test_every_table_as_declared(dev: Synthesized, declared: Any):
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert all(a["AttributeType"] == "S" for a in properties["AttributeDefinitions"])
     indexes = {index["IndexName"]: index for index in properties.get("GlobalSecondaryIndexes", [])}
-    assert set(indexes) == {index.name for index in declared.indexes}
-    for index in declared.indexes:
+    kept = [index for index in declared.indexes if not index.retired]
+    assert set(indexes) == {index.name for index in kept}
+    for index in kept:
         schema = [{"AttributeName": index.partition_key, "KeyType": "HASH"}]
         if index.sort_key:
             schema.append({"AttributeName": index.sort_key, "KeyType": "RANGE"})
         assert indexes[index.name]["KeySchema"] == schema
-        projection = "KEYS_ONLY" if index.keys_only else "ALL"
-        assert indexes[index.name]["Projection"] == {"ProjectionType": projection}
+        projection: dict[str, Any] = {"ProjectionType": index.projection}
+        if index.include:
+            projection["NonKeyAttributes"] = list(index.include)
+        assert indexes[index.name]["Projection"] == projection
     if declared.ttl_attribute:
         assert properties["TimeToLiveSpecification"] == {
             "AttributeName": declared.ttl_attribute,
@@ -1445,3 +1448,33 @@ def test_every_asynchronous_function_sends_what_it_fails_on_to_the_failed_events
         assert config["MaximumRetryAttempts"] == 2
         destination = config["DestinationConfig"]["OnFailure"]["Destination"]
         assert destination == {"Fn::GetAtt": [queue, "Arn"]}, declared.name
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_retired_index_is_kept_only_when_the_context_asks(keep: bool):
+    """An existing stage's first deploy after gsi4 replaced gsi3 keeps gsi3 (CloudFormation
+    adds or deletes one index per update): ``-c keep_retired_indexes=true``."""
+    from infra.constructs.storage import Storage
+
+    stack = Stack(App(), "Indexes")
+    Storage(
+        stack,
+        "Storage",
+        settings=StageSettings("dev", keep_retired_indexes=keep),
+        tables=[t for t in resources.TABLES if t.name == "billing"],
+        buckets=(),
+        event_buses=(),
+    )
+    (table,) = Template.from_stack(stack).find_resources("AWS::DynamoDB::Table").values()
+    indexes = {i["IndexName"]: i for i in table["Properties"]["GlobalSecondaryIndexes"]}
+    assert set(indexes) == ({"gsi1", "gsi2", "gsi4"} | ({"gsi3"} if keep else set()))
+    assert indexes["gsi4"]["Projection"]["ProjectionType"] == "INCLUDE"
+    assert "lines" not in indexes["gsi4"]["Projection"]["NonKeyAttributes"]
+
+
+def test_the_keep_retired_indexes_context_reaches_the_settings(tmp_path: Path):
+    app = create_app(
+        {"stage": "dev", "keep_retired_indexes": "true", **SKIP_BUNDLING}, outdir=str(tmp_path)
+    )
+    stack = app.node.find_child("monosub-dev")
+    assert isinstance(stack, MonosubStack) and stack.settings.keep_retired_indexes

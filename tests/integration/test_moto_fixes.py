@@ -157,3 +157,110 @@ def test_a_difference_from_moto_is_caught(checked, monkeypatch):
     monkeypatch.setattr(moto_fixes, "_without_none", lambda value: {})
     with pytest.raises(Exception, match="differs from moto's"):
         client.scan(TableName=table)
+
+
+# ---- queries narrowed to their partition (moto_fixes.narrowed_query) -----------------------
+
+
+@pytest.fixture
+def query_checked(monkeypatch):
+    """Every query answered both ways (narrowed, and moto's whole-table way); a difference
+    raises."""
+    from local import moto_fixes
+
+    monkeypatch.setattr(moto_fixes, "QUERY_CHECK", True)
+    with EmbeddedAWS() as cloud:
+        yield cloud.client("dynamodb"), cloud.table("records")
+
+
+def _query_all(client, table, **kwargs):
+    pages = client.get_paginator("query").paginate(TableName=table, **kwargs)
+    return [(i["pk"]["S"], i["sk"]["S"]) for page in pages for i in page["Items"]]
+
+
+def test_narrowed_queries_follow_every_write(query_checked):
+    client, table = query_checked
+    for n in range(12):
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"p{n % 3}"},
+                "sk": {"S": f"s{n:02d}"},
+                "gsi1pk": {"S": f"g{n % 2}"},
+                "gsi1sk": {"S": f"{11 - n:02d}"},
+            },
+        )
+    by_index = {
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :g",
+        "ExpressionAttributeValues": {":g": {"S": "g0"}},
+        "PaginationConfig": {"PageSize": 2},
+    }
+    assert [sk for _, sk in _query_all(client, table, **by_index)] == [
+        "s10",
+        "s08",
+        "s06",
+        "s04",
+        "s02",
+        "s00",
+    ]
+    # a write moves an item out of the index partition, another into it, one is deleted
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p1"}, "sk": {"S": "s10"}},
+        UpdateExpression="SET gsi1pk = :g",
+        ExpressionAttributeValues={":g": {"S": "g1"}},
+    )
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p0"}, "sk": {"S": "s09"}},
+        UpdateExpression="SET gsi1pk = :g",
+        ExpressionAttributeValues={":g": {"S": "g0"}},
+    )
+    client.delete_item(TableName=table, Key={"pk": {"S": "p2"}, "sk": {"S": "s02"}})
+    assert [sk for _, sk in _query_all(client, table, **by_index)] == [
+        "s09",
+        "s08",
+        "s06",
+        "s04",
+        "s00",
+    ]
+    # the base table: one partition, in order, with a range condition and backwards
+    assert _query_all(
+        client,
+        table,
+        KeyConditionExpression="pk = :p AND sk > :s",
+        ExpressionAttributeValues={":p": {"S": "p0"}, ":s": {"S": "s03"}},
+        ScanIndexForward=False,
+        PaginationConfig={"PageSize": 1},
+    ) == [("p0", "s09"), ("p0", "s06")]
+    assert (
+        _query_all(
+            client,
+            table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "nobody"}},
+        )
+        == []
+    )
+
+
+def test_a_narrowed_query_that_missed_an_item_is_caught(query_checked, monkeypatch):
+    from local import moto_fixes
+
+    client, table = query_checked
+    client.put_item(TableName=table, Item={"pk": {"S": "a"}, "sk": {"S": "1"}})
+    by_index = {
+        "TableName": table,
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :x",
+        "ExpressionAttributeValues": {":x": {"S": "x"}},
+    }
+    assert client.query(**by_index)["Items"] == []  # the index's groups are made
+    monkeypatch.setattr(moto_fixes, "table_written", lambda action: None)  # forget writes
+    client.put_item(
+        TableName=table,
+        Item={"pk": {"S": "b"}, "sk": {"S": "1"}, "gsi1pk": {"S": "x"}, "gsi1sk": {"S": "1"}},
+    )
+    with pytest.raises(Exception, match="differs from moto's"):
+        client.query(**by_index)

@@ -423,7 +423,7 @@ def draft_invoice(
         period_start=period_start,
         period_end=month_last(month_key(closing)),
         due_date=due_date,
-        series=f"INV-{closing.year}",
+        series=series_of(closing),
         lines=lines,
         taxes=taxes,
         subtotal=subtotal,
@@ -481,6 +481,11 @@ def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> l
         TaxAmount(rate=TAX_RATE_PERCENT[t.category], taxable=t.base_yen, tax=t.tax_yen)
         for t in taxes_by_rate(((_CATEGORY[rate], yen) for rate, yen in amounts), rounding)
     ]
+
+
+def series_of(closing: date) -> str:
+    """The numbering series of a closing's invoices: one per year of the closing."""
+    return f"INV-{closing.year}"
 
 
 def invoice_number(series: str, sequence: int) -> str:

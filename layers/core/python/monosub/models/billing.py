@@ -317,3 +317,36 @@ class BillingSettings(BaseModel):
     payer_name: str | None = Field(default=None, max_length=48)
     virtual_account: str | None = Field(default=None, pattern=r"^\d{7}$")
     reminders_opt_out: bool | None = None
+
+
+class InvoiceSummary(BaseModel):
+    """What a list of an account's invoices shows (the customer portal's): the fields the
+    account-invoices index copies (``INVOICE_LIST_FIELDS``), not the lines."""
+
+    invoice_id: str
+    account_id: str
+    kind: InvoiceKind = "invoice"
+    number: str | None = None
+    status: InvoiceStatus = "draft"
+    closing_date: date
+    period_start: date
+    period_end: date
+    due_date: date | None = None
+    total: int
+    amount_paid: int = 0
+    delivery: Delivery = "email"
+    payment_method: str = "bank-transfer"
+    pdf_key: str | None = None
+    archive_url: str | None = None
+
+    @property
+    def balance(self) -> int:
+        """As ``Invoice.balance``."""
+        if self.kind != "invoice" or self.status not in ("finalized", "paid"):
+            return 0
+        return self.total - self.amount_paid
+
+
+# Copied into the account-invoices index (INCLUDE): a summary is ≈300 bytes, one write unit,
+# where the whole invoice (lines) is often two.
+INVOICE_LIST_FIELDS: tuple[str, ...] = tuple(InvoiceSummary.model_fields)

@@ -557,7 +557,7 @@ def invoicing_batch(state: Mapping[str, Any]) -> dict[str, Any]:
     invoice_ids = [engine.invoice_id(a, closing) for a in account_ids]
     # numbers claimed by an earlier attempt that died before writing its invoices: written
     # now with those numbers, before anything could number the same invoices again
-    recover_claims(set(invoice_ids))
+    recover_claims(set(invoice_ids), series=engine.series_of(closing))
     existing = store.get_invoices(invoice_ids)
     now = clock.now_iso()
     drafts: list[Invoice] = []
@@ -734,16 +734,19 @@ def issue_all(drafts: Sequence[Invoice], claims_prefix: str) -> dict[str, str]:
 CLAIM_ORPHANED_AFTER = timedelta(minutes=20)
 
 
-def recover_claims(invoice_ids: set[str] | None = None) -> int:
+def recover_claims(invoice_ids: set[str] | None = None, *, series: str = "") -> int:
     """Write the invoices of pending number claims from their S3 copies, each only if it is
-    not there yet, and close the claims: those naming any of ``invoice_ids`` whatever their
-    age; with None, every claim older than ``CLAIM_ORPHANED_AFTER``. Returns the invoices
-    written (normally 0: one query that finds nothing)."""
-    cutoff = None
+    not there yet, and close the claims: those of ``series`` naming any of ``invoice_ids``
+    whatever their age (normally none: one GetItem of the series' counter); with None,
+    every claim of any series older than ``CLAIM_ORPHANED_AFTER`` (one query). Returns the
+    invoices written."""
     if invoice_ids is None:
         cutoff = clock.iso(clock.now() - CLAIM_ORPHANED_AFTER)
+        claims = store.pending_claims(claimed_before=cutoff)
+    else:
+        claims = store.pending_claims_of(series)
     written = 0
-    for claim in store.pending_claims(claimed_before=cutoff):
+    for claim in claims:
         if invoice_ids is not None and not invoice_ids.intersection(claim["invoice_ids"]):
             continue
         invoices = [Invoice.model_validate(i) for i in read_run_object(str(claim["payload"]))]

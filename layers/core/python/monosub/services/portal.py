@@ -19,7 +19,7 @@ from monosub.errors import Conflict, NotFound, ValidationFailed
 from monosub.events import EventPublisher
 from monosub.formats import zengin
 from monosub.intake.usage_readings import UsageRow
-from monosub.models.billing import BillingAccount, Invoice, PendingPaymentMethod
+from monosub.models.billing import BillingAccount, Invoice, InvoiceSummary, PendingPaymentMethod
 from monosub.models.portal import (
     Inquiry,
     InquiryAnswer,
@@ -58,7 +58,7 @@ def invoices(customer: auth.Customer, *, months: int = rules.INVOICE_MONTHS) -> 
     return {"months": months, "since": since.isoformat(), "invoices": [_view(i) for i in found]}
 
 
-def _view(invoice: Invoice) -> dict[str, Any]:
+def _view(invoice: InvoiceSummary) -> dict[str, Any]:
     pdf = None
     if invoice.pdf_key and invoice.number:
         # the documents service's presigned GET: 5 minutes, named after the number

@@ -1,16 +1,17 @@
-"""The portal's issued-invoices index (gsi3 ``ISSUED#<account>``) for invoices stored before
-it existed: a backfill ops run once (``monosub maintenance backfill-portal-index``).
+"""The account-invoices index (gsi4 ``INVOICES#<account>``, with what a list shows) for
+invoices stored before it existed: a backfill ops run once per stage
+(``monosub maintenance backfill-portal-index``; docs/operations.md "Replacing an index").
 
-Finalization sets gsi3 on every invoice it issues (``store.billing.finalize``); an invoice
-finalized, paid or voided before that has none, so the portal does not list it. The
-backfill pages the billing table with a Scan whose filter keeps only such invoices (issued,
-without gsi3: a draft never matches) and sets **the same attributes finalization sets**,
-from the same function (``store.billing.issued_keys``).
+Every invoice is written with gsi4 (``store.billing.account_invoice_keys``); one stored
+before has none, so neither the staff list nor the customer portal finds it. The backfill
+pages the billing table with a Scan whose filter keeps only such invoices (drafts too) and
+sets **the same attributes a write sets**, from the same function, and takes off the keys of
+the indexes gsi4 replaced (``RETIRED_INVOICE_KEYS``: gsi1 by account, gsi3 issued).
 
 - **Idempotent**: each write is an UpdateItem conditional on the invoice still having no
-  gsi3 and not being a draft, so a rerun writes nothing and a race with a finalization or a
-  payment loses nothing. (BatchWriteItem would be fewer calls but takes no condition and
-  rewrites whole items: a payment recorded between the read and the write would be lost.)
+  gsi4, so a rerun writes nothing and a race with a payment or a void loses nothing.
+  (BatchWriteItem would be fewer calls but takes no condition and rewrites whole items: a
+  payment recorded between the read and the write would be lost.)
 - **Resumable**: every page reports the Scan's last key; ``start`` continues from it. Run
   from the start again, it only re-reads.
 """
@@ -25,34 +26,26 @@ from monosub.store import billing
 from monosub.store.dynamo import Table, from_item, to_item
 
 _table = Table(BILLING)
-ISSUED_STATUSES = ("finalized", "paid", "void")
 PAGE_SIZE = 1000  # items read per Scan call (1 MB at most, whichever comes first)
 
 Progress = Callable[[Mapping[str, int], dict[str, str] | None], None]
 
 
-def backfill_issued_index(
+def backfill_account_index(
     *,
     dry_run: bool = False,
     start: Mapping[str, str] | None = None,
     page_size: int = PAGE_SIZE,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Set gsi3 on every issued invoice without it. Returns the counts (``scanned`` items
-    read, ``missing`` invoices found without gsi3, ``written``, ``skipped``: changed
-    meanwhile) and ``pages``; ``progress(counts, last_key)`` after each page. ``dry_run``:
-    count only."""
+    """Set gsi4 on every invoice without it. Returns the counts (``scanned`` items read,
+    ``missing`` invoices found without gsi4, ``written``, ``skipped``: changed meanwhile)
+    and ``pages``; ``progress(counts, last_key)`` after each page. ``dry_run``: count
+    only."""
     request: dict[str, Any] = {
         "TableName": _table.name,
-        "FilterExpression": "sk = :sk AND attribute_not_exists(gsi3pk) AND #status IN "
-        + "("
-        + ", ".join(f":s{i}" for i in range(len(ISSUED_STATUSES)))
-        + ")",
-        "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {
-            ":sk": {"S": "INVOICE"},
-            **{f":s{i}": {"S": status} for i, status in enumerate(ISSUED_STATUSES)},
-        },
+        "FilterExpression": "sk = :sk AND attribute_not_exists(gsi4pk)",
+        "ExpressionAttributeValues": {":sk": {"S": "INVOICE"}},
         "Limit": page_size,
     }
     if start:
@@ -67,7 +60,7 @@ def backfill_issued_index(
             if dry_run:
                 continue
             item = from_item(raw)
-            if _set_issued_keys(item):
+            if _set_account_keys(item):
                 counts["written"] += 1
             else:
                 counts["skipped"] += 1
@@ -80,12 +73,12 @@ def backfill_issued_index(
         request["ExclusiveStartKey"] = last
 
 
-def _set_issued_keys(item: Mapping[str, Any]) -> bool:
+def _set_account_keys(item: Mapping[str, Any]) -> bool:
     invoice = billing.invoice_of_item(item)
     return _table.update(
         str(item["pk"]),
         "INVOICE",
-        set_values=billing.issued_keys(invoice),
-        condition="attribute_not_exists(gsi3pk) AND #status <> :draft",
-        condition_values={":draft": "draft"},
+        set_values=billing.account_invoice_keys(invoice),
+        remove=billing.RETIRED_INVOICE_KEYS,
+        condition="attribute_not_exists(gsi4pk)",
     )
