@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 from monosub.documents.model import PricedItems, TaxRate
 from monosub.domain import usage_billing
@@ -45,11 +45,13 @@ from monosub.domain.tax import TAX_RATE_PERCENT, Rounding, TaxCategory, taxes_by
 from monosub.models.billing import (
     BillingAccount,
     Component,
+    Delivery,
     FirstMonth,
     Invoice,
     InvoiceLine,
     RevenueRow,
     TaxAmount,
+    trusted_line,
 )
 
 HORIZON_MONTHS = 12
@@ -79,6 +81,13 @@ def month_first(key: str) -> date:
 def month_last(key: str) -> date:
     first = month_first(key)
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _month_span(key: str) -> tuple[date, date, int]:
+    """The month's first day, last day and number of days (one call instead of three)."""
+    last = month_last(key)
+    return month_first(key), last, last.day
 
 
 @functools.lru_cache(maxsize=_MONTHS_CACHED)
@@ -243,12 +252,11 @@ def prorate(amount: int, first: int, last: int, days: int) -> int:
 def monthly_charge(component: Component, month: str) -> Charge | None:
     """The component's charge for the calendar month ``month``; None when it does not cover
     any day of it."""
-    first, last = month_first(month), month_last(month)
+    first, last, days = _month_span(month)
     start = max(first, component.starts)
     end = min(last, component.ends) if component.ends else last
     if start > end:
         return None
-    days = last.day
     if start == first and end == last:  # the whole month: most charges of a run
         return Charge(component, month, component.amount, days, days, first, last)
     return Charge(
@@ -283,33 +291,69 @@ def charges_through(
     ``billing_changes.ledger_without``). An account billed for a year computes one month per
     component instead of twelve (``tests/unit/test_billing_settled.py`` checks the shortcut
     against computing every month)."""
-    due: list[Charge] = []
+    return [due[-1] for due in _due(components, closing, since, billed, settled)]
+
+
+# What ``draft_invoice`` orders and keys a charge by, made with the charge: (contract, month
+# ("" for a one-time charge), component key, position, ledger key, charge). The position
+# keeps charges of equal keys in the order they came, as a stable sort on the first three
+# would; sorting these tuples never compares past it.
+_Due = tuple[str, str, str, int, str, Charge]
+_new_tuple = tuple.__new__
+_NO_PERIOD = (None, None, None, None, None)  # a one-time charge's days, first/last day, usage
+
+
+def _due(
+    components: Iterable[Component],
+    closing: date,
+    since: str | None,
+    billed: Mapping[str, int] | None,
+    settled: set[str] | None,
+) -> list[_Due]:
+    """``charges_through``'s charges, each with its order and ledger key (the hot loop of
+    the engine: the month's charge is made here for a whole month, ``monthly_charge`` for
+    a part of one)."""
+    due: list[_Due] = []
+    append = due.append
     last_month = month_key(closing)
+    shortcut = billed is not None and settled is not None
     for component in components:
-        if component.starts > closing or component.kind == "usage":
+        starts = component.starts
+        kind = component.kind
+        if starts > closing or kind == "usage":
             continue  # usage is charged on readings: usage_charges
-        if component.kind == "one_time":
-            due.append(Charge(component=component, month=None, amount=component.amount))
+        contract_id, component_key = component.contract_id, component.key
+        prefix = f"{contract_id}|{component_key}|"
+        if kind == "one_time":
+            charge = _new_tuple(Charge, (component, None, component.amount, *_NO_PERIOD))
+            append((contract_id, "", component_key, len(due), prefix + ONCE, charge))
             continue
-        first = month_key(component.starts)
+        first = month_key(starts)
         if since and since > first:
             first = since
         ends = component.ends
         final = min(last_month, month_key(ends)) if ends else last_month
         whole_through = _whole_through(ends) if billed is not None else None
-        prefix = f"{component.contract_id}|{component.key}|"
+        amount = component.amount
         for month in _months_between(first, final):
+            key = prefix + month
             if (
-                billed is not None
-                and settled is not None
-                and (whole_through is None or month <= whole_through)
-                and (prefix + month) in billed
+                shortcut and (whole_through is None or month <= whole_through) and key in billed  # type: ignore[operator]
             ):
-                settled.add(prefix + month)
+                settled.add(key)  # type: ignore[union-attr]
                 continue
-            charge = monthly_charge(component, month)
-            if charge is not None:
-                due.append(charge)
+            month_start, month_end, days = _month_span(month)
+            if starts <= month_start and (ends is None or ends >= month_end):
+                # the whole month (most charges of a run): monthly_charge's, made directly
+                charge = _new_tuple(
+                    Charge, (component, month, amount, days, days, month_start, month_end, None)
+                )
+            else:
+                part = monthly_charge(component, month)
+                if part is None:
+                    continue
+                charge = part
+            append((contract_id, month, component_key, len(due), key, charge))
     return due
 
 
@@ -362,7 +406,12 @@ class Draft:
 
 
 def invoice_id(account_id: str, closing: date) -> str:
-    return f"invoice_{closing:%Y%m%d}{account_id.split('_', 1)[-1]}"
+    return f"invoice_{_day_digits(closing)}{account_id.split('_', 1)[-1]}"
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _day_digits(day: date) -> str:
+    return f"{day:%Y%m%d}"  # strftime: a microsecond, asked for every invoice of a closing
 
 
 def draft_invoice(
@@ -380,67 +429,108 @@ def draft_invoice(
     and settled are not computed again (``charges_through``); ``recompute`` computes every
     month (the reference the shortcut is tested against)."""
     since = horizon(closing)
-    settled: set[str] = set()
-    charges = charges_through(
-        account.components,
-        closing,
-        since=since,
-        billed=None if recompute else account.billed,
-        settled=settled,
-    )
-    charges += usage_charges(account.components, account.usage, closing, since=since)
-    charges += _no_longer_due(account, charges, settled, since, month_key(closing))
-    lines: list[InvoiceLine] = []
+    last_month = month_key(closing)
     billed = account.billed
-    ledger = {key: yen for key, yen in billed.items() if _month_of(key) >= since}
+    settled: set[str] = set()
+    due = _due(account.components, closing, since, None if recompute else billed, settled)
+    if account.usage:
+        for charge in usage_charges(account.components, account.usage, closing, since=since):
+            due.append(_ordered(charge, len(due)))
+    for charge in _no_longer_due(account, due, settled, since, last_month):
+        due.append(_ordered(charge, len(due)))
+    lines: list[InvoiceLine] = []
+    # the ledger within the horizon (a one-time charge's key, …|once, is always within it)
+    ledger = {key: yen for key, yen in billed.items() if key[-7:] >= since or key.endswith(ONCE)}
     by_rate: dict[TaxRate, int] = {}
     contracts: set[str] = set()
     subtotal = 0
     period_start: date | None = None
-    for charge in sorted(charges, key=_charge_order):
-        key = charge.key
+    due.sort()
+    for _contract, _month, _component, _position, key, charge in due:
         before = billed.get(key)
-        difference = charge.amount - (before or 0)
+        amount = charge.amount
+        difference = amount - before if before is not None else amount
         if difference == 0:
             continue
         line = _line(charge, difference, adjustment=before is not None)
         lines.append(line)
         subtotal += difference
-        by_rate[line.tax_rate] = by_rate.get(line.tax_rate, 0) + difference
+        rate = line.tax_rate
+        by_rate[rate] = by_rate.get(rate, 0) + difference
         contracts.add(line.contract_id)
         first_day = charge.first_day or _first_day(charge)
         if period_start is None or first_day < period_start:
             period_start = first_day
-        ledger[key] = charge.amount
+        ledger[key] = amount
     if not lines or subtotal <= 0 or period_start is None:
         return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
     taxes = tax_amounts(by_rate.items(), rounding)
     tax_total = sum(t.tax for t in taxes)
-    invoice = Invoice(
-        invoice_id=invoice_id(account.account_id, closing),
-        account_id=account.account_id,
-        closing_date=closing,
-        period_start=period_start,
-        period_end=month_last(month_key(closing)),
-        due_date=due_date,
-        series=f"INV-{closing.year}",
-        lines=lines,
-        taxes=taxes,
-        subtotal=subtotal,
-        tax_total=tax_total,
-        total=subtotal + tax_total,
-        delivery=account.delivery,
-        payment_method=account.payment_method,
-        contracts=sorted(contracts),
-        run_id=run_id,
-        created_at=created_at,
-    )
+    values = {
+        "invoice_id": invoice_id(account.account_id, closing),
+        "account_id": account.account_id,
+        "closing_date": closing,
+        "period_start": period_start,
+        "period_end": month_last(last_month),
+        "due_date": due_date,
+        "series": f"INV-{closing.year}",
+        "lines": lines,
+        "taxes": taxes,
+        "subtotal": subtotal,
+        "tax_total": tax_total,
+        "total": subtotal + tax_total,
+        "delivery": account.delivery,
+        "payment_method": account.payment_method,
+        "contracts": sorted(contracts),
+        "run_id": run_id,
+        "created_at": created_at,
+    }
+    if _typed(account, closing, due_date, run_id, created_at):
+        invoice = Invoice.trusted(values)
+    else:  # what the engine did not type itself is validated (and refused when wrong)
+        invoice = Invoice(**values)
     return Draft(invoice=invoice, ledger=ledger, due_lines=len(lines))
+
+
+def _typed(
+    account: BillingAccount,
+    closing: date,
+    due_date: date | None,
+    run_id: str | None,
+    created_at: str,
+) -> bool:
+    """The invoice's values that are not the engine's own are of the exact types the model
+    takes (an account copied with ``model_copy(update=…)`` is not validated again): then
+    validating the invoice would change and refuse nothing."""
+    return (
+        type(closing) is date
+        and (due_date is None or type(due_date) is date)
+        and (run_id is None or type(run_id) is str)
+        and type(created_at) is str
+        and type(account.account_id) is str
+        and type(account.payment_method) is str
+        and account.delivery in _DELIVERIES
+    )
+
+
+_DELIVERIES = frozenset(get_args(Delivery))
+
+
+def _ordered(charge: Charge, position: int) -> _Due:
+    component = charge.component
+    return (
+        component.contract_id,
+        charge.month or "",
+        component.key,
+        position,
+        charge.key,
+        charge,
+    )
 
 
 def _no_longer_due(
     account: BillingAccount,
-    due: Iterable[Charge],
+    due: Iterable[_Due],
     settled: set[str],
     since: str,
     last_month: str,
@@ -451,7 +541,7 @@ def _no_longer_due(
     unsettled = [key for key, yen in account.billed.items() if yen and key not in settled]
     if not unsettled:
         return []
-    keys = {charge.key for charge in due}
+    keys = {entry[4] for entry in due}
     components = {(c.contract_id, c.key): c for c in account.components}
     zero = []
     for key in unsettled:
@@ -496,45 +586,45 @@ def _month_of(key: str) -> str:
     return "9999-12" if key.endswith(ONCE) else key[-7:]
 
 
-def _charge_order(charge: Charge) -> tuple[str, str, str]:
-    return (charge.component.contract_id, charge.month or "", charge.component.key)
-
-
 def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     component = charge.component
-    if charge.usage is not None and charge.month is not None:
-        return _usage_line(charge, charge.month, charge.usage, amount, adjustment=adjustment)
-    prorated = charge.prorated
-    if charge.month is None:
-        period = f"{component.starts.year}年{component.starts.month}月{component.starts.day}日"
+    month = charge.month
+    if charge.usage is not None and month is not None:
+        return _usage_line(charge, month, charge.usage, amount, adjustment=adjustment)
+    days = charge.days
+    prorated = days is not None and days != charge.days_in_month
+    if month is None:
+        starts = component.starts
+        period = f"{starts.year}年{starts.month}月{starts.day}日"
     elif prorated and charge.first_day and charge.last_day:
+        first_day, last_day = charge.first_day, charge.last_day
         period = (
-            f"{charge.first_day.year}年{charge.first_day.month}月{charge.first_day.day}日〜"
-            f"{charge.last_day.month}月{charge.last_day.day}日"
-            f"（日割 {charge.days}/{charge.days_in_month}日）"
+            f"{first_day.year}年{first_day.month}月{first_day.day}日〜"
+            f"{last_day.month}月{last_day.day}日"
+            f"（日割 {days}/{charge.days_in_month}日）"
         )
     else:
-        period = month_label(charge.month)
+        period = month_label(month)
     if adjustment:
         period = f"{period} 調整"
-    exact = not prorated and not adjustment
+        exact = False
+    else:
+        exact = not prorated
     # built without validation: every value comes typed from a component (the hot path of a
-    # run: a line of every invoice); the invoice that holds the lines is validated
-    return InvoiceLine.trusted(
-        {
-            "contract_id": component.contract_id,
-            "component": component.key,
-            "month": charge.month,
-            "name": component.name,
-            "period": period,
-            "quantity": component.quantity if exact else 1,
-            "unit": component.unit if exact else "式",
-            "unit_price": component.unit_price if exact else amount,
-            "amount": amount,
-            "prorated": prorated,
-            "tax_rate": component.tax_rate,
-            "adjustment": adjustment,
-        }
+    # run: a line of every invoice)
+    return trusted_line(
+        contract_id=component.contract_id,
+        component=component.key,
+        month=month,
+        name=component.name,
+        period=period,
+        quantity=component.quantity if exact else 1,
+        unit=component.unit if exact else "式",
+        unit_price=component.unit_price if exact else amount,
+        amount=amount,
+        prorated=prorated,
+        tax_rate=component.tax_rate,
+        adjustment=adjustment,
     )
 
 
