@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from monosub.domain import billing, tax
-from monosub.models.billing import BillingAccount, Component, Invoice, InvoiceLine, trusted_line
+from monosub.models.billing import (
+    BillingAccount,
+    Component,
+    Invoice,
+    InvoiceLine,
+    TaxAmount,
+    trusted_line,
+)
 
 NOW = "2026-11-30T15:00:00Z"
 
@@ -296,3 +303,32 @@ def test_the_integer_tax_rounds_halves_and_signs_as_decimal(base: int, rounding:
         rate = tax.TAX_RATE_PERCENT[category]  # type: ignore[index]
         decimal = tax.round_yen(Decimal(base) * rate / 100, rounding)  # type: ignore[arg-type]
         assert tax.tax_on(base, category, rounding) == decimal  # type: ignore[arg-type, arg-type]
+
+
+@settings(max_examples=300)
+@given(
+    amounts=st.lists(
+        st.tuples(st.sampled_from([10, 8]), st.integers(-(10**7), 10**9)), min_size=1, max_size=8
+    ),
+    rounding=st.sampled_from(["floor", "half_up", "ceiling"]),
+)
+def test_the_invoice_s_taxes_are_taxes_by_rate_as_validated_models(
+    amounts: list[tuple[int, int]], rounding: str
+) -> None:
+    category = {10: "standard", 8: "reduced"}
+    reference = [
+        TaxAmount(rate=t.rate_percent, taxable=t.base_yen, tax=t.tax_yen)  # type: ignore[arg-type]
+        for t in tax.taxes_by_rate(
+            [(category[rate], yen) for rate, yen in amounts],  # type: ignore[misc]
+            rounding,  # type: ignore[arg-type]
+        )
+    ]
+    fast = billing.tax_amounts(amounts, rounding)  # type: ignore[arg-type]
+    assert fast == reference
+    assert [t.model_dump_json() for t in fast] == [t.model_dump_json() for t in reference]
+    assert [t.model_fields_set for t in fast] == [t.model_fields_set for t in reference]
+
+
+def test_a_rate_that_is_not_a_tax_rate_is_refused() -> None:
+    with pytest.raises(KeyError):
+        billing.tax_amounts([(10, 100), (5, 100)], "floor")  # type: ignore[list-item]

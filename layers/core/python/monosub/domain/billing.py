@@ -36,12 +36,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple, get_args
+from typing import NamedTuple, cast, get_args
 
 from monosub.documents.model import PricedItems, TaxRate
 from monosub.domain import usage_billing
 from monosub.domain.contracts import month_offset, term_end
-from monosub.domain.tax import TAX_RATE_PERCENT, Rounding, TaxCategory, taxes_by_rate
+from monosub.domain.tax import TAX_CATEGORIES, TAX_RATE_PERCENT, Rounding, TaxCategory, tax_on
 from monosub.models.billing import (
     BillingAccount,
     Component,
@@ -52,11 +52,13 @@ from monosub.models.billing import (
     RevenueRow,
     TaxAmount,
     trusted_line,
+    trusted_tax,
 )
 
 HORIZON_MONTHS = 12
 ONCE = "once"
 _CATEGORY: dict[int, TaxCategory] = {rate: category for category, rate in TAX_RATE_PERCENT.items()}
+_RATES: tuple[TaxRate, ...] = tuple(cast("TaxRate", TAX_RATE_PERCENT[c]) for c in TAX_CATEGORIES)
 
 
 # ---- months --------------------------------------------------------------------------------
@@ -446,18 +448,18 @@ def draft_invoice(
     subtotal = 0
     period_start: date | None = None
     due.sort()
-    for _contract, _month, _component, _position, key, charge in due:
+    for contract_id, _month, _component, _position, key, charge in due:
         before = billed.get(key)
         amount = charge.amount
-        difference = amount - before if before is not None else amount
+        difference = amount if before is None else amount - before
         if difference == 0:
             continue
         line = _line(charge, difference, adjustment=before is not None)
         lines.append(line)
         subtotal += difference
-        rate = line.tax_rate
+        rate = charge.component.tax_rate
         by_rate[rate] = by_rate.get(rate, 0) + difference
-        contracts.add(line.contract_id)
+        contracts.add(contract_id)
         first_day = charge.first_day or _first_day(charge)
         if period_start is None or first_day < period_start:
             period_start = first_day
@@ -566,10 +568,21 @@ def ledger_after(billed: dict[str, int], invoice: Invoice, closing: date) -> dic
 
 
 def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> list[TaxAmount]:
-    """Tax once per rate (``monosub.domain.tax``), standard rate first."""
+    """Tax once per rate, standard rate first: ``monosub.domain.tax.taxes_by_rate``'s sums
+    and order, and its rounding (``tax_on``), made without its records and with trusted
+    models (one per invoice of a run; ``tests/unit/test_billing_fast_paths.py`` compares
+    the two)."""
+    bases: dict[TaxRate, int] = {}
+    for rate, yen in amounts:
+        bases[rate] = bases.get(rate, 0) + yen
+    if not bases.keys() <= _CATEGORY.keys():
+        raise KeyError(f"no tax rate of {sorted(bases.keys() - _CATEGORY.keys())} %")
     return [
-        TaxAmount(rate=TAX_RATE_PERCENT[t.category], taxable=t.base_yen, tax=t.tax_yen)
-        for t in taxes_by_rate(((_CATEGORY[rate], yen) for rate, yen in amounts), rounding)
+        trusted_tax(
+            rate=rate, taxable=bases[rate], tax=tax_on(bases[rate], _CATEGORY[rate], rounding)
+        )
+        for rate in _RATES
+        if rate in bases
     ]
 
 
