@@ -438,11 +438,22 @@ def draft_invoice(
     if account.usage:
         for charge in usage_charges(account.components, account.usage, closing, since=since):
             due.append(_ordered(charge, len(due)))
-    for charge in _no_longer_due(account, due, settled, since, last_month):
-        due.append(_ordered(charge, len(due)))
+    # the ledger's keys that are settled or due: when they are all of them (the usual case),
+    # nothing billed is no longer due and every key is within the horizon (due and settled
+    # months are), so neither needs a pass over the ledger (twelve keys per component of
+    # an account a year old)
+    accounted = settled
+    for entry in due:
+        if entry[4] in billed:
+            accounted.add(entry[4])
+    if len(accounted) == len(billed):  # accounted is within billed: the same keys
+        ledger = dict(billed)
+    else:
+        for charge in _no_longer_due(account, due, accounted, since, last_month):
+            due.append(_ordered(charge, len(due)))
+        # the ledger within the horizon (a one-time charge's key, …|once, always is)
+        ledger = {k: yen for k, yen in billed.items() if k[-7:] >= since or k.endswith(ONCE)}
     lines: list[InvoiceLine] = []
-    # the ledger within the horizon (a one-time charge's key, …|once, is always within it)
-    ledger = {key: yen for key, yen in billed.items() if key[-7:] >= since or key.endswith(ONCE)}
     by_rate: dict[TaxRate, int] = {}
     contracts: set[str] = set()
     subtotal = 0
@@ -533,14 +544,14 @@ def _ordered(charge: Charge, position: int) -> _Due:
 def _no_longer_due(
     account: BillingAccount,
     due: Iterable[_Due],
-    settled: set[str],
+    accounted: set[str],
     since: str,
     last_month: str,
 ) -> list[Charge]:
     """A zero charge for each month billed that is no longer due at all (a change or a
     return ended the component before that month): so it is given back as an adjustment.
-    ``settled`` months are due (as billed)."""
-    unsettled = [key for key, yen in account.billed.items() if yen and key not in settled]
+    ``accounted``: the ledger's keys that are due, or settled (due as billed)."""
+    unsettled = [key for key, yen in account.billed.items() if yen and key not in accounted]
     if not unsettled:
         return []
     keys = {entry[4] for entry in due}
