@@ -344,17 +344,33 @@ def _due(
             ):
                 settled.add(key)  # type: ignore[union-attr]
                 continue
+            # monthly_charge's charge, made here (a charge of every component of a run)
             month_start, month_end, days = _month_span(month)
-            if starts <= month_start and (ends is None or ends >= month_end):
-                # the whole month (most charges of a run): monthly_charge's, made directly
+            if starts <= month_start and (ends is None or ends >= month_end):  # whole
                 charge = _new_tuple(
                     Charge, (component, month, amount, days, days, month_start, month_end, None)
                 )
-            else:
-                part = monthly_charge(component, month)
-                if part is None:
+            else:  # a part: prorate's cumulative floors, the sign kept
+                first_day = starts if starts > month_start else month_start
+                last_day = ends if ends is not None and ends < month_end else month_end
+                if first_day > last_day:
                     continue
-                charge = part
+                from_day, to_day = first_day.day, last_day.day
+                size = amount if amount >= 0 else -amount
+                part = size * to_day // days - size * (from_day - 1) // days
+                charge = _new_tuple(
+                    Charge,
+                    (
+                        component,
+                        month,
+                        part if amount >= 0 else -part,
+                        to_day - from_day + 1,
+                        days,
+                        first_day,
+                        last_day,
+                        None,
+                    ),
+                )
             append((contract_id, month, component_key, len(due), key, charge))
     return due
 
@@ -618,15 +634,9 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     days = charge.days
     prorated = days is not None and days != charge.days_in_month
     if month is None:
-        starts = component.starts
-        period = f"{starts.year}年{starts.month}月{starts.day}日"
+        period = _day_label(component.starts)
     elif prorated and charge.first_day and charge.last_day:
-        first_day, last_day = charge.first_day, charge.last_day
-        period = (
-            f"{first_day.year}年{first_day.month}月{first_day.day}日〜"
-            f"{last_day.month}月{last_day.day}日"
-            f"（日割 {days}/{charge.days_in_month}日）"
-        )
+        period = _days_label(charge.first_day, charge.last_day, days, charge.days_in_month)
     else:
         period = month_label(month)
     if adjustment:
@@ -649,6 +659,21 @@ def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
         prorated=prorated,
         tax_rate=component.tax_rate,
         adjustment=adjustment,
+    )
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _day_label(day: date) -> str:
+    """A one-time charge's period: its day (cached: the accounts of a run share the days)."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _days_label(first: date, last: date, days: int | None, days_in_month: int | None) -> str:
+    """A part of a month's period (cached: the accounts of a run share the days)."""
+    return (
+        f"{first.year}年{first.month}月{first.day}日〜{last.month}月{last.day}日"
+        f"（日割 {days}/{days_in_month}日）"
     )
 
 
