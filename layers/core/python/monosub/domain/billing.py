@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import NamedTuple, cast, get_args
 
 from monosub.documents.model import PricedItems, TaxRate
@@ -303,6 +304,7 @@ def charges_through(
 _Due = tuple[str, str, str, int, str, Charge]
 _new_tuple = tuple.__new__
 _NO_PERIOD = (None, None, None, None, None)  # a one-time charge's days, first/last day, usage
+_NOTHING: Mapping[str, int] = MappingProxyType({})
 
 
 def _due(
@@ -318,7 +320,9 @@ def _due(
     due: list[_Due] = []
     append = due.append
     last_month = month_key(closing)
-    shortcut = billed is not None and settled is not None
+    # without both, nothing is settled: an empty ledger holds no month
+    held: Mapping[str, int] = billed if billed is not None and settled is not None else _NOTHING
+    into: set[str] = settled if settled is not None else set()
     for component in components:
         starts = component.starts
         kind = component.kind
@@ -339,10 +343,8 @@ def _due(
         amount = component.amount
         for month in _months_between(first, final):
             key = prefix + month
-            if (
-                shortcut and (whole_through is None or month <= whole_through) and key in billed  # type: ignore[operator]
-            ):
-                settled.add(key)  # type: ignore[union-attr]
+            if key in held and (whole_through is None or month <= whole_through):
+                into.add(key)  # settled
                 continue
             # monthly_charge's charge, made here (a charge of every component of a run)
             month_start, month_end, days = _month_span(month)
@@ -538,6 +540,7 @@ def _typed(
         and type(created_at) is str
         and type(account.account_id) is str
         and type(account.payment_method) is str
+        and type(account.delivery) is str
         and account.delivery in _DELIVERIES
     )
 
