@@ -23,6 +23,9 @@ from monosub.models.billing import (
     TaxAmount,
     trusted_line,
 )
+from tests.unit.test_billing_settled import _apply as apply_step
+from tests.unit.test_billing_settled import closing
+from tests.unit.test_billing_settled import steps as settled_steps
 
 NOW = "2026-11-30T15:00:00Z"
 
@@ -96,7 +99,7 @@ spans = st.tuples(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(spans, min_size=1, max_size=6), st.dates(date(2025, 6, 1), date(2027, 12, 31)))
-def test_whole_months_made_in_the_loop_are_monthly_charge_s(
+def test_the_months_charged_in_the_loop_are_monthly_charge_s(
     specs: list[tuple[int, date, int | None, str]], closing: date
 ) -> None:
     components = [
@@ -114,6 +117,33 @@ def test_whole_months_made_in_the_loop_are_monthly_charge_s(
     assert fast == reference
     assert [type(c) for c in fast] == [billing.Charge] * len(reference)
     assert [c._asdict() for c in fast] == [c._asdict() for c in reference]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    amounts=st.lists(st.integers(-3000, 12000), min_size=1, max_size=4),
+    start_day=st.integers(1, 28),
+    plan=st.lists(settled_steps, min_size=1, max_size=16),
+)
+def test_the_ledger_made_without_a_pass_is_the_ledger_after_the_invoice(
+    amounts: list[int], start_day: int, plan: list[tuple[object, ...]]
+) -> None:
+    """``draft_invoice`` copies the ledger whole when its keys are all due or settled, and
+    filters it by the horizon (and gives back months no longer due) otherwise: either way
+    the ledger is ``ledger_after``'s, which always filters, from the invoice's lines."""
+    start = date(2026, 1, start_day)
+    components = [component(f"t1.{n:02d}", a, start) for n, a in enumerate(amounts, 1)]
+    current = account(components)
+    last: Invoice | None = None
+    for index, step in enumerate(plan):
+        day = closing(index)
+        current = apply_step(current, step, day, last)
+        draft = billing.draft_invoice(current, day, rounding="floor", created_at=NOW)
+        if draft.invoice is None:
+            continue
+        assert draft.ledger == billing.ledger_after(current.billed, draft.invoice, day)
+        last = draft.invoice
+        current = current.model_copy(update={"billed": draft.ledger, "last_closing": day})
 
 
 # ---- lines and invoices --------------------------------------------------------------------
