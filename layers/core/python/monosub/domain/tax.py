@@ -49,7 +49,7 @@ class RateTax:
 def tax_on(base_yen: int, category: TaxCategory, rounding: Rounding) -> int:
     """The tax on a tax-exclusive base of one rate, rounded once: base × rate / 100, in
     integers (what ``round_yen`` of the Decimal gives, at a tenth of its cost: one per rate
-    of every invoice of a run; ``tests/unit/test_tax_integer.py`` compares the two)."""
+    of every invoice of a run; ``tests/unit/test_billing_fast_paths.py`` compares the two)."""
     rate = TAX_RATE_PERCENT[category]
     if not -_EXACT_BASE < base_yen < _EXACT_BASE:  # beyond Decimal's 28 digits: its rounding
         return round_yen(Decimal(base_yen) * rate / 100, rounding)

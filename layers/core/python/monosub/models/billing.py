@@ -209,9 +209,9 @@ class InvoiceLine(BaseModel):
     @classmethod
     def trusted(cls, values: dict[str, Any]) -> InvoiceLine:
         """A line built from values the billing engine typed itself, without validation: the
-        hot path of a run (a line of every invoice; the invoice holding the lines is
-        validated). Every field must be given: ``model_construct`` would fill defaults, at
-        ten times the cost of this."""
+        hot path of a run (a line of every invoice; ``trusted_line`` for the engine's usual
+        lines). Every field must be given: ``model_construct`` would fill defaults, at ten
+        times the cost of this."""
         if values.keys() != _LINE_FIELDS:
             raise TypeError(f"an invoice line needs exactly {sorted(_LINE_FIELDS)}")
         return _unvalidated(cls, values, set(_LINE_FIELDS))
