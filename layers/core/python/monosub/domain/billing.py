@@ -36,25 +36,30 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import NamedTuple, cast, get_args
 
 from monosub.documents.model import PricedItems, TaxRate
 from monosub.domain import usage_billing
 from monosub.domain.contracts import month_offset, term_end
-from monosub.domain.tax import TAX_RATE_PERCENT, Rounding, TaxCategory, taxes_by_rate
+from monosub.domain.tax import TAX_CATEGORIES, TAX_RATE_PERCENT, Rounding, TaxCategory, tax_on
 from monosub.models.billing import (
     BillingAccount,
     Component,
+    Delivery,
     FirstMonth,
     Invoice,
     InvoiceLine,
     RevenueRow,
     TaxAmount,
+    trusted_line,
+    trusted_tax,
 )
 
 HORIZON_MONTHS = 12
 ONCE = "once"
 _CATEGORY: dict[int, TaxCategory] = {rate: category for category, rate in TAX_RATE_PERCENT.items()}
+_RATES: tuple[TaxRate, ...] = tuple(cast("TaxRate", TAX_RATE_PERCENT[c]) for c in TAX_CATEGORIES)
 
 
 # ---- months --------------------------------------------------------------------------------
@@ -79,6 +84,13 @@ def month_first(key: str) -> date:
 def month_last(key: str) -> date:
     first = month_first(key)
     return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _month_span(key: str) -> tuple[date, date, int]:
+    """The month's first day, last day and number of days (one call instead of three)."""
+    last = month_last(key)
+    return month_first(key), last, last.day
 
 
 @functools.lru_cache(maxsize=_MONTHS_CACHED)
@@ -243,12 +255,11 @@ def prorate(amount: int, first: int, last: int, days: int) -> int:
 def monthly_charge(component: Component, month: str) -> Charge | None:
     """The component's charge for the calendar month ``month``; None when it does not cover
     any day of it."""
-    first, last = month_first(month), month_last(month)
+    first, last, days = _month_span(month)
     start = max(first, component.starts)
     end = min(last, component.ends) if component.ends else last
     if start > end:
         return None
-    days = last.day
     if start == first and end == last:  # the whole month: most charges of a run
         return Charge(component, month, component.amount, days, days, first, last)
     return Charge(
@@ -283,33 +294,86 @@ def charges_through(
     ``billing_changes.ledger_without``). An account billed for a year computes one month per
     component instead of twelve (``tests/unit/test_billing_settled.py`` checks the shortcut
     against computing every month)."""
-    due: list[Charge] = []
+    return [due[-1] for due in _due(components, closing, since, billed, settled)]
+
+
+# What ``draft_invoice`` orders and keys a charge by, made with the charge: (contract, month
+# ("" for a one-time charge), component key, position, ledger key, charge). The position
+# keeps charges of equal keys in the order they came, as a stable sort on the first three
+# would; sorting these tuples never compares past it.
+_Due = tuple[str, str, str, int, str, Charge]
+_new_tuple = tuple.__new__
+_NO_PERIOD = (None, None, None, None, None)  # a one-time charge's days, first/last day, usage
+_NOTHING: Mapping[str, int] = MappingProxyType({})
+
+
+def _due(
+    components: Iterable[Component],
+    closing: date,
+    since: str | None,
+    billed: Mapping[str, int] | None,
+    settled: set[str] | None,
+) -> list[_Due]:
+    """``charges_through``'s charges, each with its order and ledger key (the hot loop of
+    the engine: the month's charge is made here for a whole month, ``monthly_charge`` for
+    a part of one)."""
+    due: list[_Due] = []
+    append = due.append
     last_month = month_key(closing)
+    # without both, nothing is settled: an empty ledger holds no month
+    held: Mapping[str, int] = billed if billed is not None and settled is not None else _NOTHING
+    into: set[str] = settled if settled is not None else set()
     for component in components:
-        if component.starts > closing or component.kind == "usage":
+        starts = component.starts
+        kind = component.kind
+        if starts > closing or kind == "usage":
             continue  # usage is charged on readings: usage_charges
-        if component.kind == "one_time":
-            due.append(Charge(component=component, month=None, amount=component.amount))
+        contract_id, component_key = component.contract_id, component.key
+        prefix = f"{contract_id}|{component_key}|"
+        if kind == "one_time":
+            charge = _new_tuple(Charge, (component, None, component.amount, *_NO_PERIOD))
+            append((contract_id, "", component_key, len(due), prefix + ONCE, charge))
             continue
-        first = month_key(component.starts)
+        first = month_key(starts)
         if since and since > first:
             first = since
         ends = component.ends
         final = min(last_month, month_key(ends)) if ends else last_month
         whole_through = _whole_through(ends) if billed is not None else None
-        prefix = f"{component.contract_id}|{component.key}|"
+        amount = component.amount
         for month in _months_between(first, final):
-            if (
-                billed is not None
-                and settled is not None
-                and (whole_through is None or month <= whole_through)
-                and (prefix + month) in billed
-            ):
-                settled.add(prefix + month)
+            key = prefix + month
+            if key in held and (whole_through is None or month <= whole_through):
+                into.add(key)  # settled
                 continue
-            charge = monthly_charge(component, month)
-            if charge is not None:
-                due.append(charge)
+            # monthly_charge's charge, made here (a charge of every component of a run)
+            month_start, month_end, days = _month_span(month)
+            if starts <= month_start and (ends is None or ends >= month_end):  # whole
+                charge = _new_tuple(
+                    Charge, (component, month, amount, days, days, month_start, month_end, None)
+                )
+            else:  # a part: prorate's cumulative floors, the sign kept
+                first_day = starts if starts > month_start else month_start
+                last_day = ends if ends is not None and ends < month_end else month_end
+                if first_day > last_day:
+                    continue
+                from_day, to_day = first_day.day, last_day.day
+                size = amount if amount >= 0 else -amount
+                part = size * to_day // days - size * (from_day - 1) // days
+                charge = _new_tuple(
+                    Charge,
+                    (
+                        component,
+                        month,
+                        part if amount >= 0 else -part,
+                        to_day - from_day + 1,
+                        days,
+                        first_day,
+                        last_day,
+                        None,
+                    ),
+                )
+            append((contract_id, month, component_key, len(due), key, charge))
     return due
 
 
@@ -362,7 +426,12 @@ class Draft:
 
 
 def invoice_id(account_id: str, closing: date) -> str:
-    return f"invoice_{closing:%Y%m%d}{account_id.split('_', 1)[-1]}"
+    return f"invoice_{_day_digits(closing)}{account_id.split('_', 1)[-1]}"
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _day_digits(day: date) -> str:
+    return f"{day:%Y%m%d}"  # strftime: a microsecond, asked for every invoice of a closing
 
 
 def draft_invoice(
@@ -380,78 +449,131 @@ def draft_invoice(
     and settled are not computed again (``charges_through``); ``recompute`` computes every
     month (the reference the shortcut is tested against)."""
     since = horizon(closing)
-    settled: set[str] = set()
-    charges = charges_through(
-        account.components,
-        closing,
-        since=since,
-        billed=None if recompute else account.billed,
-        settled=settled,
-    )
-    charges += usage_charges(account.components, account.usage, closing, since=since)
-    charges += _no_longer_due(account, charges, settled, since, month_key(closing))
-    lines: list[InvoiceLine] = []
+    last_month = month_key(closing)
     billed = account.billed
-    ledger = {key: yen for key, yen in billed.items() if _month_of(key) >= since}
+    settled: set[str] = set()
+    due = _due(account.components, closing, since, None if recompute else billed, settled)
+    if account.usage:
+        for charge in usage_charges(account.components, account.usage, closing, since=since):
+            due.append(_ordered(charge, len(due)))
+    # the ledger's keys that are settled or due: when they are all of them (the usual case),
+    # nothing billed is no longer due and every key is within the horizon (due and settled
+    # months are), so neither needs a pass over the ledger (twelve keys per component of
+    # an account a year old)
+    accounted = settled
+    for entry in due:
+        if entry[4] in billed:
+            accounted.add(entry[4])
+    if len(accounted) == len(billed):  # accounted is within billed: the same keys
+        ledger = dict(billed)
+    else:
+        for charge in _no_longer_due(account, due, accounted, since, last_month):
+            due.append(_ordered(charge, len(due)))
+        # the ledger within the horizon (a one-time charge's key, …|once, always is)
+        ledger = {k: yen for k, yen in billed.items() if k[-7:] >= since or k.endswith(ONCE)}
+    lines: list[InvoiceLine] = []
     by_rate: dict[TaxRate, int] = {}
     contracts: set[str] = set()
     subtotal = 0
     period_start: date | None = None
-    for charge in sorted(charges, key=_charge_order):
-        key = charge.key
+    due.sort()
+    for contract_id, _month, _component, _position, key, charge in due:
         before = billed.get(key)
-        difference = charge.amount - (before or 0)
+        amount = charge.amount
+        difference = amount if before is None else amount - before
         if difference == 0:
             continue
         line = _line(charge, difference, adjustment=before is not None)
         lines.append(line)
         subtotal += difference
-        by_rate[line.tax_rate] = by_rate.get(line.tax_rate, 0) + difference
-        contracts.add(line.contract_id)
+        rate = charge.component.tax_rate
+        by_rate[rate] = by_rate.get(rate, 0) + difference
+        contracts.add(contract_id)
         first_day = charge.first_day or _first_day(charge)
         if period_start is None or first_day < period_start:
             period_start = first_day
-        ledger[key] = charge.amount
+        ledger[key] = amount
     if not lines or subtotal <= 0 or period_start is None:
         return Draft(invoice=None, ledger=dict(account.billed), due_lines=len(lines))
     taxes = tax_amounts(by_rate.items(), rounding)
     tax_total = sum(t.tax for t in taxes)
-    invoice = Invoice(
-        invoice_id=invoice_id(account.account_id, closing),
-        account_id=account.account_id,
-        closing_date=closing,
-        period_start=period_start,
-        period_end=month_last(month_key(closing)),
-        due_date=due_date,
-        series=series_of(closing),
-        lines=lines,
-        taxes=taxes,
-        subtotal=subtotal,
-        tax_total=tax_total,
-        total=subtotal + tax_total,
-        delivery=account.delivery,
-        payment_method=account.payment_method,
-        contracts=sorted(contracts),
-        run_id=run_id,
-        created_at=created_at,
-    )
+    values = {
+        "invoice_id": invoice_id(account.account_id, closing),
+        "account_id": account.account_id,
+        "closing_date": closing,
+        "period_start": period_start,
+        "period_end": month_last(last_month),
+        "due_date": due_date,
+        "series": series_of(closing),
+        "lines": lines,
+        "taxes": taxes,
+        "subtotal": subtotal,
+        "tax_total": tax_total,
+        "total": subtotal + tax_total,
+        "delivery": account.delivery,
+        "payment_method": account.payment_method,
+        "contracts": sorted(contracts),
+        "run_id": run_id,
+        "created_at": created_at,
+    }
+    if _typed(account, closing, due_date, run_id, created_at):
+        invoice = Invoice.trusted(values)
+    else:  # what the engine did not type itself is validated (and refused when wrong)
+        invoice = Invoice(**values)
     return Draft(invoice=invoice, ledger=ledger, due_lines=len(lines))
+
+
+def _typed(
+    account: BillingAccount,
+    closing: date,
+    due_date: date | None,
+    run_id: str | None,
+    created_at: str,
+) -> bool:
+    """The invoice's values that are not the engine's own are of the exact types the model
+    takes (an account copied with ``model_copy(update=…)`` is not validated again): then
+    validating the invoice would change and refuse nothing."""
+    return (
+        type(closing) is date
+        and (due_date is None or type(due_date) is date)
+        and (run_id is None or type(run_id) is str)
+        and type(created_at) is str
+        and type(account.account_id) is str
+        and type(account.payment_method) is str
+        and type(account.delivery) is str
+        and account.delivery in _DELIVERIES
+    )
+
+
+_DELIVERIES = frozenset(get_args(Delivery))
+
+
+def _ordered(charge: Charge, position: int) -> _Due:
+    component = charge.component
+    return (
+        component.contract_id,
+        charge.month or "",
+        component.key,
+        position,
+        charge.key,
+        charge,
+    )
 
 
 def _no_longer_due(
     account: BillingAccount,
-    due: Iterable[Charge],
-    settled: set[str],
+    due: Iterable[_Due],
+    accounted: set[str],
     since: str,
     last_month: str,
 ) -> list[Charge]:
     """A zero charge for each month billed that is no longer due at all (a change or a
     return ended the component before that month): so it is given back as an adjustment.
-    ``settled`` months are due (as billed)."""
-    unsettled = [key for key, yen in account.billed.items() if yen and key not in settled]
+    ``accounted``: the ledger's keys that are due, or settled (due as billed)."""
+    unsettled = [key for key, yen in account.billed.items() if yen and key not in accounted]
     if not unsettled:
         return []
-    keys = {charge.key for charge in due}
+    keys = {entry[4] for entry in due}
     components = {(c.contract_id, c.key): c for c in account.components}
     zero = []
     for key in unsettled:
@@ -476,10 +598,21 @@ def ledger_after(billed: dict[str, int], invoice: Invoice, closing: date) -> dic
 
 
 def tax_amounts(amounts: Iterable[tuple[TaxRate, int]], rounding: Rounding) -> list[TaxAmount]:
-    """Tax once per rate (``monosub.domain.tax``), standard rate first."""
+    """Tax once per rate, standard rate first: ``monosub.domain.tax.taxes_by_rate``'s sums
+    and order, and its rounding (``tax_on``), made without its records and with trusted
+    models (one per invoice of a run; ``tests/unit/test_billing_fast_paths.py`` compares
+    the two)."""
+    bases: dict[TaxRate, int] = {}
+    for rate, yen in amounts:
+        bases[rate] = bases.get(rate, 0) + yen
+    if not bases.keys() <= _CATEGORY.keys():
+        raise KeyError(f"no tax rate of {sorted(bases.keys() - _CATEGORY.keys())} %")
     return [
-        TaxAmount(rate=TAX_RATE_PERCENT[t.category], taxable=t.base_yen, tax=t.tax_yen)
-        for t in taxes_by_rate(((_CATEGORY[rate], yen) for rate, yen in amounts), rounding)
+        trusted_tax(
+            rate=rate, taxable=bases[rate], tax=tax_on(bases[rate], _CATEGORY[rate], rounding)
+        )
+        for rate in _RATES
+        if rate in bases
     ]
 
 
@@ -501,45 +634,54 @@ def _month_of(key: str) -> str:
     return "9999-12" if key.endswith(ONCE) else key[-7:]
 
 
-def _charge_order(charge: Charge) -> tuple[str, str, str]:
-    return (charge.component.contract_id, charge.month or "", charge.component.key)
-
-
 def _line(charge: Charge, amount: int, *, adjustment: bool) -> InvoiceLine:
     component = charge.component
-    if charge.usage is not None and charge.month is not None:
-        return _usage_line(charge, charge.month, charge.usage, amount, adjustment=adjustment)
-    prorated = charge.prorated
-    if charge.month is None:
-        period = f"{component.starts.year}年{component.starts.month}月{component.starts.day}日"
+    month = charge.month
+    if charge.usage is not None and month is not None:
+        return _usage_line(charge, month, charge.usage, amount, adjustment=adjustment)
+    days = charge.days
+    prorated = days is not None and days != charge.days_in_month
+    if month is None:
+        period = _day_label(component.starts)
     elif prorated and charge.first_day and charge.last_day:
-        period = (
-            f"{charge.first_day.year}年{charge.first_day.month}月{charge.first_day.day}日〜"
-            f"{charge.last_day.month}月{charge.last_day.day}日"
-            f"（日割 {charge.days}/{charge.days_in_month}日）"
-        )
+        period = _days_label(charge.first_day, charge.last_day, days, charge.days_in_month)
     else:
-        period = month_label(charge.month)
+        period = month_label(month)
     if adjustment:
         period = f"{period} 調整"
-    exact = not prorated and not adjustment
+        exact = False
+    else:
+        exact = not prorated
     # built without validation: every value comes typed from a component (the hot path of a
-    # run: a line of every invoice); the invoice that holds the lines is validated
-    return InvoiceLine.trusted(
-        {
-            "contract_id": component.contract_id,
-            "component": component.key,
-            "month": charge.month,
-            "name": component.name,
-            "period": period,
-            "quantity": component.quantity if exact else 1,
-            "unit": component.unit if exact else "式",
-            "unit_price": component.unit_price if exact else amount,
-            "amount": amount,
-            "prorated": prorated,
-            "tax_rate": component.tax_rate,
-            "adjustment": adjustment,
-        }
+    # run: a line of every invoice)
+    return trusted_line(
+        contract_id=component.contract_id,
+        component=component.key,
+        month=month,
+        name=component.name,
+        period=period,
+        quantity=component.quantity if exact else 1,
+        unit=component.unit if exact else "式",
+        unit_price=component.unit_price if exact else amount,
+        amount=amount,
+        prorated=prorated,
+        tax_rate=component.tax_rate,
+        adjustment=adjustment,
+    )
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _day_label(day: date) -> str:
+    """A one-time charge's period: its day (cached: the accounts of a run share the days)."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+@functools.lru_cache(maxsize=_MONTHS_CACHED)
+def _days_label(first: date, last: date, days: int | None, days_in_month: int | None) -> str:
+    """A part of a month's period (cached: the accounts of a run share the days)."""
+    return (
+        f"{first.year}年{first.month}月{first.day}日〜{last.month}月{last.day}日"
+        f"（日割 {days}/{days_in_month}日）"
     )
 
 
