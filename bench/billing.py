@@ -507,9 +507,10 @@ def _count_read(meter: Meter, op: str, params: dict[str, Any], parsed: dict[str,
         meter.read_units[kind] += read_units(size, bool(params.get("ConsistentRead")))
 
 
-def _seed(cloud: Any, accounts: int, lines: int) -> float:
+def _seed(cloud: Any, accounts: int, lines: int, *, steady: bool = False) -> float:
     """Billing accounts written straight into the billing table (BatchWriteItem), as the
-    contract events would have left them: ``lines`` monthly components from 15 October."""
+    contract events would have left them: ``lines`` monthly components from 15 October;
+    ``steady``: with the ledger of their October invoice."""
     from monosub.names import BILLING
     from monosub.store import billing as store
     from monosub.store.dynamo import Table
@@ -519,6 +520,8 @@ def _seed(cloud: Any, accounts: int, lines: int) -> float:
         table = Table(BILLING)
         for first in range(0, accounts, 1000):
             made = [billing_account(n, lines) for n in range(first, min(accounts, first + 1000))]
+            if steady:
+                made = [billed_through_october(account) for account in made]
             table.batch_put([store._account_item(a) for a in made])
             table.batch_put([store._ledger_item(a) for a in made])
     return time.perf_counter() - started
@@ -561,11 +564,16 @@ def _transitions(cloud: Any, logical: str, invocations: list[Any]) -> dict[str, 
     }
 
 
-def local_case(accounts: int, lines: int = 10, *, pdf: bool = True) -> dict[str, Any]:
+def local_case(
+    accounts: int, lines: int = 10, *, pdf: bool = True, steady: bool = False
+) -> dict[str, Any]:
     """N accounts seeded, then the November month-end revenue run and the 30 November
     invoicing run through their state machines, each started as its schedule starts it.
     ``pdf=False``: the delivery task (PDF, email, print vendor) does nothing, for the
-    issue's "month-end + invoicing (no PDF)" at sizes where rendering would take an hour."""
+    issue's "month-end + invoicing (no PDF)" at sizes where rendering would take an hour.
+    ``steady``: the accounts were invoiced at the October closing already (a month like most:
+    ``lines`` lines each), not all new (their first invoice: October prorated and November,
+    twice the lines)."""
     from local.cli import prepare_process
 
     prepare_process()
@@ -573,9 +581,13 @@ def local_case(accounts: int, lines: int = 10, *, pdf: bool = True) -> dict[str,
     from monosub.services import billing as service
     from monosub.store import billing as store
 
-    figures: dict[str, Any] = {"accounts": accounts, "components_per_account": lines}
+    figures: dict[str, Any] = {
+        "accounts": accounts,
+        "components_per_account": lines,
+        "month": "steady (invoiced in October)" if steady else "first invoices",
+    }
     with EmbeddedAWS(business_time=RUN_MOMENT) as cloud:
-        figures["seed_seconds"] = round(_seed(cloud, accounts, lines), 2)
+        figures["seed_seconds"] = round(_seed(cloud, accounts, lines, steady=steady), 2)
         meter = install_meter(cloud)
         if not pdf:
             cloud._handlers[DELIVERY] = lambda event, context: {"delivered": 0, "skipped": "bench"}
@@ -811,13 +823,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("count", nargs="?", type=int)
     parser.add_argument("--lines", type=int, default=10)
     parser.add_argument("--no-pdf", action="store_true", help="local: skip the delivery task")
+    parser.add_argument(
+        "--steady", action="store_true", help="local: accounts invoiced in October already"
+    )
     args = parser.parse_args(argv)
     if args.case == "engine":
         result = engine_case()
     elif args.case == "engine-scale":
         result = engine_scale_case(args.count or 100_000, args.lines)
     elif args.case == "local":
-        result = local_case(args.count or 1000, args.lines, pdf=not args.no_pdf)
+        result = local_case(args.count or 1000, args.lines, pdf=not args.no_pdf, steady=args.steady)
     else:
         result = pdf_case(args.count or 20)
     print(json.dumps(result, ensure_ascii=False, default=_json_default))
