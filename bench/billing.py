@@ -802,6 +802,10 @@ def cases(results: dict[str, Any], local_accounts: tuple[int, ...]) -> None:
     results["billing_engine_100000_accounts"] = run_case("engine-scale", "100000")
     for accounts in local_accounts:
         results[f"billing_local_run_{accounts}_accounts"] = run_case("local", str(accounts))
+    # a month like most (the accounts invoiced before), without PDFs: the per-invoice counts
+    results["billing_local_run_steady_month"] = run_case(
+        "local", str(local_accounts[0]), "--steady", "--no-pdf"
+    )
     local = [results.get(f"billing_local_run_{n}_accounts", {}) for n in local_accounts]
     timed = [
         (n, r["seconds_month_end_plus_invoicing"])

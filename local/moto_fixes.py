@@ -132,6 +132,9 @@ FAST_ANSWER_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
 # Checks of the fast paths against moto's own code (tests set them; a whole run can too:
 # ``MONOSUB_CHECK_MOTO_FIXES=1 pytest tests/integration``).
 _CHECK_ALL = os.environ.get("MONOSUB_CHECK_MOTO_FIXES") == "1"
+# Without the speed-ups below (moto's own answers and queries), to measure what they save:
+# ``MONOSUB_MOTO_AS_IS=1`` (the transaction fix above stays: it is about correctness).
+MOTO_AS_IS = os.environ.get("MONOSUB_MOTO_AS_IS") == "1"
 FAST_ANSWER_CHECK = _CHECK_ALL
 
 

@@ -595,17 +595,17 @@ class EmbeddedAWS:
 
         self._patch(DynamoHandler, "call_action", serialised_call_action)
         self._patch(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
-        from moto.dynamodb.models.table import Table as MotoTable
-        from moto.dynamodb.responses import DynamoResult
+        if not moto_fixes.MOTO_AS_IS:
+            from moto.dynamodb.models.table import Table as MotoTable
+            from moto.dynamodb.responses import DynamoResult
 
-        self._patch(MotoTable, "all_items", moto_fixes.cached_all_items(MotoTable.all_items))
-        self._patch(MotoTable, "query", moto_fixes.narrowed_query(MotoTable.query))
-
-        self._patch(
-            DynamoResult,
-            "execute_result",
-            moto_fixes.fast_item_answers(DynamoResult.execute_result),
-        )
+            self._patch(MotoTable, "all_items", moto_fixes.cached_all_items(MotoTable.all_items))
+            self._patch(MotoTable, "query", moto_fixes.narrowed_query(MotoTable.query))
+            self._patch(
+                DynamoResult,
+                "execute_result",
+                moto_fixes.fast_item_answers(DynamoResult.execute_result),
+            )
         self._patch(retrier_decl, "time", _InstantTime())
 
         def no_wait(_self: Any, env: Any, wait_seconds: int) -> None:
