@@ -460,3 +460,9 @@ def test_write_example_then_read_gives_the_same_values(example):
     assert read.values.lines == values["lines"]
     again = forms.check_values(version, read.raw, read.where)
     assert again.values == read.values
+
+
+def test_text_a_workbook_cannot_hold_is_recognized():
+    assert forms.illegal_text("a\x01b") and forms.illegal_text("0@0.\ufffe")
+    assert forms.illegal_text("\uffff") and forms.illegal_text("\ud800")
+    assert not forms.illegal_text("株式会社みなと物流 ｶ) 〒105-0022\t")

@@ -736,9 +736,14 @@ def labels(version: str = DEFAULT_VERSION) -> dict[str, str]:
     return found
 
 
+# What XML 1.0 (a workbook's cells) cannot hold beyond openpyxl's control characters: the
+# non-characters U+FFFE and U+FFFF and lone surrogates (lxml refuses them when saving).
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
 def illegal_text(text: str) -> bool:
-    """Characters a workbook cannot hold (control characters)."""
-    return bool(ILLEGAL_CHARACTERS_RE.search(text))
+    """Characters a workbook cannot hold (control characters, XML non-characters)."""
+    return bool(ILLEGAL_CHARACTERS_RE.search(text) or _NOT_XML.search(text))
 
 
 __all__ = [
