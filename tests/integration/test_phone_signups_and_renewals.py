@@ -235,6 +235,47 @@ def test_a_renewal_quote_is_made_when_due_sent_and_renews_the_contract(
     assert call("GET", f"/quotes/{renewal_id}").json()["status"] == "accepted"
 
 
+def test_a_renewal_quote_keeps_a_rented_device_and_the_renewed_term_bills_its_rent(
+    cloud: EmbeddedAWS, call: Calls
+):
+    """A sold camera is the customer's and is not quoted again; a rented one is the
+    company's: its rent is priced in the renewal quote and billed in the renewed term."""
+    deal = a_deal(call, quantity=2)
+    changed = call(
+        "PATCH",
+        f"/deals/{deal['deal_id']}",
+        {
+            "version": deal["version"],
+            "lines": [{"device_sku": "CAM-ONE-RENT", "plan_sku": "PLAN-30D", "quantity": 2}],
+        },
+    )
+    assert changed.status == 200, changed
+    quote = call("POST", f"/deals/{deal['deal_id']}/quotes", {"term_months": 1}).json()
+    call("POST", f"/quotes/{quote['quote_id']}/send", {"version": 1})
+    agree(call, token_of(sent_mail()[-1]))
+    cloud.wait_for_executions()
+    contract_id = call("GET", f"/quotes/{quote['quote_id']}").json()["contract_created"]
+    with cloud.as_function("api"):
+        contracts.start(contract_id, date(2026, 11, 25), by="shipping")
+    cloud.advance(days=1)
+    cloud.wait_for_executions()
+    created = [e for e in trail(cloud, "deal", deal["deal_id"]) if e["type"] == "QuoteCreated"]
+    (renewal_id,) = [
+        e["detail"]["quote_id"] for e in created if e["detail"].get("purpose") == "renewal"
+    ]
+    renewal = call("GET", f"/quotes/{renewal_id}").json()
+    assert [line["device_sku"] for line in renewal["lines"]] == ["CAM-ONE-RENT"]
+    assert renewal["document"]["one_time_total"] == 0
+    assert renewal["document"]["monthly_total"] == quote["document"]["monthly_total"]
+    call("POST", f"/quotes/{renewal_id}/send", {"version": 1})
+    agree(call, token_of(sent_mail()[-1]))
+    cloud.wait_for_executions()
+    account_id = call("GET", f"/contracts/{contract_id}").json()["account_id"]
+    account = call("GET", f"/billing-accounts/{account_id}").json()
+    second_term = {c["sku"] for c in account["components"] if c["key"].startswith("t2.")}
+    assert "CAM-ONE-RENT" in second_term and "PLAN-30D" in second_term
+
+
 def test_no_renewal_quote_for_a_contract_the_customer_gave_notice_on(
     cloud: EmbeddedAWS, call: Calls
 ):

@@ -45,6 +45,7 @@ from monosub.models.quotes import (
 from monosub.observability import count, logger
 from monosub.services import contracts, pricing
 from monosub.services import deals as deal_service
+from monosub.store import catalog as catalog_store
 from monosub.store import deals as deal_store
 from monosub.store import quotes as store
 from monosub.store import records
@@ -215,9 +216,22 @@ def rules_open(deal: Deal) -> None:
 
 def renewal_order(deal: Deal, contract: Contract) -> Deal:
     """What a renewal quote prices: the contract's lines as they are now, without the
-    devices (the customer has them): plans and options for the next term."""
+    devices the customer bought (they are theirs): plans and options for the next term, and
+    the rent of a rented device (it stays the company's: the renewed term bills its rent, as
+    billing bills only what the renewal's document prices)."""
+    devices = {line.device_sku for line in contract.lines if line.device_sku}
+    rented = {
+        sku
+        for sku, entry in catalog_store.entries(sorted(devices)).items()
+        if entry.product.acquisition == "rental"
+    }
     return deal.model_copy(
-        update={"lines": [line.model_copy(update={"device_sku": None}) for line in contract.lines]}
+        update={
+            "lines": [
+                line if line.device_sku in rented else line.model_copy(update={"device_sku": None})
+                for line in contract.lines
+            ]
+        }
     )
 
 
