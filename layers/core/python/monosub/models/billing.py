@@ -328,9 +328,7 @@ class Invoice(BaseModel):
     @property
     def balance(self) -> int:
         """What is still owed on a finalized invoice (nothing on a draft, void or credit note)."""
-        if self.kind != "invoice" or self.status not in ("finalized", "paid"):
-            return 0
-        return self.total - self.amount_paid
+        return balance_of(self.kind, self.status, self.total, self.amount_paid)
 
     @classmethod
     def trusted(cls, values: dict[str, Any]) -> Invoice:
@@ -446,9 +444,15 @@ class InvoiceSummary(BaseModel):
     @property
     def balance(self) -> int:
         """As ``Invoice.balance``."""
-        if self.kind != "invoice" or self.status not in ("finalized", "paid"):
-            return 0
-        return self.total - self.amount_paid
+        return balance_of(self.kind, self.status, self.total, self.amount_paid)
+
+
+def balance_of(kind: InvoiceKind, status: InvoiceStatus, total: int, amount_paid: int) -> int:
+    """What is still owed: on an invoice that is finalized (or paid: then nothing), never on
+    a draft, a void invoice or a credit note."""
+    if kind != "invoice" or status not in ("finalized", "paid"):
+        return 0
+    return total - amount_paid
 
 
 # Copied into the account-invoices index (INCLUDE): a summary is ≈300 bytes, one write unit,

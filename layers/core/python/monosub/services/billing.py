@@ -764,8 +764,8 @@ def recover_claims(invoice_ids: set[str] | None = None, *, series: str = "") -> 
 
 def _settle_orphans(invoices: Sequence[Invoice]) -> None:
     """What the batch would have done after writing an orphaned claim's invoices: the
-    customers' credit applied, each ledger moved past the closing (once: ``record_billed``
-    skips a ledger already there), so no month is billed again; a later attempt counts the
+    customers' credit applied, each ledger moved past the closing (once: an account whose
+    ledger is there already is skipped), so no month is billed again; a later attempt counts the
     accounts as invoiced and lists the invoices in the journal."""
     payments.apply_credit(invoices, source="a recovered number claim")
     accounts, _ = store.read_accounts(sorted({i.account_id for i in invoices}))
